@@ -1,0 +1,45 @@
+# hakmem — build, main job and tests. See README.md.
+CARGO   ?= cargo
+LIB     := target/release/libhakmem.so
+BUILD   := build
+
+.PHONY: all lib run run-quick test test-rust test-c test-larson test-programs stress header clean
+
+all: lib
+
+lib:
+	$(CARGO) build --release --lib
+
+# The main job: the allocator comparison (Larson and the other workloads).
+run: lib
+	scripts/bench
+
+run-quick: lib
+	scripts/bench --quick
+
+# Everything CI checks.
+test: test-rust test-c test-larson test-programs
+
+test-rust:
+	$(CARGO) test --release
+
+test-c: lib
+	scripts/test_c.sh
+
+test-larson: lib
+	scripts/test_larson.sh
+
+test-programs: lib
+	scripts/test_programs.sh
+
+# Long stress runs, not part of `make test`.
+stress: lib
+	scripts/stress.sh
+
+# Regenerate include/hakmem.h (a test fails when the checked-in copy drifts).
+header:
+	HAKMEM_BLESS_HEADER=1 $(CARGO) test --release --test header
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)

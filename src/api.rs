@@ -1,0 +1,163 @@
+//! C semantics between the exports and the tiers: size routing, overflow, alignment rules,
+//! `realloc`'s special cases. Knows nothing of errno: failures come back as null / `Err`, and the
+//! export layer (`ffi`) turns them into errno values.
+
+use crate::heap::{self, Owner};
+use crate::large;
+use crate::size_class::{SizeClass, MID_MAX, TINY_MAX};
+use crate::tls::ThreadState;
+use crate::{bootstrap, init};
+use core::ptr;
+
+pub const MIN_ALIGN: usize = 16;
+
+/// # Safety (for every function here)
+/// `ts` is the calling thread's state, inside an entry point (depth guard set); pointers passed
+/// in were returned by this allocator (or are foreign, handled by policy).
+#[inline(always)]
+pub unsafe fn malloc(ts: *mut ThreadState, size: usize) -> *mut u8 {
+    if size <= TINY_MAX {
+        // SAFETY: see the module-level contract.
+        unsafe { heap::alloc(ts, SizeClass::for_tiny(size)) }
+    } else {
+        // SAFETY: as above.
+        unsafe { malloc_beyond_tiny(ts, size) }
+    }
+}
+
+#[inline(never)]
+unsafe fn malloc_beyond_tiny(ts: *mut ThreadState, size: usize) -> *mut u8 {
+    if size <= MID_MAX {
+        // SAFETY: see `malloc`.
+        unsafe { heap::alloc(ts, SizeClass::for_size(size)) }
+    } else {
+        large::alloc(size, 0, false)
+    }
+}
+
+/// # Safety
+/// See `malloc`.
+#[inline(always)]
+pub unsafe fn free(ts: *mut ThreadState, p: *mut u8) {
+    if !p.is_null() {
+        // SAFETY: see `malloc`.
+        unsafe { heap::free(ts, p) }
+    }
+}
+
+/// # Safety
+/// See `malloc`.
+pub unsafe fn calloc(ts: *mut ThreadState, count: usize, size: usize) -> *mut u8 {
+    let Some(total) = count.checked_mul(size) else { return ptr::null_mut() };
+    if total > MID_MAX {
+        // Fresh mappings are already zero; `large` zeroes reused ones.
+        return large::alloc(total, 0, true);
+    }
+    // SAFETY: see `malloc`.
+    let p = unsafe { malloc(ts, total) };
+    if !p.is_null() {
+        // SAFETY: `p` holds at least `total` bytes.
+        unsafe { ptr::write_bytes(p, 0, total) };
+    }
+    p
+}
+
+/// `size` bytes aligned to `align`, a power of two.
+///
+/// # Safety
+/// See `malloc`.
+pub unsafe fn aligned(ts: *mut ThreadState, align: usize, size: usize) -> *mut u8 {
+    debug_assert!(align.is_power_of_two());
+    if align <= MIN_ALIGN {
+        // SAFETY: see `malloc`.
+        return unsafe { malloc(ts, size) };
+    }
+    match SizeClass::for_aligned(size, align) {
+        // SAFETY: see `malloc`.
+        Some(class) => unsafe { heap::alloc(ts, class) },
+        None => large::alloc(size, align, false),
+    }
+}
+
+/// glibc's realloc: `Ok(null)` when `size == 0` freed `p`; `Err(())` when out of memory (then
+/// `p` is untouched).
+///
+/// # Safety
+/// See `malloc`.
+pub unsafe fn realloc(ts: *mut ThreadState, p: *mut u8, size: usize) -> Result<*mut u8, ()> {
+    if p.is_null() {
+        // SAFETY: see `malloc`.
+        let q = unsafe { malloc(ts, size) };
+        return if q.is_null() { Err(()) } else { Ok(q) };
+    }
+    if size == 0 {
+        // SAFETY: see `malloc`.
+        unsafe { free(ts, p) };
+        return Ok(ptr::null_mut());
+    }
+    let old_size = match heap::owner_of(p, "realloc") {
+        Owner::Slab(slab, b) => {
+            // SAFETY: `owner_of` validated `b` as a block of the live slab `slab`.
+            unsafe {
+                if (*b).key == crate::slab::freed_key(b) {
+                    heap::double_free("realloc", p);
+                }
+                let block = (*slab).block_size;
+                // Stay in place unless the block would be less than half used.
+                if size <= block && (size > block / 2 || block <= 2 * MIN_ALIGN) {
+                    return Ok(p);
+                }
+                block
+            }
+        }
+        Owner::Large(h) => {
+            // SAFETY: `owner_of` validated the header.
+            let usable = unsafe { large::usable_size(h) };
+            if size > MID_MAX {
+                // SAFETY: as above.
+                let q = unsafe { large::resize(h, size) };
+                return if q.is_null() { Err(()) } else { Ok(q) };
+            }
+            usable
+        }
+        // SAFETY: `p` is a bootstrap block.
+        Owner::Bootstrap => unsafe { bootstrap::usable_size(p) },
+        Owner::Foreign => {
+            let q = init::realloc_foreign(p, size);
+            return if q.is_null() { Err(()) } else { Ok(q) };
+        }
+    };
+    // SAFETY: see `malloc`.
+    let q = unsafe { malloc(ts, size) };
+    if q.is_null() {
+        return Err(());
+    }
+    // SAFETY: both blocks hold at least min(old, new) bytes and do not overlap.
+    unsafe {
+        ptr::copy_nonoverlapping(p, q, old_size.min(size));
+        free(ts, p);
+    }
+    Ok(q)
+}
+
+/// Usable bytes of `p` (0 for null).
+pub fn usable_size(p: *mut u8) -> usize {
+    if p.is_null() {
+        return 0;
+    }
+    match heap::owner_of(p, "malloc_usable_size") {
+        // SAFETY: `owner_of` validated the slab.
+        Owner::Slab(slab, _) => unsafe { (*slab).block_size },
+        // SAFETY: `owner_of` validated the header.
+        Owner::Large(h) => unsafe { large::usable_size(h) },
+        // SAFETY: `p` is a bootstrap block.
+        Owner::Bootstrap => unsafe { bootstrap::usable_size(p) },
+        Owner::Foreign => init::usable_size_foreign(p),
+    }
+}
+
+/// Gives cached and free memory back to the kernel; true when something was released.
+pub fn trim() -> bool {
+    let bytes = large::trim() + crate::superslab::trim();
+    bytes > 0
+}

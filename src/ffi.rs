@@ -1,0 +1,346 @@
+//! The C ABI: glibc-named exports that interpose the system allocator, and the prefixed `hak_*`
+//! API declared in `include/hakmem.h`.
+//!
+//! Every export first sets the thread's reentrancy depth guard (`tls::ThreadState::depth`); a call
+//! that finds it already set comes from inside the allocator (dlsym, pthread_setspecific, ...) and
+//! is served by the bootstrap arena. Then it converts and calls `api`; errno is set here only.
+
+use crate::tls::{self, ThreadState};
+use crate::{api, bootstrap, heap, os, stats};
+use core::ffi::{c_char, c_int, c_void};
+use core::ptr;
+
+#[inline(always)]
+fn set_errno(e: c_int) {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() = e };
+}
+
+#[inline(always)]
+fn enomem_if_null(p: *mut u8) -> *mut c_void {
+    if p.is_null() {
+        set_errno(libc::ENOMEM);
+    }
+    p.cast()
+}
+
+/// Runs `f` with the depth guard held, or `reentrant` when the guard was already held.
+#[inline(always)]
+fn guarded<R>(f: impl FnOnce(*mut ThreadState) -> R, reentrant: impl FnOnce() -> R) -> R {
+    let ts = tls::current();
+    // SAFETY: `ts` is this thread's state block; only this thread touches it.
+    unsafe {
+        if (*ts).depth != 0 {
+            return reentrant();
+        }
+        (*ts).depth = 1;
+        let r = f(ts);
+        (*ts).depth = 0;
+        r
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Implementations shared by the glibc names, their aliases and the hak_* API.
+
+#[inline(always)]
+fn do_malloc(size: usize) -> *mut c_void {
+    // SAFETY: inside the guard, `ts` is the caller's state.
+    let p = guarded(|ts| unsafe { api::malloc(ts, size) }, || bootstrap::alloc(size, api::MIN_ALIGN));
+    enomem_if_null(p)
+}
+
+#[inline(always)]
+fn do_free(p: *mut c_void) {
+    // SAFETY: inside the guard, `ts` is the caller's state; `p` is the program's pointer.
+    guarded(
+        |ts| unsafe { api::free(ts, p.cast()) },
+        || {
+            if !p.is_null() {
+                heap::free_reentrant(p.cast())
+            }
+        },
+    )
+}
+
+fn do_calloc(count: usize, size: usize) -> *mut c_void {
+    let p = guarded(
+        // SAFETY: inside the guard.
+        |ts| unsafe { api::calloc(ts, count, size) },
+        // The bootstrap arena is never reused, so its memory is still zero.
+        || count.checked_mul(size).map_or(ptr::null_mut(), |n| bootstrap::alloc(n, api::MIN_ALIGN)),
+    );
+    enomem_if_null(p)
+}
+
+fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    let r = guarded(
+        // SAFETY: inside the guard.
+        |ts| unsafe { api::realloc(ts, p.cast(), size) },
+        || {
+            let q = bootstrap::alloc(size, api::MIN_ALIGN);
+            if q.is_null() {
+                return Err(());
+            }
+            if !p.is_null() {
+                // SAFETY: `p` is a live block of at least its usable size; `q` holds `size`.
+                unsafe { ptr::copy_nonoverlapping(p.cast::<u8>(), q, api::usable_size(p.cast()).min(size)) };
+                heap::free_reentrant(p.cast());
+            }
+            Ok(q)
+        },
+    );
+    match r {
+        Ok(q) => q.cast(),
+        Err(()) => {
+            set_errno(libc::ENOMEM);
+            ptr::null_mut()
+        }
+    }
+}
+
+/// `align` must be a power of two here.
+fn do_aligned(align: usize, size: usize) -> *mut u8 {
+    // SAFETY: inside the guard.
+    guarded(|ts| unsafe { api::aligned(ts, align, size) }, || bootstrap::alloc(size, align))
+}
+
+fn do_posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+    if !align.is_power_of_two() || align % core::mem::size_of::<*mut c_void>() != 0 {
+        return libc::EINVAL;
+    }
+    let p = do_aligned(align, size);
+    if p.is_null() {
+        return libc::ENOMEM;
+    }
+    // SAFETY: the caller passes a writable `void **`.
+    unsafe { *out = p.cast() };
+    0
+}
+
+fn do_memalign(align: usize, size: usize) -> *mut c_void {
+    // glibc: alignments beyond half the address space are invalid; others round up to a power
+    // of two.
+    if align > usize::MAX / 2 + 1 {
+        set_errno(libc::EINVAL);
+        return ptr::null_mut();
+    }
+    let align = align.max(1).next_power_of_two();
+    enomem_if_null(do_aligned(align, size))
+}
+
+fn do_usable_size(p: *mut c_void) -> usize {
+    guarded(|_| api::usable_size(p.cast()), || api::usable_size(p.cast()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// glibc's names.
+
+#[cfg(feature = "interpose")]
+mod interpose {
+    use super::*;
+
+    #[no_mangle]
+    pub extern "C" fn malloc(size: usize) -> *mut c_void {
+        do_malloc(size)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn free(p: *mut c_void) {
+        do_free(p)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn cfree(p: *mut c_void) {
+        do_free(p)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn free_sized(p: *mut c_void, _size: usize) {
+        do_free(p)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn free_aligned_sized(p: *mut c_void, _align: usize, _size: usize) {
+        do_free(p)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
+        do_calloc(count, size)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+        do_realloc(p, size)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn reallocarray(p: *mut c_void, count: usize, size: usize) -> *mut c_void {
+        match count.checked_mul(size) {
+            Some(n) => do_realloc(p, n),
+            None => {
+                set_errno(libc::ENOMEM);
+                ptr::null_mut()
+            }
+        }
+    }
+
+    /// # Safety
+    /// `out` must be writable.
+    #[no_mangle]
+    pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+        do_posix_memalign(out, align, size)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+        if !align.is_power_of_two() {
+            set_errno(libc::EINVAL);
+            return ptr::null_mut();
+        }
+        enomem_if_null(do_aligned(align, size))
+    }
+
+    #[no_mangle]
+    pub extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+        do_memalign(align, size)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn valloc(size: usize) -> *mut c_void {
+        do_memalign(os::PAGE_SIZE, size)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn pvalloc(size: usize) -> *mut c_void {
+        match size.max(1).checked_add(os::PAGE_SIZE - 1) {
+            Some(n) => do_memalign(os::PAGE_SIZE, n & !(os::PAGE_SIZE - 1)),
+            None => {
+                set_errno(libc::ENOMEM);
+                ptr::null_mut()
+            }
+        }
+    }
+
+    #[no_mangle]
+    pub extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
+        do_usable_size(p)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
+        guarded(|_| api::trim() as c_int, || 0)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn malloc_stats() {
+        guarded(|_| stats::print(), || ())
+    }
+
+    /// Accepted for compatibility; hakmem has no tunables of glibc's kind.
+    #[no_mangle]
+    pub extern "C" fn mallopt(_param: c_int, _value: c_int) -> c_int {
+        1
+    }
+
+    // The aliases glibc exports, so that code calling them directly also gets our blocks.
+
+    #[no_mangle]
+    pub extern "C" fn __libc_malloc(size: usize) -> *mut c_void {
+        do_malloc(size)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn __libc_free(p: *mut c_void) {
+        do_free(p)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn __libc_calloc(count: usize, size: usize) -> *mut c_void {
+        do_calloc(count, size)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn __libc_realloc(p: *mut c_void, size: usize) -> *mut c_void {
+        do_realloc(p, size)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn __libc_memalign(align: usize, size: usize) -> *mut c_void {
+        do_memalign(align, size)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn __libc_valloc(size: usize) -> *mut c_void {
+        valloc(size)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn __libc_pvalloc(size: usize) -> *mut c_void {
+        pvalloc(size)
+    }
+
+    /// # Safety
+    /// `out` must be writable.
+    #[no_mangle]
+    pub unsafe extern "C" fn __posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+        do_posix_memalign(out, align, size)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The prefixed API (include/hakmem.h). Same semantics as the glibc names; these never interpose.
+
+/// Allocates `size` bytes aligned to 16; NULL with errno ENOMEM when out of memory.
+#[no_mangle]
+pub extern "C" fn hak_malloc(size: usize) -> *mut c_void {
+    do_malloc(size)
+}
+
+/// Frees a block from any hakmem allocation function; NULL is a no-op. Preserves errno.
+#[no_mangle]
+pub extern "C" fn hak_free(p: *mut c_void) {
+    do_free(p)
+}
+
+/// Allocates zeroed memory for `count` objects of `size` bytes; NULL with errno ENOMEM on
+/// overflow or when out of memory.
+#[no_mangle]
+pub extern "C" fn hak_calloc(count: usize, size: usize) -> *mut c_void {
+    do_calloc(count, size)
+}
+
+/// Resizes `p` keeping its contents, like glibc's realloc (`size == 0` frees and returns NULL).
+#[no_mangle]
+pub extern "C" fn hak_realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    do_realloc(p, size)
+}
+
+/// Like posix_memalign: 0, EINVAL (alignment not a power of two multiple of sizeof(void *)) or
+/// ENOMEM.
+///
+/// # Safety
+/// `out` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn hak_posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+    do_posix_memalign(out, align, size)
+}
+
+/// Usable bytes of a block (at least the size requested); 0 for NULL.
+#[no_mangle]
+pub extern "C" fn hak_usable_size(p: *mut c_void) -> usize {
+    do_usable_size(p)
+}
+
+/// Prints the per-tier call counts to stderr.
+#[no_mangle]
+pub extern "C" fn hak_stats_print() {
+    guarded(|_| stats::print(), || ())
+}
+
+/// The library version, a static NUL-terminated string.
+#[no_mangle]
+pub extern "C" fn hak_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}

@@ -1,0 +1,651 @@
+//! The per-thread heap (the Tiny and Mid tiers' thread cache): for each size class, the slabs the
+//! thread owns, and the malloc/free fast paths over them.
+//!
+//! * malloc: pop the first block of the class's current slab (one test); when that slab is empty,
+//!   `alloc_slow` collects pending frees, walks the class's other slabs, adopts an abandoned slab,
+//!   or takes a new span from the SuperSlab pool.
+//! * free: the pagemap gives the SuperSlab, the SuperSlab the slab; the owner pushes to the slab's
+//!   `local_free`, any other thread to its atomic `thread_free` (see `slab`).
+//! * A new thread starts on the static `EMPTY` heap, whose slabs are all the empty sentinel, so its
+//!   first malloc falls into the slow path, which creates its heap. At thread exit the heap's slabs
+//!   are abandoned for adoption and the thread switches to `DEAD`: later mallocs on that thread
+//!   (from other TLS destructors) are served by a shared, locked `ORPHAN` heap, and its frees take
+//!   the remote path.
+
+use crate::diag::{fatal, fatal_ptr};
+use crate::os;
+use crate::pagemap::{self, TAG_LARGE};
+use crate::size_class::{SizeClass, FIRST_MID_CLASS, NUM_CLASSES};
+use crate::slab::{freed_key, Block, Slab};
+use crate::superslab::{self, SuperSlab};
+use crate::sync::Mutex;
+use crate::tls::ThreadState;
+use core::cell::UnsafeCell;
+use core::ptr;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The static heap of threads that have not allocated yet.
+    Empty,
+    /// The static heap of threads whose exit cleanup already ran.
+    Dead,
+    Live,
+    /// The shared heap that serves dead threads, under `ORPHAN_LOCK`.
+    Orphan,
+}
+
+/// Calls served, per size class; summed per tier by `stats`.
+#[derive(Clone, Copy)]
+pub struct HeapStats {
+    pub mallocs: [u64; NUM_CLASSES],
+    pub frees: [u64; NUM_CLASSES],
+    pub remote_frees: u64,
+}
+
+impl HeapStats {
+    const ZERO: HeapStats = HeapStats { mallocs: [0; NUM_CLASSES], frees: [0; NUM_CLASSES], remote_frees: 0 };
+}
+
+#[repr(C)]
+pub struct Heap {
+    /// Per class: head of the list of slabs that may have free blocks (malloc pops from the
+    /// head), or the empty sentinel.
+    pages: [*mut Slab; NUM_CLASSES],
+    /// Per class: slabs found without free blocks (head and tail, for the round-robin scan).
+    full: [*mut Slab; NUM_CLASSES],
+    full_tail: [*mut Slab; NUM_CLASSES],
+    kind: Kind,
+    pub stats: HeapStats,
+    /// Links in the registry of live heaps, or in the free list of heap records.
+    next: *mut Heap,
+    prev: *mut Heap,
+}
+
+// SAFETY: a heap is used by its thread only (the orphan heap under its lock); the static
+// sentinels are never written.
+unsafe impl Sync for Heap {}
+
+pub static EMPTY_SLAB: Slab = Slab::UNUSED;
+
+const fn sentinel(kind: Kind) -> Heap {
+    Heap {
+        pages: [ptr::addr_of!(EMPTY_SLAB) as *mut Slab; NUM_CLASSES],
+        full: [ptr::null_mut(); NUM_CLASSES],
+        full_tail: [ptr::null_mut(); NUM_CLASSES],
+        kind,
+        stats: HeapStats::ZERO,
+        next: ptr::null_mut(),
+        prev: ptr::null_mut(),
+    }
+}
+
+pub static EMPTY: Heap = sentinel(Kind::Empty);
+pub static DEAD: Heap = sentinel(Kind::Dead);
+
+struct HeapCell(UnsafeCell<Heap>);
+// SAFETY: the orphan heap is touched only with ORPHAN_LOCK held.
+unsafe impl Sync for HeapCell {}
+static ORPHAN: HeapCell = HeapCell(UnsafeCell::new(sentinel(Kind::Orphan)));
+pub static ORPHAN_LOCK: Mutex = Mutex::new();
+
+#[inline(always)]
+fn empty_slab() -> *mut Slab {
+    ptr::addr_of!(EMPTY_SLAB) as *mut Slab
+}
+
+// ---------------------------------------------------------------------------------------------
+// malloc
+
+/// Allocates a block of `class` for the calling thread; null when out of memory.
+///
+/// # Safety
+/// `ts` is the calling thread's state, inside an entry point (depth guard set).
+#[inline(always)]
+pub unsafe fn alloc(ts: *mut ThreadState, class: SizeClass) -> *mut u8 {
+    // SAFETY: `ts.heap` is the thread's heap or a sentinel; both have a valid slab per class.
+    unsafe {
+        let heap = (*ts).heap;
+        let slab = (*heap).pages[class.index()];
+        let b = (*slab).free;
+        if b.is_null() {
+            return alloc_slow(ts, class);
+        }
+        (*slab).free = (*b).next;
+        (*b).key = 0;
+        (*slab).used += 1;
+        (*heap).stats.mallocs[class.index()] += 1;
+        b.cast()
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn alloc_slow(ts: *mut ThreadState, class: SizeClass) -> *mut u8 {
+    // SAFETY: see `alloc`.
+    unsafe {
+        let heap = (*ts).heap;
+        match (*heap).kind {
+            Kind::Live => alloc_from(heap, class),
+            Kind::Empty => {
+                let heap = create_heap(ts);
+                if heap.is_null() {
+                    return ptr::null_mut();
+                }
+                alloc_from(heap, class)
+            }
+            Kind::Dead | Kind::Orphan => {
+                let _g = ORPHAN_LOCK.lock();
+                alloc_from(ORPHAN.0.get(), class)
+            }
+        }
+    }
+}
+
+/// How many full slabs one slow path re-examines for frees that arrived since.
+const FULL_SCAN_BUDGET: usize = 32;
+/// How many abandoned slabs one slow path may adopt before it takes a fresh span.
+const ADOPT_BUDGET: usize = 4;
+
+/// The generic path: find a slab of `class` with a free block in `heap`, or get one.
+unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
+    let c = class.index();
+    // SAFETY: `heap` is live and used only by this thread (or under the orphan lock); every slab
+    // on its lists is owned by it.
+    unsafe {
+        // 1. The available slabs: collect pending frees, carve more blocks, or retire as full.
+        loop {
+            let s = (*heap).pages[c];
+            if s == empty_slab() {
+                break;
+            }
+            if let Some(b) = take_block(heap, s) {
+                return b;
+            }
+            unlink(heap, s);
+            push_full(heap, s);
+        }
+        // 2. Full slabs that received frees since they filled up (bounded, round robin).
+        let mut budget = FULL_SCAN_BUDGET;
+        while budget > 0 && !(*heap).full[c].is_null() {
+            budget -= 1;
+            let s = (*heap).full[c];
+            unlink(heap, s);
+            if (*s).has_pending_frees() {
+                (*s).collect();
+                if (*s).used == 0 && (*heap).pages[c] != empty_slab() {
+                    superslab::release_span(s);
+                } else {
+                    push_avail(heap, s);
+                }
+            } else {
+                push_full_tail(heap, s);
+            }
+        }
+        let s = (*heap).pages[c];
+        if s != empty_slab() {
+            if let Some(b) = take_block(heap, s) {
+                return b;
+            }
+        }
+        // 3. Slabs left by exited threads.
+        for _ in 0..ADOPT_BUDGET {
+            let s = superslab::adopt(class, heap);
+            if s.is_null() {
+                break;
+            }
+            (*s).collect();
+            push_avail(heap, s);
+            if let Some(b) = take_block(heap, s) {
+                return b;
+            }
+            unlink(heap, s);
+            push_full(heap, s);
+        }
+        // 4. A fresh span.
+        let s = superslab::acquire_span(class, heap);
+        if s.is_null() {
+            return ptr::null_mut();
+        }
+        push_avail(heap, s);
+        take_block(heap, s).unwrap_or(ptr::null_mut())
+    }
+}
+
+/// Pops a block from `s` after collecting its pending frees or carving new blocks.
+unsafe fn take_block(heap: *mut Heap, s: *mut Slab) -> Option<*mut u8> {
+    // SAFETY: `s` is owned by `heap`, which the caller may use.
+    unsafe {
+        if (*s).free.is_null() {
+            (*s).collect();
+        }
+        if (*s).free.is_null() {
+            (*s).extend();
+        }
+        let b = (*s).pop();
+        if b.is_null() {
+            return None;
+        }
+        (*heap).stats.mallocs[(*s).class.index()] += 1;
+        Some(b.cast())
+    }
+}
+
+// Lists: `pages[c]` (available, head first) and `full[c]`, doubly linked through the slabs.
+
+unsafe fn push_avail(heap: *mut Heap, s: *mut Slab) {
+    // SAFETY: `s` is owned by `heap` and on no list (caller).
+    unsafe {
+        let c = (*s).class.index();
+        let head = (*heap).pages[c];
+        (*s).in_full = false;
+        (*s).prev = ptr::null_mut();
+        (*s).next = if head == empty_slab() { ptr::null_mut() } else { head };
+        if head != empty_slab() {
+            (*head).prev = s;
+        }
+        (*heap).pages[c] = s;
+    }
+}
+
+unsafe fn push_full(heap: *mut Heap, s: *mut Slab) {
+    // SAFETY: as in `push_avail`.
+    unsafe {
+        let c = (*s).class.index();
+        let head = (*heap).full[c];
+        (*s).in_full = true;
+        (*s).prev = ptr::null_mut();
+        (*s).next = head;
+        if head.is_null() {
+            (*heap).full_tail[c] = s;
+        } else {
+            (*head).prev = s;
+        }
+        (*heap).full[c] = s;
+    }
+}
+
+/// Appends to the full list, so that the round-robin scan looks at other slabs first.
+unsafe fn push_full_tail(heap: *mut Heap, s: *mut Slab) {
+    // SAFETY: as in `push_avail`.
+    unsafe {
+        let c = (*s).class.index();
+        let tail = (*heap).full_tail[c];
+        if tail.is_null() {
+            return push_full(heap, s);
+        }
+        (*s).in_full = true;
+        (*s).prev = tail;
+        (*s).next = ptr::null_mut();
+        (*tail).next = s;
+        (*heap).full_tail[c] = s;
+    }
+}
+
+unsafe fn unlink(heap: *mut Heap, s: *mut Slab) {
+    // SAFETY: `s` is on one of `heap`'s lists, which `in_full` names.
+    unsafe {
+        let c = (*s).class.index();
+        let (prev, next) = ((*s).prev, (*s).next);
+        if !next.is_null() {
+            (*next).prev = prev;
+        } else if (*s).in_full {
+            (*heap).full_tail[c] = prev;
+        }
+        if !prev.is_null() {
+            (*prev).next = next;
+        } else if (*s).in_full {
+            (*heap).full[c] = next;
+        } else {
+            (*heap).pages[c] = if next.is_null() { empty_slab() } else { next };
+        }
+        (*s).next = ptr::null_mut();
+        (*s).prev = ptr::null_mut();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// free
+
+/// Where a pointer passed to free/realloc/malloc_usable_size came from.
+pub enum Owner {
+    Slab(*mut Slab, *mut Block),
+    Large(*mut crate::large::LargeHeader),
+    Bootstrap,
+    Foreign,
+}
+
+/// Classifies `p` (non-null) without reading memory that may not be ours; aborts with a message
+/// naming `call` on a pointer into our heap that is not a block start.
+pub fn owner_of(p: *mut u8, call: &str) -> Owner {
+    let entry = pagemap::lookup(p as usize);
+    if entry == 0 {
+        return if crate::bootstrap::contains(p) { Owner::Bootstrap } else { Owner::Foreign };
+    }
+    if entry & TAG_LARGE != 0 {
+        let hdr = (entry & !TAG_LARGE) as *mut crate::large::LargeHeader;
+        // SAFETY: the pagemap names a live large header for this chunk.
+        return match unsafe { crate::large::classify(hdr, p) } {
+            Some(true) => Owner::Large(hdr),
+            Some(false) => invalid_pointer(call, p),
+            None => Owner::Foreign,
+        };
+    }
+    // SAFETY: the pagemap names a live SuperSlab containing `p`.
+    let slab = unsafe { SuperSlab::slab_of(entry as *mut SuperSlab, p) };
+    // SAFETY: descriptors of a live SuperSlab are always readable.
+    match unsafe { (*slab).block_at(p) } {
+        Some(b) => Owner::Slab(slab, b),
+        None => invalid_pointer(call, p),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn invalid_pointer(call: &str, p: *mut u8) -> ! {
+    let mut line = crate::diag::Line::new();
+    line.str(call).str("(): invalid pointer (inside hakmem's heap but not a block it handed out)");
+    // SAFETY: the line holds only ASCII.
+    fatal_ptr(unsafe { core::str::from_utf8_unchecked(line.as_bytes()) }, p as usize)
+}
+
+#[cold]
+#[inline(never)]
+pub fn double_free(call: &str, p: *mut u8) -> ! {
+    let mut line = crate::diag::Line::new();
+    line.str(call).str("(): double free detected");
+    // SAFETY: the line holds only ASCII.
+    fatal_ptr(unsafe { core::str::from_utf8_unchecked(line.as_bytes()) }, p as usize)
+}
+
+/// Frees `p` (non-null).
+///
+/// # Safety
+/// `ts` is the calling thread's state inside an entry point; `p` was returned by this allocator
+/// and not freed since (violations are detected where cheap, and abort).
+#[inline(always)]
+pub unsafe fn free(ts: *mut ThreadState, p: *mut u8) {
+    let entry = pagemap::lookup(p as usize);
+    if entry & TAG_LARGE != 0 || entry == 0 {
+        return free_not_slab(p);
+    }
+    // SAFETY: the pagemap names a live SuperSlab containing `p`; its descriptors are readable.
+    unsafe {
+        let slab = SuperSlab::slab_of(entry as *mut SuperSlab, p);
+        let Some(b) = (*slab).block_at(p) else { invalid_pointer("free", p) };
+        if (*b).key == freed_key(b) {
+            double_free("free", p);
+        }
+        let heap = (*ts).heap;
+        // Relaxed: only the owner itself ever stores its own heap here, so equality is stable.
+        if (*slab).owner.load(Ordering::Relaxed) == heap {
+            (*heap).stats.frees[(*slab).class.index()] += 1;
+            if (*slab).push_local(b) {
+                retire(heap, slab);
+            }
+        } else {
+            free_remote(heap, slab, b);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn free_not_slab(p: *mut u8) {
+    match owner_of(p, "free") {
+        // SAFETY: `owner_of` validated the header and that `p` is its block.
+        Owner::Large(hdr) => unsafe { crate::large::free(hdr) },
+        Owner::Bootstrap => {}
+        Owner::Foreign => crate::init::free_foreign(p),
+        Owner::Slab(..) => fatal("pagemap changed under free"),
+    }
+}
+
+#[inline(never)]
+unsafe fn free_remote(heap: *mut Heap, slab: *mut Slab, b: *mut Block) {
+    // SAFETY: `b` is a handed-out block of `slab` (validated by the caller); `heap` is the
+    // caller's heap record or a sentinel, and sentinels are never written.
+    unsafe {
+        (*slab).push_remote(b);
+        if (*heap).kind == Kind::Live {
+            (*heap).stats.remote_frees += 1;
+        }
+    }
+}
+
+/// Frees a block on behalf of a re-entered call: always the lock-free remote path, which is safe
+/// whatever state the interrupted call left the thread's heap in.
+pub fn free_reentrant(p: *mut u8) {
+    match owner_of(p, "free") {
+        Owner::Slab(slab, b) => {
+            // SAFETY: `b` is a validated block of `slab`; checked for a double free first.
+            unsafe {
+                if (*b).key == freed_key(b) {
+                    double_free("free", p);
+                }
+                (*slab).push_remote(b);
+            }
+        }
+        // SAFETY: `owner_of` validated the header.
+        Owner::Large(hdr) => unsafe { crate::large::free(hdr) },
+        Owner::Bootstrap => {}
+        Owner::Foreign => crate::init::free_foreign(p),
+    }
+}
+
+/// A slab of `heap` became empty: give its span back unless it is the class's current slab
+/// (keeping that one avoids map/unmap churn when one block is allocated and freed repeatedly).
+#[cold]
+#[inline(never)]
+unsafe fn retire(heap: *mut Heap, s: *mut Slab) {
+    // SAFETY: `s` is owned by `heap` (the caller is its owner thread) and empty.
+    unsafe {
+        if (*heap).pages[(*s).class.index()] == s {
+            return;
+        }
+        unlink(heap, s);
+        (*s).owner.store(ptr::null_mut(), Ordering::Relaxed);
+        superslab::release_span(s);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thread lifecycle: heap records come from raw mmap, are registered for statistics, and are
+// reused after their thread exits.
+
+struct Registry {
+    live: *mut Heap,
+    free_records: *mut Heap,
+    key: Option<libc::pthread_key_t>,
+}
+struct RegistryCell(UnsafeCell<Registry>);
+// SAFETY: touched only with REGISTRY_LOCK held.
+unsafe impl Sync for RegistryCell {}
+pub static REGISTRY_LOCK: Mutex = Mutex::new();
+static REGISTRY: RegistryCell =
+    RegistryCell(UnsafeCell::new(Registry { live: ptr::null_mut(), free_records: ptr::null_mut(), key: None }));
+
+/// Counters of heaps whose thread exited.
+static RETIRED_MALLOCS: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::new(0) }; NUM_CLASSES];
+static RETIRED_FREES: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::new(0) }; NUM_CLASSES];
+static RETIRED_REMOTE_FREES: AtomicU64 = AtomicU64::new(0);
+
+fn with_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
+    let _g = REGISTRY_LOCK.lock();
+    // SAFETY: the lock serialises access.
+    f(unsafe { &mut *REGISTRY.0.get() })
+}
+
+const RECORDS_PER_MAP: usize = 64;
+
+#[cold]
+unsafe fn create_heap(ts: *mut ThreadState) -> *mut Heap {
+    crate::init::ensure();
+    let (heap, key) = with_registry(|r| {
+        if r.free_records.is_null() {
+            let bytes = os::align_up(RECORDS_PER_MAP * core::mem::size_of::<Heap>(), os::PAGE_SIZE);
+            let chunk = os::map(bytes).cast::<Heap>();
+            if chunk.is_null() {
+                return (ptr::null_mut(), None);
+            }
+            for i in 0..RECORDS_PER_MAP {
+                // SAFETY: `chunk` holds RECORDS_PER_MAP records' worth of fresh memory.
+                unsafe {
+                    let h = chunk.add(i);
+                    (*h).next = r.free_records;
+                    r.free_records = h;
+                }
+            }
+        }
+        if r.key.is_none() {
+            let mut key: libc::pthread_key_t = 0;
+            // SAFETY: `thread_exit` has the signature pthread expects; key creation never allocates.
+            if unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } == 0 {
+                r.key = Some(key);
+            }
+        }
+        let h = r.free_records;
+        // SAFETY: `h` is a record on the free list; it becomes a live heap linked first.
+        unsafe {
+            r.free_records = (*h).next;
+            h.write(sentinel(Kind::Live));
+            (*h).next = r.live;
+            if !r.live.is_null() {
+                (*r.live).prev = h;
+            }
+        }
+        r.live = h;
+        (h, r.key)
+    });
+    if heap.is_null() {
+        return heap;
+    }
+    // SAFETY: `ts` is this thread's state.
+    unsafe { (*ts).heap = heap };
+    if let Some(key) = key {
+        // May allocate (glibc's second-level key table); the depth guard routes that to the
+        // bootstrap arena.
+        // SAFETY: `key` is a valid key.
+        unsafe { libc::pthread_setspecific(key, heap.cast()) };
+    }
+    heap
+}
+
+/// pthread key destructor: runs when a thread that created a heap exits.
+unsafe extern "C" fn thread_exit(arg: *mut libc::c_void) {
+    let ts = crate::tls::current();
+    // SAFETY: `ts` is this thread's state; `arg` is the heap registered by `create_heap`.
+    unsafe {
+        let depth = (*ts).depth;
+        (*ts).depth = 1;
+        let heap = arg.cast::<Heap>();
+        abandon_all(heap);
+        retire_heap(heap);
+        (*ts).heap = ptr::addr_of!(DEAD) as *mut Heap;
+        (*ts).depth = depth;
+    }
+}
+
+/// Returns the empty slabs of `heap` and abandons the others for adoption.
+unsafe fn abandon_all(heap: *mut Heap) {
+    // SAFETY: the caller is the heap's owner thread, about to stop using it.
+    unsafe {
+        for c in 0..NUM_CLASSES {
+            for list in [(*heap).pages[c], (*heap).full[c]] {
+                let mut s = list;
+                while !s.is_null() && s != empty_slab() {
+                    let next = (*s).next;
+                    (*s).next = ptr::null_mut();
+                    (*s).prev = ptr::null_mut();
+                    (*s).collect();
+                    if (*s).used == 0 {
+                        (*s).owner.store(ptr::null_mut(), Ordering::Relaxed);
+                        superslab::release_span(s);
+                    } else {
+                        superslab::abandon(s);
+                    }
+                    s = next;
+                }
+            }
+            (*heap).pages[c] = empty_slab();
+            (*heap).full[c] = ptr::null_mut();
+            (*heap).full_tail[c] = ptr::null_mut();
+        }
+    }
+}
+
+unsafe fn retire_heap(heap: *mut Heap) {
+    // SAFETY: `heap` is a live record owned by the exiting thread.
+    let stats = unsafe { (*heap).stats };
+    fold_stats(&stats);
+    with_registry(|r| {
+        // SAFETY: `heap` is on the live list; we move it to the free list.
+        unsafe {
+            let (prev, next) = ((*heap).prev, (*heap).next);
+            if !next.is_null() {
+                (*next).prev = prev;
+            }
+            if prev.is_null() {
+                r.live = next;
+            } else {
+                (*prev).next = next;
+            }
+            (*heap).kind = Kind::Dead;
+            (*heap).next = r.free_records;
+            r.free_records = heap;
+        }
+    });
+}
+
+fn fold_stats(s: &HeapStats) {
+    for c in 0..NUM_CLASSES {
+        RETIRED_MALLOCS[c].fetch_add(s.mallocs[c], Ordering::Relaxed);
+        RETIRED_FREES[c].fetch_add(s.frees[c], Ordering::Relaxed);
+    }
+    RETIRED_REMOTE_FREES.fetch_add(s.remote_frees, Ordering::Relaxed);
+}
+
+/// Calls served so far by the Tiny and Mid tiers: (tiny mallocs, mid mallocs, local frees,
+/// remote frees). Live heaps are read without their threads' cooperation, so the numbers are a
+/// snapshot, exact once the threads are quiet.
+pub fn tier_totals() -> (u64, u64, u64, u64) {
+    let mut mallocs = [0u64; NUM_CLASSES];
+    let mut frees = 0u64;
+    let mut remote = RETIRED_REMOTE_FREES.load(Ordering::Relaxed);
+    for c in 0..NUM_CLASSES {
+        mallocs[c] = RETIRED_MALLOCS[c].load(Ordering::Relaxed);
+        frees += RETIRED_FREES[c].load(Ordering::Relaxed);
+    }
+    let mut add = |h: *const Heap| {
+        // SAFETY: registered heaps stay mapped; racy reads of counters are acceptable here.
+        let s = unsafe { ptr::read_volatile(ptr::addr_of!((*h).stats)) };
+        for c in 0..NUM_CLASSES {
+            mallocs[c] += s.mallocs[c];
+            frees += s.frees[c];
+        }
+        remote += s.remote_frees;
+    };
+    with_registry(|r| {
+        let mut h = r.live;
+        while !h.is_null() {
+            add(h);
+            // SAFETY: the live list is consistent under the lock.
+            h = unsafe { (*h).next };
+        }
+    });
+    {
+        let _g = ORPHAN_LOCK.lock();
+        add(ORPHAN.0.get());
+    }
+    let tiny = mallocs[..FIRST_MID_CLASS].iter().sum();
+    let mid = mallocs[FIRST_MID_CLASS..].iter().sum();
+    (tiny, mid, frees, remote)
+}
+
+/// In a fork child, the other threads' heaps are gone with their threads; only the forking
+/// thread's heap stays live. Their slabs stay owned by records nobody uses (their memory is lost
+/// to the child, as with every allocator that keeps per-thread heaps).
+pub fn after_fork_child() {
+    REGISTRY_LOCK.reset_in_child();
+    ORPHAN_LOCK.reset_in_child();
+}

@@ -1,0 +1,225 @@
+//! Process integration: one-time initialisation, fork handlers, the jemalloc check and the
+//! foreign-pointer policy.
+//!
+//! Init runs once, from the library constructor or from the first thread heap's creation,
+//! whichever comes first, always under the caller's depth guard (so `dlsym`/`pthread_atfork`
+//! allocating inside it are served by the bootstrap arena). Threads that arrive while another
+//! thread initialises do not wait for it: the allocator works with the default options until init
+//! has published its results, so no lock order can deadlock against the dynamic loader's.
+//!
+//! Foreign pointers (not from hakmem) reaching free/realloc/malloc_usable_size: with jemalloc in
+//! the process (Debian's redis-server links it and hands out pointers from `mallocx`), they go to
+//! jemalloc's own functions; otherwise they abort with a message, as glibc does for an invalid
+//! pointer. `HAKMEM_FOREIGN` changes the policy (see `config`).
+
+use crate::config::{self, ForeignPolicy};
+use crate::diag;
+use core::ffi::{c_int, c_void, CStr};
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+const NOT_STARTED: u8 = 0;
+const RUNNING: u8 = 1;
+const DONE: u8 = 2;
+static STATE: AtomicU8 = AtomicU8::new(NOT_STARTED);
+
+static NEXT_FREE: AtomicUsize = AtomicUsize::new(0);
+static NEXT_REALLOC: AtomicUsize = AtomicUsize::new(0);
+static NEXT_USABLE_SIZE: AtomicUsize = AtomicUsize::new(0);
+pub static FOREIGN_FREES: AtomicUsize = AtomicUsize::new(0);
+static JEMALLOC_LOADED: AtomicU8 = AtomicU8::new(0);
+
+#[inline]
+pub fn ensure() {
+    if STATE.load(Ordering::Acquire) != DONE {
+        init_slow();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn init_slow() {
+    if STATE.compare_exchange(NOT_STARTED, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        return;
+    }
+    config::load_from_environ();
+    seed_secret();
+    // SAFETY: the handlers only lock/unlock our own statically initialised mutexes.
+    unsafe { libc::pthread_atfork(Some(prefork), Some(postfork_parent), Some(postfork_child)) };
+    let mut jemalloc_name = [0u8; 256];
+    let jemalloc = find_jemalloc(&mut jemalloc_name);
+    JEMALLOC_LOADED.store(jemalloc as u8, Ordering::Relaxed);
+    let mut policy = config::get().foreign;
+    if policy == ForeignPolicy::Auto {
+        policy = if jemalloc { ForeignPolicy::Next } else { ForeignPolicy::Abort };
+        config::set_foreign(policy);
+    }
+    if policy == ForeignPolicy::Next {
+        resolve_next(if jemalloc { Some(&jemalloc_name) } else { None });
+    }
+    // Release: publishes the options and function pointers to threads that see DONE.
+    STATE.store(DONE, Ordering::Release);
+}
+
+fn seed_secret() {
+    // SAFETY: getauxval has no preconditions; AT_RANDOM points at 16 random bytes the kernel put
+    // on the initial stack, readable for the life of the process.
+    let random = unsafe {
+        let p = libc::getauxval(libc::AT_RANDOM) as *const usize;
+        if p.is_null() {
+            0
+        } else {
+            p.read_unaligned() ^ p.add(1).read_unaligned()
+        }
+    };
+    crate::slab::seed_secret(random ^ (&STATE as *const _ as usize));
+}
+
+/// Whether a libjemalloc is mapped into the process; its path is copied into `name`.
+fn find_jemalloc(name: &mut [u8; 256]) -> bool {
+    unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut c_void) -> c_int {
+        // SAFETY: dl_iterate_phdr passes a valid info record; `data` is our name buffer.
+        unsafe {
+            let n = (*info).dlpi_name;
+            if n.is_null() {
+                return 0;
+            }
+            let bytes = CStr::from_ptr(n).to_bytes();
+            if bytes.windows(11).any(|w| w == b"libjemalloc") && bytes.len() < 255 {
+                let out = &mut *data.cast::<[u8; 256]>();
+                out[..bytes.len()].copy_from_slice(bytes);
+                out[bytes.len()] = 0;
+                return 1;
+            }
+        }
+        0
+    }
+    // SAFETY: the callback matches dl_iterate_phdr's contract and does not allocate.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (name as *mut [u8; 256]).cast()) == 1 }
+}
+
+/// Resolves free/realloc/malloc_usable_size of jemalloc (when `lib` names it) or of the next
+/// object in link order.
+fn resolve_next(lib: Option<&[u8; 256]>) {
+    // SAFETY: dlopen with RTLD_NOLOAD only returns a handle to an already loaded object; dlsym
+    // may allocate, which the caller's depth guard routes to the bootstrap arena.
+    unsafe {
+        let handle = match lib {
+            Some(name) => libc::dlopen(name.as_ptr().cast(), libc::RTLD_NOLOAD | libc::RTLD_LAZY),
+            None => libc::RTLD_NEXT,
+        };
+        if handle.is_null() {
+            return;
+        }
+        let sym = |s: &CStr| libc::dlsym(handle, s.as_ptr()) as usize;
+        NEXT_FREE.store(sym(c"free"), Ordering::Relaxed);
+        NEXT_REALLOC.store(sym(c"realloc"), Ordering::Relaxed);
+        NEXT_USABLE_SIZE.store(sym(c"malloc_usable_size"), Ordering::Relaxed);
+    }
+}
+
+pub fn jemalloc_loaded() -> bool {
+    JEMALLOC_LOADED.load(Ordering::Relaxed) != 0
+}
+
+fn policy() -> ForeignPolicy {
+    ensure();
+    config::get().foreign
+}
+
+#[cold]
+fn no_next(call: &str, p: *mut u8) -> ! {
+    let mut line = diag::Line::new();
+    line.str(call).str("(): invalid pointer (not allocated by hakmem)");
+    // SAFETY: the line holds only ASCII.
+    diag::fatal_ptr(unsafe { core::str::from_utf8_unchecked(line.as_bytes()) }, p as usize)
+}
+
+/// free() of a pointer hakmem did not hand out.
+#[cold]
+pub fn free_foreign(p: *mut u8) {
+    FOREIGN_FREES.fetch_add(1, Ordering::Relaxed);
+    match policy() {
+        ForeignPolicy::Ignore => {}
+        ForeignPolicy::Next => match NEXT_FREE.load(Ordering::Relaxed) {
+            0 => no_next("free", p),
+            // SAFETY: the address was resolved by dlsym for "free".
+            f => unsafe { core::mem::transmute::<usize, unsafe extern "C" fn(*mut c_void)>(f)(p.cast()) },
+        },
+        _ => no_next("free", p),
+    }
+}
+
+/// realloc() of a pointer hakmem did not hand out: Some(result) when the next allocator took it.
+#[cold]
+pub fn realloc_foreign(p: *mut u8, size: usize) -> *mut u8 {
+    match (policy(), NEXT_REALLOC.load(Ordering::Relaxed)) {
+        (ForeignPolicy::Next, f) if f != 0 => {
+            // SAFETY: the address was resolved by dlsym for "realloc".
+            unsafe {
+                core::mem::transmute::<usize, unsafe extern "C" fn(*mut c_void, usize) -> *mut c_void>(f)(
+                    p.cast(),
+                    size,
+                )
+                .cast()
+            }
+        }
+        _ => no_next("realloc", p),
+    }
+}
+
+#[cold]
+pub fn usable_size_foreign(p: *mut u8) -> usize {
+    match (policy(), NEXT_USABLE_SIZE.load(Ordering::Relaxed)) {
+        (ForeignPolicy::Next, f) if f != 0 => {
+            // SAFETY: the address was resolved by dlsym for "malloc_usable_size".
+            unsafe { core::mem::transmute::<usize, unsafe extern "C" fn(*mut c_void) -> usize>(f)(p.cast()) }
+        }
+        _ => 0,
+    }
+}
+
+// Fork: take every lock so that no other thread holds one at the instant of the fork, release
+// them in the parent, and reset them in the child (its only thread is the one that forked).
+// Order: orphan heap, then registry, pool, large cache (the orphan heap calls into the pool).
+
+unsafe extern "C" fn prefork() {
+    crate::heap::ORPHAN_LOCK.acquire();
+    crate::heap::REGISTRY_LOCK.acquire();
+    crate::superslab::POOL_LOCK.acquire();
+    crate::large::CACHE_LOCK.acquire();
+}
+
+unsafe extern "C" fn postfork_parent() {
+    crate::large::CACHE_LOCK.release();
+    crate::superslab::POOL_LOCK.release();
+    crate::heap::REGISTRY_LOCK.release();
+    crate::heap::ORPHAN_LOCK.release();
+}
+
+unsafe extern "C" fn postfork_child() {
+    crate::large::CACHE_LOCK.reset_in_child();
+    crate::superslab::POOL_LOCK.reset_in_child();
+    crate::heap::after_fork_child();
+}
+
+/// Library constructor: initialise before `main` when nothing allocated earlier.
+#[ctor::ctor]
+fn hakmem_init() {
+    let ts = crate::tls::current();
+    // SAFETY: `ts` is this thread's state; the guard makes allocations inside init re-entered.
+    unsafe {
+        let depth = (*ts).depth;
+        (*ts).depth = depth + 1;
+        ensure();
+        (*ts).depth = depth;
+    }
+}
+
+/// Library destructor: the `HAKMEM_STATS` report.
+#[ctor::dtor]
+fn hakmem_fini() {
+    if config::get().stats {
+        crate::stats::print();
+    }
+}
+

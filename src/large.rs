@@ -1,0 +1,273 @@
+//! The Large tier: requests above `MID_MAX`, and alignments above it, each in its own mapping.
+//!
+//! A mapping starts at a 2 MiB boundary with a 64-byte header; the block starts `user_offset`
+//! bytes in (64, or the requested alignment). The pagemap entry of every 2 MiB chunk the mapping
+//! covers points at the header, so `free` finds it in O(1) without reading before the block.
+//! Freed mappings go to a small cache keyed by size (bounded in count and bytes), so hot sizes do
+//! not cost an mmap/munmap pair each time; `malloc_trim` and overflow unmap them.
+
+use crate::config;
+use crate::diag;
+use crate::os::{self, PAGE_SIZE};
+use crate::pagemap::{self, CHUNK_SIZE, TAG_LARGE};
+use crate::sync::Mutex;
+use core::cell::UnsafeCell;
+use core::ptr;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+const HEADER_BYTES: usize = 64;
+const LIVE: usize = 0x4c41_5247_454c_4956; // "LARGELIV"
+const FREED: usize = 0x4c41_5247_4546_5245; // "LARGEFRE"
+
+#[repr(C)]
+pub struct LargeHeader {
+    state: AtomicUsize,
+    map_bytes: usize,
+    user_offset: usize,
+}
+
+const _: () = assert!(core::mem::size_of::<LargeHeader>() <= HEADER_BYTES);
+
+pub static LARGE_MALLOCS: AtomicU64 = AtomicU64::new(0);
+pub static LARGE_FREES: AtomicU64 = AtomicU64::new(0);
+pub static LARGE_CACHE_HITS: AtomicU64 = AtomicU64::new(0);
+
+const CACHE_SLOTS: usize = 16;
+
+struct Cache {
+    /// (header, map_bytes) of cached mappings, oldest first; `len` used.
+    slots: [(*mut LargeHeader, usize); CACHE_SLOTS],
+    len: usize,
+    bytes: usize,
+}
+struct CacheCell(UnsafeCell<Cache>);
+// SAFETY: touched only with CACHE_LOCK held.
+unsafe impl Sync for CacheCell {}
+pub static CACHE_LOCK: Mutex = Mutex::new();
+static CACHE: CacheCell =
+    CacheCell(UnsafeCell::new(Cache { slots: [(ptr::null_mut(), 0); CACHE_SLOTS], len: 0, bytes: 0 }));
+
+fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
+    let _g = CACHE_LOCK.lock();
+    // SAFETY: the lock serialises access.
+    f(unsafe { &mut *CACHE.0.get() })
+}
+
+fn user_ptr(h: *mut LargeHeader) -> *mut u8 {
+    // SAFETY: only address arithmetic on our own header.
+    unsafe { h.cast::<u8>().add((*h).user_offset) }
+}
+
+/// Bytes to map for `size` bytes at `user_offset`, or None on overflow.
+fn map_bytes_for(size: usize, user_offset: usize) -> Option<usize> {
+    let total = size.checked_add(user_offset)?.checked_add(PAGE_SIZE - 1)?;
+    if total > isize::MAX as usize {
+        return None;
+    }
+    Some(total & !(PAGE_SIZE - 1))
+}
+
+/// Allocates `size` bytes aligned to `align` (a power of two); zeroed when `zero`. Null when out
+/// of memory.
+pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
+    let user_offset = align.max(HEADER_BYTES);
+    let Some(need) = map_bytes_for(size, user_offset) else {
+        return ptr::null_mut();
+    };
+    LARGE_MALLOCS.fetch_add(1, Ordering::Relaxed);
+    if user_offset <= CHUNK_SIZE {
+        if let Some((h, got)) = cache_take(need) {
+            LARGE_CACHE_HITS.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: a cached mapping is ours, `got >= need` bytes, and registered.
+            unsafe {
+                (*h).user_offset = user_offset;
+                (*h).map_bytes = got;
+                (*h).state.store(LIVE, Ordering::Relaxed);
+                if zero {
+                    ptr::write_bytes(user_ptr(h), 0, size);
+                }
+            }
+            return user_ptr(h);
+        }
+    }
+    let base = os::map_aligned(need, CHUNK_SIZE.max(align));
+    if base.is_null() {
+        return ptr::null_mut();
+    }
+    let h = base.cast::<LargeHeader>();
+    // SAFETY: `base` is a fresh mapping of `need >= HEADER_BYTES` bytes (zeroed by the kernel).
+    unsafe {
+        h.write(LargeHeader { state: AtomicUsize::new(LIVE), map_bytes: need, user_offset });
+    }
+    if !pagemap::register(base as usize, need, h as usize | TAG_LARGE) {
+        os::unmap(base, need);
+        return ptr::null_mut();
+    }
+    user_ptr(h)
+}
+
+/// Whether `p` is the block of the large mapping `h` (Some(true)), a pointer inside it that is
+/// not the block (Some(false)), or outside it (None: another mapping sharing the last chunk).
+///
+/// # Safety
+/// `h` is a header the pagemap returned.
+pub unsafe fn classify(h: *mut LargeHeader, p: *mut u8) -> Option<bool> {
+    // SAFETY: the pagemap entry is only set while the header is mapped.
+    let map_bytes = unsafe { (*h).map_bytes };
+    let off = (p as usize).wrapping_sub(h as usize);
+    if off >= map_bytes {
+        None
+    } else {
+        Some(p == user_ptr(h))
+    }
+}
+
+/// Usable bytes of the large block `h`.
+///
+/// # Safety
+/// `h` is a live large header.
+pub unsafe fn usable_size(h: *mut LargeHeader) -> usize {
+    // SAFETY: per the caller.
+    unsafe { (*h).map_bytes - (*h).user_offset }
+}
+
+/// Frees the large block of header `h`.
+///
+/// # Safety
+/// `h` is a header the pagemap returned and `p` its block (`classify` said Some(true)).
+pub unsafe fn free(h: *mut LargeHeader) {
+    // SAFETY: per the caller, the header is mapped.
+    let prev = unsafe { (*h).state.swap(FREED, Ordering::Relaxed) };
+    if prev != LIVE {
+        crate::heap::double_free("free", user_ptr(h));
+    }
+    LARGE_FREES.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: per the caller.
+    let bytes = unsafe { (*h).map_bytes };
+    if !cache_put(h, bytes) {
+        unmap(h, bytes);
+    }
+}
+
+fn unmap(h: *mut LargeHeader, bytes: usize) {
+    pagemap::unregister(h as usize, bytes);
+    os::unmap(h.cast(), bytes);
+}
+
+/// Resizes the large block `h` to `new_size` bytes in place, or by moving its pages (no copy).
+/// Returns the (possibly moved) block, or null when the kernel refused (the old block is intact).
+///
+/// # Safety
+/// `h` is a live large header. The block keeps its offset, hence its alignment.
+pub unsafe fn resize(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
+    // SAFETY: per the caller the header is live and ours.
+    unsafe {
+        let old_bytes = (*h).map_bytes;
+        let offset = (*h).user_offset;
+        let Some(need) = map_bytes_for(new_size, offset) else {
+            return ptr::null_mut();
+        };
+        if need <= old_bytes {
+            // Shrinking: give the tail back once it is worth a syscall.
+            if old_bytes - need >= old_bytes / 4 && old_bytes - need >= 16 * PAGE_SIZE {
+                let first_free_chunk = os::align_up(h as usize + need, CHUNK_SIZE);
+                let end = h as usize + old_bytes;
+                pagemap::unregister(first_free_chunk, end.saturating_sub(first_free_chunk));
+                os::unmap(h.cast::<u8>().add(need), old_bytes - need);
+                (*h).map_bytes = need;
+            }
+            return user_ptr(h);
+        }
+        // Growing: double at least, so that realloc chains stay amortised O(1) in syscalls.
+        let target = need.max(old_bytes.saturating_mul(2).min(need + (64 << 20)));
+        for want in [target, need] {
+            if os::grow_in_place(h.cast(), old_bytes, want) {
+                if !pagemap::register(h as usize, want, h as usize | TAG_LARGE) {
+                    diag::fatal("pagemap: cannot map a leaf for a growing block");
+                }
+                (*h).map_bytes = want;
+                return user_ptr(h);
+            }
+        }
+        let dest = os::map_aligned(need, CHUNK_SIZE.max(offset));
+        if dest.is_null() {
+            return ptr::null_mut();
+        }
+        if !pagemap::register(dest as usize, need, dest as usize | TAG_LARGE) {
+            os::unmap(dest, need);
+            return ptr::null_mut();
+        }
+        if !os::move_mapping(h.cast(), old_bytes, dest, need) {
+            pagemap::unregister(dest as usize, need);
+            os::unmap(dest, need);
+            return ptr::null_mut();
+        }
+        pagemap::unregister(h as usize, old_bytes);
+        let moved = dest.cast::<LargeHeader>();
+        (*moved).map_bytes = need;
+        user_ptr(moved)
+    }
+}
+
+fn cache_take(need: usize) -> Option<(*mut LargeHeader, usize)> {
+    with_cache(|c| {
+        // Best fit among mappings no more than 25% larger than needed.
+        let mut best: Option<usize> = None;
+        for i in 0..c.len {
+            let bytes = c.slots[i].1;
+            if bytes >= need && bytes - need <= need / 4 && best.is_none_or(|b| bytes < c.slots[b].1) {
+                best = Some(i);
+            }
+        }
+        let i = best?;
+        let taken = c.slots[i];
+        c.slots.copy_within(i + 1..c.len, i);
+        c.len -= 1;
+        c.bytes -= taken.1;
+        Some(taken)
+    })
+}
+
+/// Keeps a freed mapping for reuse; false when it does not fit the cache's bounds.
+fn cache_put(h: *mut LargeHeader, bytes: usize) -> bool {
+    let limit = config::get().large_cache_bytes;
+    if bytes > limit / 4 {
+        return false;
+    }
+    let evicted = with_cache(|c| {
+        let mut evicted = [(ptr::null_mut(), 0usize); CACHE_SLOTS];
+        let mut n = 0;
+        while c.len > 0 && (c.len == CACHE_SLOTS || c.bytes + bytes > limit) {
+            evicted[n] = c.slots[0];
+            n += 1;
+            c.bytes -= c.slots[0].1;
+            c.slots.copy_within(1..c.len, 0);
+            c.len -= 1;
+        }
+        c.slots[c.len] = (h, bytes);
+        c.len += 1;
+        c.bytes += bytes;
+        (evicted, n)
+    });
+    // Unmap outside the lock: munmap is slow and the evicted mappings are no longer reachable.
+    for &(eh, eb) in &evicted.0[..evicted.1] {
+        unmap(eh, eb);
+    }
+    true
+}
+
+/// Unmaps every cached mapping; returns the bytes given back.
+pub fn trim() -> usize {
+    let (slots, n) = with_cache(|c| {
+        let out = (c.slots, c.len);
+        c.len = 0;
+        c.bytes = 0;
+        out
+    });
+    let mut bytes = 0;
+    for &(h, b) in &slots[..n] {
+        unmap(h, b);
+        bytes += b;
+    }
+    bytes
+}

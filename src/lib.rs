@@ -1,0 +1,37 @@
+//! hakmem: a general-purpose memory allocator, a drop-in replacement for malloc.
+//!
+//! # Architecture
+//! ```text
+//!  ffi (exports, depth guard, errno) ─► api (C semantics) ─┬─► heap  (Tiny ≤ 1 KiB, Mid ≤ 64 KiB):
+//!                                                          │     per-thread slabs of one size class
+//!                                                          │     └─► superslab (2 MiB regions, pool)
+//!                                                          └─► large (> 64 KiB: own mapping + cache)
+//!  pagemap: address → SuperSlab / large header, O(1), "is it ours"
+//!  slab + remote_free: free lists (owner's, and a lock-free one for other threads' frees)
+//!  os: the only mmap/munmap/madvise/mremap calls     bootstrap: arena for re-entered calls
+//!  tls: the thread's heap + depth guard   init: ctor, fork, jemalloc, foreign pointers
+//!  config: HAKMEM_* options   stats: per-tier counters   diag: messages without allocating
+//! ```
+//! malloc: size → class (table) → the thread heap's current slab for the class → pop (one test).
+//! free: pagemap → SuperSlab → slab descriptor → owner? push to its local list : push to its
+//! atomic remote list. Every piece of metadata lives in memory mapped directly from the kernel.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod api;
+pub mod bootstrap;
+pub mod config;
+pub mod diag;
+pub mod ffi;
+pub mod heap;
+pub mod init;
+pub mod large;
+pub mod os;
+pub mod pagemap;
+pub mod remote_free;
+pub mod size_class;
+pub mod slab;
+pub mod stats;
+pub mod superslab;
+pub mod sync;
+pub mod tls;

@@ -1,0 +1,131 @@
+//! The only module that talks to the kernel about memory (`mmap`, `munmap`, `madvise`, `mremap`).
+//!
+//! Every function takes and returns page-granular regions; none of them allocates. A failure is
+//! reported as a null pointer / `false`, and the callers turn it into `ENOMEM`.
+
+use core::ptr;
+
+pub const PAGE_SIZE: usize = 4096;
+
+pub const fn align_up(n: usize, align: usize) -> usize {
+    (n + align - 1) & !(align - 1)
+}
+
+/// Maps `size` bytes (a multiple of the page size) of zeroed read-write memory.
+/// Returns null when the kernel refuses.
+pub fn map(size: usize) -> *mut u8 {
+    // SAFETY: an anonymous private mapping at a kernel-chosen address touches no existing memory.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        ptr::null_mut()
+    } else {
+        p.cast()
+    }
+}
+
+/// Maps `size` bytes of zeroed memory whose start is a multiple of `align` (a power of two, at
+/// least the page size). Maps `size + align - PAGE_SIZE` and trims both ends.
+pub fn map_aligned(size: usize, align: usize) -> *mut u8 {
+    let Some(over) = size.checked_add(align - PAGE_SIZE) else {
+        return ptr::null_mut();
+    };
+    let raw = map(over);
+    if raw.is_null() {
+        return raw;
+    }
+    let start = align_up(raw as usize, align);
+    let head = start - raw as usize;
+    let tail = over - head - size;
+    if head > 0 {
+        unmap(raw, head);
+    }
+    if tail > 0 {
+        unmap((start + size) as *mut u8, tail);
+    }
+    start as *mut u8
+}
+
+/// Returns a region obtained from [`map`] or [`map_aligned`] (or a page-aligned part of one).
+/// Leaves `errno` as it was: `free` may end up here and must preserve it.
+pub fn unmap(p: *mut u8, size: usize) {
+    preserving_errno(|| {
+        // SAFETY: callers pass a region they mapped and no longer reference.
+        unsafe { libc::munmap(p.cast(), size) };
+    })
+}
+
+fn preserving_errno(f: impl FnOnce()) {
+    // SAFETY: __errno_location returns this thread's errno slot, valid for the thread's life.
+    let slot = unsafe { libc::__errno_location() };
+    // SAFETY: as above.
+    let saved = unsafe { *slot };
+    f();
+    // SAFETY: as above.
+    unsafe { *slot = saved };
+}
+
+/// Gives the physical pages of a mapped region back to the kernel; the range stays mapped and
+/// reads as zero afterwards.
+pub fn purge(p: *mut u8, size: usize) {
+    preserving_errno(|| {
+        // SAFETY: the region is one of ours and holds no live block (callers guarantee it).
+        unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) };
+    })
+}
+
+/// Grows a mapping in place from `old_size` to `new_size` bytes; false when the pages after it
+/// are taken. The new part reads as zero.
+pub fn grow_in_place(p: *mut u8, old_size: usize, new_size: usize) -> bool {
+    // SAFETY: `p..p+old_size` is our mapping; without MREMAP_MAYMOVE the kernel either extends it
+    // into free address space or fails, never touching other mappings.
+    let r = unsafe { libc::mremap(p.cast(), old_size, new_size, 0) };
+    r != libc::MAP_FAILED
+}
+
+/// Moves the pages of mapping `old` (`old_size` bytes) to `new`, a region of `new_size` bytes we
+/// mapped beforehand (so the address is ours); the old range is unmapped. No byte is copied.
+pub fn move_mapping(old: *mut u8, old_size: usize, new: *mut u8, new_size: usize) -> bool {
+    // SAFETY: both ranges are ours; MREMAP_FIXED replaces our reservation at `new` atomically.
+    let r = unsafe {
+        libc::mremap(
+            old.cast(),
+            old_size,
+            new_size,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            new.cast::<libc::c_void>(),
+        )
+    };
+    r != libc::MAP_FAILED
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligned_mapping_is_aligned_and_writable() {
+        let align = 2 << 20;
+        let size = 3 * PAGE_SIZE;
+        let p = map_aligned(size, align);
+        assert!(!p.is_null());
+        assert_eq!(p as usize % align, 0);
+        // SAFETY: p..p+size was just mapped read-write.
+        unsafe { p.add(size - 1).write(7) };
+        unmap(p, size);
+    }
+
+    #[test]
+    fn absurd_sizes_fail_cleanly() {
+        assert!(map(usize::MAX & !(PAGE_SIZE - 1)).is_null());
+        assert!(map_aligned(usize::MAX - PAGE_SIZE, 2 << 20).is_null());
+    }
+}

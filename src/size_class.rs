@@ -1,0 +1,189 @@
+//! Size classes of the Tiny and Mid tiers, and the tier boundaries.
+//!
+//! Classes are 16 B apart up to 128 B, then four per doubling (sizes `2^k * {5,6,7,8}/4`), so the
+//! internal waste is at most 25% above 128 B. Every power of two up to [`MID_MAX`] is a class, and
+//! a block of a power-of-two class inside a 64 KiB-aligned span is aligned to its size: aligned
+//! requests use that (see [`SizeClass::for_aligned`]).
+//!
+//! | tier  | sizes                | classes | span per slab (see `superslab`) |
+//! |-------|----------------------|---------|---------------------------------|
+//! | Tiny  | 0 ..= 1024 B         | 0..20   | 1 slab (64 KiB)                  |
+//! | Mid   | 1025 ..= 65536 B     | 20..44  | 2 slabs up to 8 KiB, 8 above     |
+//! | Large | 65537 B ..           | —       | own mapping (`large`)            |
+
+pub const TINY_MAX: usize = 1024;
+pub const MID_MAX: usize = 64 * 1024;
+pub const NUM_CLASSES: usize = 44;
+pub const FIRST_MID_CLASS: usize = 20;
+
+/// Index of a size class; always `< NUM_CLASSES`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SizeClass(pub u8);
+
+const fn class_size_of(i: usize) -> usize {
+    if i < 8 {
+        (i + 1) * 16
+    } else {
+        let group = (i - 8) / 4; // 0 => (128, 256]
+        let step = (i - 8) % 4 + 5; // 5..=8 quarters
+        (128 << group) / 4 * step
+    }
+}
+
+const fn compute_class(size: usize) -> usize {
+    if size <= 128 {
+        if size == 0 {
+            0
+        } else {
+            (size - 1) >> 4
+        }
+    } else {
+        let n = size - 1;
+        let shift = usize::BITS as usize - 1 - n.leading_zeros() as usize; // floor(log2(n)) >= 7
+        let sub = (n >> (shift - 2)) & 3;
+        8 + (shift - 7) * 4 + sub
+    }
+}
+
+const CLASS_SIZES: [u32; NUM_CLASSES] = {
+    let mut t = [0u32; NUM_CLASSES];
+    let mut i = 0;
+    while i < NUM_CLASSES {
+        t[i] = class_size_of(i) as u32;
+        i += 1;
+    }
+    t
+};
+
+/// Class of every tiny size, indexed by `(size + 15) / 16`.
+const TINY_CLASS_BY_GRANULE: [u8; TINY_MAX / 16 + 1] = {
+    let mut t = [0u8; TINY_MAX / 16 + 1];
+    let mut g = 0;
+    while g < t.len() {
+        t[g] = compute_class(g * 16) as u8;
+        g += 1;
+    }
+    t
+};
+
+const _: () = assert!(class_size_of(NUM_CLASSES - 1) == MID_MAX);
+const _: () = assert!(class_size_of(FIRST_MID_CLASS - 1) == TINY_MAX);
+
+impl SizeClass {
+    /// Class of a tiny request (`size <= TINY_MAX`): one table load.
+    #[inline(always)]
+    pub fn for_tiny(size: usize) -> SizeClass {
+        debug_assert!(size <= TINY_MAX);
+        SizeClass(TINY_CLASS_BY_GRANULE[(size + 15) >> 4])
+    }
+
+    /// Class of any request up to `MID_MAX`.
+    #[inline]
+    pub fn for_size(size: usize) -> SizeClass {
+        debug_assert!(size <= MID_MAX);
+        if size <= TINY_MAX {
+            Self::for_tiny(size)
+        } else {
+            SizeClass(compute_class(size) as u8)
+        }
+    }
+
+    /// The smallest class that holds `size` bytes and whose block size is a multiple of `align`
+    /// (a power of two `<= MID_MAX`), or None when `size` is beyond the Mid tier.
+    pub fn for_aligned(size: usize, align: usize) -> Option<SizeClass> {
+        if size > MID_MAX || align > MID_MAX {
+            return None;
+        }
+        let mut c = Self::for_size(size.max(align)).0 as usize;
+        while c < NUM_CLASSES {
+            if CLASS_SIZES[c] as usize % align == 0 {
+                return Some(SizeClass(c as u8));
+            }
+            c += 1;
+        }
+        None
+    }
+
+    #[inline(always)]
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    #[inline(always)]
+    pub fn block_size(self) -> usize {
+        CLASS_SIZES[self.index()] as usize
+    }
+
+    pub fn is_tiny(self) -> bool {
+        self.index() < FIRST_MID_CLASS
+    }
+
+    /// How many 64 KiB slabs one span of this class takes: enough for dozens of blocks.
+    pub fn span_slabs(self) -> usize {
+        match self.block_size() {
+            0..=TINY_MAX => 1,
+            0..=8192 => 2,
+            _ => 8,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_size_gets_the_smallest_class_that_fits() {
+        for size in 0..=MID_MAX {
+            let c = SizeClass::for_size(size);
+            assert!(c.block_size() >= size, "size {size}");
+            if c.0 > 0 {
+                assert!(SizeClass(c.0 - 1).block_size() < size, "size {size} not tight");
+            }
+            if size <= TINY_MAX {
+                assert_eq!(c, SizeClass::for_tiny(size));
+                assert!(c.is_tiny());
+            } else {
+                assert!(!c.is_tiny());
+            }
+        }
+    }
+
+    #[test]
+    fn class_table_is_increasing_aligned_and_bounded_waste() {
+        for i in 0..NUM_CLASSES {
+            let s = SizeClass(i as u8).block_size();
+            assert_eq!(s % 16, 0);
+            if i > 0 {
+                let prev = SizeClass(i as u8 - 1).block_size();
+                assert!(s > prev);
+                if prev >= 128 {
+                    assert!((s - prev) * 4 <= prev, "class {i} wastes more than 25%");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn aligned_classes_are_multiples_of_the_alignment() {
+        let mut align = 16;
+        while align <= MID_MAX {
+            for size in (0..=MID_MAX).step_by(7) {
+                let c = SizeClass::for_aligned(size, align).unwrap();
+                assert!(c.block_size() >= size);
+                assert_eq!(c.block_size() % align, 0);
+            }
+            align *= 2;
+        }
+        assert!(SizeClass::for_aligned(MID_MAX + 1, 16).is_none());
+        assert!(SizeClass::for_aligned(16, MID_MAX * 2).is_none());
+    }
+
+    #[test]
+    fn every_span_holds_several_blocks() {
+        for i in 0..NUM_CLASSES {
+            let c = SizeClass(i as u8);
+            assert!(c.span_slabs() * 65536 / c.block_size() >= 8, "class {i}");
+        }
+    }
+}

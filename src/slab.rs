@@ -1,0 +1,321 @@
+//! A slab: one span of a SuperSlab carved into blocks of one size class, and its free lists.
+//!
+//! Free-list sharding (after mimalloc): the owner thread pops from `free` and pushes its own frees
+//! to `local_free`; other threads push to `thread_free`, an atomic LIFO that only the owner empties
+//! (in one swap). A block is on exactly one of the three lists, or handed out, or not yet carved:
+//!
+//! `capacity == (capacity - reserved) + |free| + |local_free| + (used - |thread_free|) + |thread_free|`
+//!
+//! i.e. `used` counts the blocks the owner handed out and has not yet taken back, including those
+//! waiting in `thread_free`.
+
+use crate::heap::Heap;
+use crate::remote_free;
+use crate::size_class::SizeClass;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+pub const SLAB_SHIFT: usize = 16;
+pub const SLAB_SIZE: usize = 1 << SLAB_SHIFT;
+
+/// A free block: the link, then the "freed" key used to catch double frees.
+#[repr(C)]
+pub struct Block {
+    pub next: *mut Block,
+    pub key: usize,
+}
+
+/// Fixed-point reciprocal of the block size: `(off * magic) >> MAGIC_SHIFT == off / block_size`
+/// for every offset in a span, and the low bits stay below `EXACT_LIMIT` exactly when `off` is a
+/// multiple of the block size (tested exhaustively below).
+const MAGIC_SHIFT: u32 = 40;
+const EXACT_LIMIT: u64 = 1 << 20;
+
+/// Random per-process secret mixed into the freed-block key, so that user data does not look freed.
+static SECRET: AtomicUsize = AtomicUsize::new(0x9e37_79b9_7f4a_7c15);
+
+pub fn seed_secret(random: usize) {
+    SECRET.store(random | 1, Ordering::Relaxed);
+}
+
+#[inline(always)]
+pub fn freed_key(b: *mut Block) -> usize {
+    SECRET.load(Ordering::Relaxed) ^ b as usize
+}
+
+#[repr(C)]
+pub struct Slab {
+    // --- owner thread only (or the pool lock while unowned) ---
+    pub free: *mut Block,
+    pub local_free: *mut Block,
+    pub used: u32,
+    /// Blocks carved from the span so far; blocks are carved a page at a time so that a new slab
+    /// does not touch all its memory at once.
+    pub reserved: u32,
+    pub capacity: u32,
+    pub class: SizeClass,
+    /// Which list of the owner heap holds the slab (false: the available list).
+    pub in_full: bool,
+    pub span_slabs: u8,
+    pub block_size: usize,
+    pub magic: u64,
+    pub start: *mut u8,
+    pub span_bytes: usize,
+    /// Links in the owner heap's list, or in the pool's abandoned list.
+    pub next: *mut Slab,
+    pub prev: *mut Slab,
+    // --- shared between threads ---
+    /// The heap that owns the slab; null while the slab is abandoned or free.
+    pub owner: AtomicPtr<Heap>,
+    pub thread_free: AtomicPtr<Block>,
+}
+
+// SAFETY: the owner-only fields are touched only by the owning thread or under the pool lock;
+// the shared ones are atomics.
+unsafe impl Sync for Slab {}
+
+impl Slab {
+    /// A descriptor with no blocks; also the static "no slab" sentinel the empty heap points at.
+    pub const UNUSED: Slab = Slab {
+        free: ptr::null_mut(),
+        local_free: ptr::null_mut(),
+        used: 0,
+        reserved: 0,
+        capacity: 0,
+        class: SizeClass(0),
+        in_full: false,
+        span_slabs: 0,
+        block_size: 0,
+        magic: 0,
+        start: ptr::null_mut(),
+        span_bytes: 0,
+        next: ptr::null_mut(),
+        prev: ptr::null_mut(),
+        owner: AtomicPtr::new(ptr::null_mut()),
+        thread_free: AtomicPtr::new(ptr::null_mut()),
+    };
+
+    /// Prepares an unused descriptor for a span of `span_slabs` slabs at `start`.
+    pub fn init(&mut self, class: SizeClass, start: *mut u8, span_slabs: usize, owner: *mut Heap) {
+        let block_size = class.block_size();
+        let span_bytes = span_slabs * SLAB_SIZE;
+        self.free = ptr::null_mut();
+        self.local_free = ptr::null_mut();
+        self.used = 0;
+        self.reserved = 0;
+        self.capacity = (span_bytes / block_size) as u32;
+        self.class = class;
+        self.in_full = false;
+        self.span_slabs = span_slabs as u8;
+        self.block_size = block_size;
+        self.magic = magic_for(block_size);
+        self.start = start;
+        self.span_bytes = span_bytes;
+        self.next = ptr::null_mut();
+        self.prev = ptr::null_mut();
+        self.thread_free.store(ptr::null_mut(), Ordering::Relaxed);
+        self.owner.store(owner, Ordering::Release);
+    }
+
+    /// Marks the descriptor unused so stale pointers into the span are rejected by `free`.
+    pub fn clear(&mut self) {
+        *self = Slab::UNUSED;
+    }
+
+    /// The block `p` points at, if `p` is the start of a block of this slab.
+    #[inline(always)]
+    pub fn block_at(&self, p: *mut u8) -> Option<*mut Block> {
+        let off = (p as usize).wrapping_sub(self.start as usize);
+        let exact = (off as u64).wrapping_mul(self.magic) & ((1 << MAGIC_SHIFT) - 1) < EXACT_LIMIT;
+        if off < self.span_bytes && exact {
+            Some(p.cast())
+        } else {
+            None
+        }
+    }
+
+    /// Pops a block from `free` (owner only); null when `free` is empty.
+    #[inline(always)]
+    pub fn pop(&mut self) -> *mut Block {
+        let b = self.free;
+        if !b.is_null() {
+            // SAFETY: blocks on `free` are carved blocks of this slab, not handed out.
+            unsafe {
+                self.free = (*b).next;
+                (*b).key = 0;
+            }
+            self.used += 1;
+        }
+        b
+    }
+
+    /// Owner's free: the block goes to `local_free`. Returns true when the slab became empty.
+    #[inline(always)]
+    pub fn push_local(&mut self, b: *mut Block) -> bool {
+        // SAFETY: `b` is a handed-out block of this slab, now returned by its owner.
+        unsafe {
+            (*b).next = self.local_free;
+            (*b).key = freed_key(b);
+        }
+        self.local_free = b;
+        self.used -= 1;
+        self.used == 0
+    }
+
+    /// Any other thread's free: a lock-free push to `thread_free`.
+    #[inline]
+    pub fn push_remote(&self, b: *mut Block) {
+        // SAFETY: `b` is a handed-out block of this slab; after the push it belongs to the list.
+        unsafe { (*b).key = freed_key(b) };
+        remote_free::push(&self.thread_free, b);
+    }
+
+    /// Moves `local_free` and `thread_free` onto `free` (owner only).
+    pub fn collect(&mut self) {
+        if !self.local_free.is_null() && self.free.is_null() {
+            self.free = self.local_free;
+            self.local_free = ptr::null_mut();
+        } else if !self.local_free.is_null() {
+            let mut tail = self.local_free;
+            // SAFETY: the local list holds blocks of this slab, linked by the owner.
+            unsafe {
+                while !(*tail).next.is_null() {
+                    tail = (*tail).next;
+                }
+                (*tail).next = self.free;
+            }
+            self.free = self.local_free;
+            self.local_free = ptr::null_mut();
+        }
+        let (head, tail, count) = remote_free::take_all(&self.thread_free);
+        if !head.is_null() {
+            // SAFETY: `take_all` gave us the whole remote list; its tail is a block of ours.
+            unsafe { (*tail).next = self.free };
+            self.free = head;
+            self.used -= count;
+        }
+    }
+
+    /// Carves up to a page worth of not-yet-used blocks onto `free` (owner only).
+    pub fn extend(&mut self) {
+        let left = self.capacity - self.reserved;
+        if left == 0 {
+            return;
+        }
+        let n = ((crate::os::PAGE_SIZE / self.block_size) as u32).clamp(1, left);
+        // SAFETY: blocks reserved..reserved+n lie inside the span and were never handed out.
+        unsafe {
+            let first = self.start.add(self.reserved as usize * self.block_size);
+            let mut b = first;
+            for _ in 1..n {
+                let next = b.add(self.block_size);
+                (*b.cast::<Block>()).next = next.cast();
+                b = next;
+            }
+            (*b.cast::<Block>()).next = self.free;
+            self.free = first.cast();
+        }
+        self.reserved += n;
+    }
+
+    /// Whether blocks freed since the last `collect` are waiting.
+    pub fn has_pending_frees(&self) -> bool {
+        !self.local_free.is_null() || !self.thread_free.load(Ordering::Relaxed).is_null()
+    }
+
+    /// Whether the block at `b` is on one of the owner's lists (for the double-free report).
+    pub fn owner_lists_contain(&self, b: *mut Block) -> bool {
+        let mut budget = self.capacity;
+        for mut cur in [self.free, self.local_free] {
+            while !cur.is_null() && budget > 0 {
+                if cur == b {
+                    return true;
+                }
+                // SAFETY: owner lists link blocks of this slab.
+                cur = unsafe { (*cur).next };
+                budget -= 1;
+            }
+        }
+        false
+    }
+}
+
+fn magic_for(block_size: usize) -> u64 {
+    (1u64 << MAGIC_SHIFT) / block_size as u64 + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::size_class::NUM_CLASSES;
+
+    #[test]
+    fn reciprocal_finds_exactly_the_block_starts() {
+        for c in 0..NUM_CLASSES {
+            let class = SizeClass(c as u8);
+            let mut s = Slab::UNUSED;
+            let base = 0x10_0000usize as *mut u8;
+            s.init(class, base, class.span_slabs(), ptr::null_mut());
+            for off in 0..s.span_bytes {
+                let expect = off % s.block_size == 0;
+                // SAFETY: only address arithmetic, nothing is dereferenced.
+                let got = s.block_at(unsafe { base.add(off) }).is_some();
+                assert_eq!(got, expect, "class {c} offset {off}");
+            }
+            // SAFETY: as above.
+            assert!(s.block_at(unsafe { base.add(s.span_bytes) }).is_none());
+            assert!(s.block_at(unsafe { base.sub(16) }).is_none());
+        }
+    }
+
+    #[test]
+    fn unused_descriptor_rejects_everything() {
+        let s = Slab::UNUSED;
+        for p in [0usize, 16, 0x7f00_0000_0000] {
+            assert!(s.block_at(p as *mut u8).is_none());
+        }
+    }
+
+    #[test]
+    fn lists_keep_every_block_exactly_once() {
+        let class = SizeClass::for_size(48);
+        let span = vec![0u8; SLAB_SIZE + 64];
+        let start = ((span.as_ptr() as usize + 63) & !63) as *mut u8;
+        let mut s = Slab::UNUSED;
+        s.init(class, start, 1, ptr::null_mut());
+        let mut got = std::vec::Vec::new();
+        loop {
+            if s.free.is_null() {
+                s.extend();
+            }
+            let b = s.pop();
+            if b.is_null() {
+                break;
+            }
+            got.push(b);
+        }
+        assert_eq!(got.len(), s.capacity as usize);
+        assert_eq!(s.used, s.capacity);
+        // Half back locally, half from "another thread".
+        for (i, &b) in got.iter().enumerate() {
+            if i % 2 == 0 {
+                s.push_local(b);
+            } else {
+                s.push_remote(b);
+            }
+        }
+        assert_eq!(s.used as usize, got.len() / 2);
+        assert!(s.has_pending_frees());
+        s.collect();
+        assert_eq!(s.used, 0);
+        let mut seen = std::collections::HashSet::new();
+        let mut cur = s.free;
+        while !cur.is_null() {
+            assert!(seen.insert(cur as usize), "block on the list twice");
+            // SAFETY: the list links blocks inside `span`.
+            cur = unsafe { (*cur).next };
+        }
+        assert_eq!(seen.len(), got.len());
+        assert!(s.owner_lists_contain(got[3]));
+    }
+}

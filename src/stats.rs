@@ -1,0 +1,62 @@
+//! The statistics report (`HAKMEM_STATS=1` at exit, `malloc_stats()`, `hak_stats_print()`):
+//! how many calls each tier served, proof of which allocator did the work.
+
+use crate::diag::Line;
+use core::sync::atomic::Ordering;
+
+pub struct Report {
+    pub tiny_mallocs: u64,
+    pub mid_mallocs: u64,
+    pub large_mallocs: u64,
+    pub bootstrap_mallocs: u64,
+    pub local_frees: u64,
+    pub remote_frees: u64,
+    pub large_frees: u64,
+    pub large_cache_hits: u64,
+    pub foreign_frees: u64,
+    pub superslabs: u64,
+}
+
+pub fn report() -> Report {
+    let (tiny, mid, local, remote) = crate::heap::tier_totals();
+    Report {
+        tiny_mallocs: tiny,
+        mid_mallocs: mid,
+        large_mallocs: crate::large::LARGE_MALLOCS.load(Ordering::Relaxed),
+        bootstrap_mallocs: crate::bootstrap::BOOTSTRAP_MALLOCS.load(Ordering::Relaxed) as u64,
+        local_frees: local,
+        remote_frees: remote,
+        large_frees: crate::large::LARGE_FREES.load(Ordering::Relaxed),
+        large_cache_hits: crate::large::LARGE_CACHE_HITS.load(Ordering::Relaxed),
+        foreign_frees: crate::init::FOREIGN_FREES.load(Ordering::Relaxed) as u64,
+        superslabs: crate::superslab::superslabs_mapped() as u64,
+    }
+}
+
+pub fn print() {
+    let r = report();
+    let mut l = Line::new();
+    l.str("hakmem stats: malloc tiny=")
+        .num(r.tiny_mallocs)
+        .str(" mid=")
+        .num(r.mid_mallocs)
+        .str(" large=")
+        .num(r.large_mallocs)
+        .str(" bootstrap=")
+        .num(r.bootstrap_mallocs)
+        .str(" | free local=")
+        .num(r.local_frees)
+        .str(" remote=")
+        .num(r.remote_frees)
+        .str(" large=")
+        .num(r.large_frees)
+        .str(" foreign=")
+        .num(r.foreign_frees)
+        .str(" | large_cache_hits=")
+        .num(r.large_cache_hits)
+        .str(" superslabs=")
+        .num(r.superslabs)
+        .str(if crate::init::jemalloc_loaded() { " jemalloc=loaded" } else { "" })
+        .str("\n");
+    l.write_stderr();
+}

@@ -1,0 +1,362 @@
+//! SuperSlabs: 2 MiB-aligned regions of 32 slabs of 64 KiB, shared by all size classes and
+//! threads, and the process-wide pool that hands out spans of slabs.
+//!
+//! Slab 0 of each SuperSlab holds the SuperSlab's header (this struct: the 32 slab descriptors and
+//! the map from slab index to the descriptor of the span that covers it); slabs 1..32 hold blocks.
+//! A span is 1, 2 or 8 consecutive slabs given to one size class (`SizeClass::span_slabs`).
+//! The pool has no fixed limit: it maps a new SuperSlab whenever no free span fits, and returns
+//! SuperSlabs beyond a small cache of empty ones to the kernel.
+//!
+//! Everything here runs under the pool lock, except `slab_of`, which the free path calls.
+
+use crate::config;
+use crate::heap::Heap;
+use crate::os;
+use crate::pagemap::{self, CHUNK_SIZE};
+use crate::size_class::{SizeClass, NUM_CLASSES};
+use crate::slab::{Slab, SLAB_SHIFT, SLAB_SIZE};
+use crate::sync::Mutex;
+use core::ptr;
+use core::sync::atomic::Ordering;
+
+pub const SUPERSLAB_SIZE: usize = CHUNK_SIZE;
+pub const SLABS_PER_SUPERSLAB: usize = SUPERSLAB_SIZE / SLAB_SIZE;
+const HEADER_SLABS_MASK: u32 = 1;
+
+#[repr(C)]
+pub struct SuperSlab {
+    /// Descriptor `i` describes the span starting at slab `i` (only span heads are in use).
+    pub slabs: [Slab; SLABS_PER_SUPERSLAB],
+    /// For each slab index, the index of the head of the span that covers it (0: none).
+    span_head: [u8; SLABS_PER_SUPERSLAB],
+    /// Bit i set: slab i belongs to a span in use (bit 0: the header).
+    used_mask: u32,
+    /// Bit i set: slab i was used since it was last purged.
+    dirty_mask: u32,
+    next: *mut SuperSlab,
+    prev: *mut SuperSlab,
+}
+
+const _: () = assert!(core::mem::size_of::<SuperSlab>() <= SLAB_SIZE);
+const _: () = assert!(SLABS_PER_SUPERSLAB == 32);
+
+impl SuperSlab {
+    /// The descriptor of the span that holds `p`, a pointer inside SuperSlab `ss`.
+    ///
+    /// # Safety
+    /// `ss` must be a live SuperSlab (the pagemap said so) and `p` inside it.
+    #[inline(always)]
+    pub unsafe fn slab_of(ss: *mut SuperSlab, p: *mut u8) -> *mut Slab {
+        let idx = (p as usize >> SLAB_SHIFT) & (SLABS_PER_SUPERSLAB - 1);
+        // SAFETY: `ss` is live per the caller; idx < 32. Slab 0's descriptor is never in use, so
+        // pointers into the header (or into free slabs) get an unused descriptor.
+        unsafe {
+            let head = (*ss).span_head[idx] as usize;
+            ptr::addr_of_mut!((*ss).slabs[head])
+        }
+    }
+
+    fn base(this: *mut SuperSlab) -> *mut u8 {
+        this.cast()
+    }
+}
+
+struct Pool {
+    /// SuperSlabs with at least one free slab (doubly linked).
+    partial: *mut SuperSlab,
+    empty_count: usize,
+    /// Slabs whose owner thread exited, by size class, waiting for another thread to adopt them.
+    abandoned: [*mut Slab; NUM_CLASSES],
+    superslabs_mapped: usize,
+}
+
+struct PoolCell(core::cell::UnsafeCell<Pool>);
+// SAFETY: the pool is only touched with POOL_LOCK held.
+unsafe impl Sync for PoolCell {}
+
+pub static POOL_LOCK: Mutex = Mutex::new();
+static POOL: PoolCell = PoolCell(core::cell::UnsafeCell::new(Pool {
+    partial: ptr::null_mut(),
+    empty_count: 0,
+    abandoned: [ptr::null_mut(); NUM_CLASSES],
+    superslabs_mapped: 0,
+}));
+
+/// Runs `f` on the pool with the lock held.
+fn with_pool<R>(f: impl FnOnce(&mut Pool) -> R) -> R {
+    let _g = POOL_LOCK.lock();
+    // SAFETY: the lock serialises every access to POOL.
+    f(unsafe { &mut *POOL.0.get() })
+}
+
+/// First index of `n` consecutive zero bits in `mask`.
+fn find_run(mask: u32, n: usize) -> Option<usize> {
+    let free = !mask;
+    let mut run = free;
+    for k in 1..n {
+        run &= free >> k;
+    }
+    if run == 0 {
+        None
+    } else {
+        Some(run.trailing_zeros() as usize)
+    }
+}
+
+fn span_mask(first: usize, n: usize) -> u32 {
+    (((1u64 << n) - 1) << first) as u32
+}
+
+impl Pool {
+    unsafe fn link(&mut self, ss: *mut SuperSlab) {
+        // SAFETY: `ss` is a live SuperSlab not on the list (caller).
+        unsafe {
+            (*ss).prev = ptr::null_mut();
+            (*ss).next = self.partial;
+            if !self.partial.is_null() {
+                (*self.partial).prev = ss;
+            }
+        }
+        self.partial = ss;
+    }
+
+    unsafe fn unlink(&mut self, ss: *mut SuperSlab) {
+        // SAFETY: `ss` is on the partial list (caller).
+        unsafe {
+            if (*ss).prev.is_null() {
+                self.partial = (*ss).next;
+            } else {
+                (*(*ss).prev).next = (*ss).next;
+            }
+            if !(*ss).next.is_null() {
+                (*(*ss).next).prev = (*ss).prev;
+            }
+            (*ss).next = ptr::null_mut();
+            (*ss).prev = ptr::null_mut();
+        }
+    }
+
+    fn map_superslab(&mut self) -> *mut SuperSlab {
+        let mem = os::map_aligned(SUPERSLAB_SIZE, SUPERSLAB_SIZE);
+        if mem.is_null() {
+            return ptr::null_mut();
+        }
+        let ss = mem.cast::<SuperSlab>();
+        // Fresh mappings are zero, which is not a valid `Slab` bit pattern for every field
+        // type, so write the descriptors explicitly.
+        // SAFETY: `mem` is a fresh 2 MiB read-write mapping; the header fits in slab 0.
+        unsafe {
+            for i in 0..SLABS_PER_SUPERSLAB {
+                ptr::addr_of_mut!((*ss).slabs[i]).write(Slab::UNUSED);
+            }
+            (*ss).used_mask = HEADER_SLABS_MASK;
+        }
+        if !pagemap::register(mem as usize, SUPERSLAB_SIZE, mem as usize) {
+            os::unmap(mem, SUPERSLAB_SIZE);
+            return ptr::null_mut();
+        }
+        self.superslabs_mapped += 1;
+        // SAFETY: the new SuperSlab is live and not linked yet.
+        unsafe { self.link(ss) };
+        self.empty_count += 1;
+        ss
+    }
+
+    fn acquire(&mut self, class: SizeClass, owner: *mut Heap) -> *mut Slab {
+        let n = class.span_slabs();
+        let mut ss = self.partial;
+        let mut found = None;
+        while !ss.is_null() {
+            // SAFETY: SuperSlabs on the list are live.
+            if let Some(i) = find_run(unsafe { (*ss).used_mask }, n) {
+                found = Some((ss, i));
+                break;
+            }
+            // SAFETY: as above.
+            ss = unsafe { (*ss).next };
+        }
+        let (ss, first) = match found {
+            Some(f) => f,
+            None => {
+                let ss = self.map_superslab();
+                if ss.is_null() {
+                    return ptr::null_mut();
+                }
+                (ss, find_run(HEADER_SLABS_MASK, n).unwrap_or(1))
+            }
+        };
+        // SAFETY: `ss` is live and slabs first..first+n are free; we hold the pool lock.
+        unsafe {
+            if (*ss).used_mask == HEADER_SLABS_MASK {
+                self.empty_count -= 1;
+            }
+            let mask = span_mask(first, n);
+            (*ss).used_mask |= mask;
+            (*ss).dirty_mask |= mask;
+            if (*ss).used_mask == u32::MAX {
+                self.unlink(ss);
+            }
+            for i in first..first + n {
+                (*ss).span_head[i] = first as u8;
+            }
+            let slab = ptr::addr_of_mut!((*ss).slabs[first]);
+            (*slab).init(class, SuperSlab::base(ss).add(first * SLAB_SIZE), n, owner);
+            slab
+        }
+    }
+
+    unsafe fn release(&mut self, slab: *mut Slab) {
+        // SAFETY: `slab` is a span head in use, now empty and unowned (caller).
+        unsafe {
+            let ss = ((slab as usize) & !(SUPERSLAB_SIZE - 1)) as *mut SuperSlab;
+            let first = ((*slab).start as usize - ss as usize) >> SLAB_SHIFT;
+            let n = (*slab).span_slabs as usize;
+            (*slab).clear();
+            for i in first..first + n {
+                (*ss).span_head[i] = 0;
+            }
+            if (*ss).used_mask == u32::MAX {
+                self.link(ss);
+            }
+            (*ss).used_mask &= !span_mask(first, n);
+            if (*ss).used_mask == HEADER_SLABS_MASK {
+                self.empty_count += 1;
+                if self.empty_count > config::get().superslab_cache {
+                    self.empty_count -= 1;
+                    self.unlink(ss);
+                    self.superslabs_mapped -= 1;
+                    pagemap::unregister(ss as usize, SUPERSLAB_SIZE);
+                    os::unmap(ss.cast(), SUPERSLAB_SIZE);
+                }
+            }
+        }
+    }
+
+    /// Gives the pages of every free slab back to the kernel, and unmaps empty SuperSlabs.
+    fn trim(&mut self) -> usize {
+        let mut released = 0;
+        let mut ss = self.partial;
+        while !ss.is_null() {
+            // SAFETY: SuperSlabs on the list are live; we hold the pool lock.
+            unsafe {
+                let next = (*ss).next;
+                if (*ss).used_mask == HEADER_SLABS_MASK {
+                    self.empty_count -= 1;
+                    self.unlink(ss);
+                    self.superslabs_mapped -= 1;
+                    pagemap::unregister(ss as usize, SUPERSLAB_SIZE);
+                    os::unmap(ss.cast(), SUPERSLAB_SIZE);
+                    released += SUPERSLAB_SIZE;
+                } else {
+                    let purgeable = (*ss).dirty_mask & !(*ss).used_mask;
+                    for i in 0..SLABS_PER_SUPERSLAB {
+                        if purgeable & (1 << i) != 0 {
+                            os::purge(SuperSlab::base(ss).add(i * SLAB_SIZE), SLAB_SIZE);
+                            released += SLAB_SIZE;
+                        }
+                    }
+                    (*ss).dirty_mask &= (*ss).used_mask;
+                }
+                ss = next;
+            }
+        }
+        released
+    }
+}
+
+/// A fresh span of `class` owned by `owner`, or null when out of memory.
+pub fn acquire_span(class: SizeClass, owner: *mut Heap) -> *mut Slab {
+    with_pool(|p| p.acquire(class, owner))
+}
+
+/// Returns an empty span (no block handed out, no owner) to its SuperSlab.
+///
+/// # Safety
+/// `slab` must be a span head obtained from `acquire_span`/`adopt`, with `used == 0`, referenced
+/// by no heap list.
+pub unsafe fn release_span(slab: *mut Slab) {
+    // SAFETY: forwarded from the caller.
+    with_pool(|p| unsafe { p.release(slab) })
+}
+
+/// Leaves a slab whose owner thread is exiting for another thread to adopt.
+///
+/// # Safety
+/// `slab` must be a span head in use, owned by the calling thread's heap and on none of its lists.
+pub unsafe fn abandon(slab: *mut Slab) {
+    with_pool(|p| {
+        // SAFETY: we own the slab until the owner is cleared; the list is under the pool lock.
+        unsafe {
+            let c = (*slab).class.index();
+            (*slab).prev = ptr::null_mut();
+            (*slab).next = p.abandoned[c];
+            // Release: an adopter that later sees the slab also sees our last writes to it.
+            (*slab).owner.store(ptr::null_mut(), Ordering::Release);
+            p.abandoned[c] = slab;
+        }
+    })
+}
+
+/// Takes an abandoned slab of `class`, now owned by `owner`; null when there is none.
+pub fn adopt(class: SizeClass, owner: *mut Heap) -> *mut Slab {
+    with_pool(|p| {
+        let c = class.index();
+        let slab = p.abandoned[c];
+        if !slab.is_null() {
+            // SAFETY: abandoned slabs are live span heads; the list is under the pool lock.
+            unsafe {
+                p.abandoned[c] = (*slab).next;
+                (*slab).next = ptr::null_mut();
+                (*slab).in_full = false;
+                (*slab).owner.store(owner, Ordering::Release);
+            }
+        }
+        slab
+    })
+}
+
+/// Purges free slabs and unmaps empty SuperSlabs; returns the bytes given back.
+pub fn trim() -> usize {
+    with_pool(|p| p.trim())
+}
+
+pub fn superslabs_mapped() -> usize {
+    with_pool(|p| p.superslabs_mapped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_are_found_at_the_first_fit() {
+        assert_eq!(find_run(1, 1), Some(1));
+        assert_eq!(find_run(1, 8), Some(1));
+        assert_eq!(find_run(0b1111_0001, 4), Some(8));
+        assert_eq!(find_run(u32::MAX, 1), None);
+        assert_eq!(find_run(!(0b11 << 30), 2), Some(30));
+        assert_eq!(find_run(!(0b11 << 30), 3), None);
+        assert_eq!(span_mask(1, 8), 0b1_1111_1110);
+        assert_eq!(span_mask(24, 8), 0xff00_0000);
+    }
+
+    #[test]
+    fn spans_map_back_to_their_descriptor_and_are_reused() {
+        let class = SizeClass::for_size(20000); // an 8-slab span
+        let a = acquire_span(class, ptr::null_mut());
+        assert!(!a.is_null());
+        // SAFETY: `a` is a span we own; its start and last byte lie in its SuperSlab.
+        unsafe {
+            let ss = pagemap::lookup((*a).start as usize) as *mut SuperSlab;
+            assert!(!ss.is_null());
+            let last = (*a).start.add((*a).span_bytes - 1);
+            assert_eq!(SuperSlab::slab_of(ss, (*a).start), a);
+            assert_eq!(SuperSlab::slab_of(ss, last), a);
+            assert_eq!((*a).start as usize % SLAB_SIZE, 0);
+            let start = (*a).start;
+            release_span(a);
+            // The descriptor now rejects the old pointer.
+            assert!((*SuperSlab::slab_of(ss, start)).block_at(start).is_none());
+        }
+    }
+}
