@@ -60,7 +60,8 @@ fn user_ptr(h: *mut LargeHeader) -> *mut u8 {
 
 /// Bytes to map for `size` bytes at `user_offset`, or None on overflow.
 fn map_bytes_for(size: usize, user_offset: usize) -> Option<usize> {
-    let total = size.checked_add(user_offset)?.checked_add(PAGE_SIZE - 1)?;
+    // At least one byte, so that the block lies inside its mapping even for size 0.
+    let total = size.max(1).checked_add(user_offset)?.checked_add(PAGE_SIZE - 1)?;
     if total > isize::MAX as usize {
         return None;
     }
