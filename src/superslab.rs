@@ -65,8 +65,13 @@ struct Pool {
     /// SuperSlabs with at least one free slab (doubly linked).
     partial: *mut SuperSlab,
     empty_count: usize,
-    /// Slabs whose owner thread exited, by size class, waiting for another thread to adopt them.
+    /// Slabs whose owner thread exited, by size class, waiting for another thread to adopt them
+    /// (singly linked, head and tail so that the sweep can rotate through them).
     abandoned: [*mut Slab; NUM_CLASSES],
+    abandoned_tail: [*mut Slab; NUM_CLASSES],
+    abandoned_count: usize,
+    /// The class the next sweep of abandoned slabs starts at.
+    sweep_class: usize,
     superslabs_mapped: usize,
 }
 
@@ -79,8 +84,14 @@ static POOL: PoolCell = PoolCell(core::cell::UnsafeCell::new(Pool {
     partial: ptr::null_mut(),
     empty_count: 0,
     abandoned: [ptr::null_mut(); NUM_CLASSES],
+    abandoned_tail: [ptr::null_mut(); NUM_CLASSES],
+    abandoned_count: 0,
+    sweep_class: 0,
     superslabs_mapped: 0,
 }));
+
+/// How many abandoned slabs one span acquisition re-examines for blocks freed since.
+const SWEEP_BUDGET: usize = 32;
 
 /// Runs `f` on the pool with the lock held.
 fn with_pool<R>(f: impl FnOnce(&mut Pool) -> R) -> R {
@@ -163,6 +174,9 @@ impl Pool {
     }
 
     fn acquire(&mut self, class: SizeClass, owner: *mut Heap) -> *mut Slab {
+        if self.abandoned_count > 0 {
+            self.sweep_abandoned(SWEEP_BUDGET);
+        }
         let n = class.span_slabs();
         let mut ss = self.partial;
         let mut found = None;
@@ -232,6 +246,66 @@ impl Pool {
         }
     }
 
+    unsafe fn push_abandoned(&mut self, slab: *mut Slab) {
+        // SAFETY: `slab` is an unowned span head on no list (caller); we hold the pool lock.
+        unsafe {
+            let c = (*slab).class.index();
+            (*slab).next = ptr::null_mut();
+            (*slab).prev = ptr::null_mut();
+            if self.abandoned_tail[c].is_null() {
+                self.abandoned[c] = slab;
+            } else {
+                (*self.abandoned_tail[c]).next = slab;
+            }
+            self.abandoned_tail[c] = slab;
+        }
+        self.abandoned_count += 1;
+    }
+
+    fn pop_abandoned(&mut self, c: usize) -> *mut Slab {
+        let slab = self.abandoned[c];
+        if !slab.is_null() {
+            // SAFETY: listed slabs are live span heads; we hold the pool lock.
+            unsafe {
+                self.abandoned[c] = (*slab).next;
+                if self.abandoned[c].is_null() {
+                    self.abandoned_tail[c] = ptr::null_mut();
+                }
+                (*slab).next = ptr::null_mut();
+            }
+            self.abandoned_count -= 1;
+        }
+        slab
+    }
+
+    /// Abandoned slabs whose blocks were all freed by other threads since would otherwise wait
+    /// for an adopter of their class: collect their remote frees and release the empty ones.
+    fn sweep_abandoned(&mut self, budget: usize) {
+        let mut budget = budget.min(self.abandoned_count);
+        let mut c = self.sweep_class;
+        let mut left_in_class = self.abandoned_count; // bound on one class's turn
+        while budget > 0 {
+            let slab = if left_in_class > 0 { self.pop_abandoned(c) } else { ptr::null_mut() };
+            if slab.is_null() {
+                c = (c + 1) % NUM_CLASSES;
+                left_in_class = self.abandoned_count;
+                continue;
+            }
+            budget -= 1;
+            left_in_class -= 1;
+            // SAFETY: an abandoned slab has no owner; under the pool lock we act as its owner.
+            unsafe {
+                (*slab).collect();
+                if (*slab).used == 0 {
+                    self.release(slab);
+                } else {
+                    self.push_abandoned(slab);
+                }
+            }
+        }
+        self.sweep_class = (c + 1) % NUM_CLASSES;
+    }
+
     /// Gives the pages of every free slab back to the kernel, and unmaps empty SuperSlabs.
     fn trim(&mut self) -> usize {
         let mut released = 0;
@@ -287,12 +361,9 @@ pub unsafe fn abandon(slab: *mut Slab) {
     with_pool(|p| {
         // SAFETY: we own the slab until the owner is cleared; the list is under the pool lock.
         unsafe {
-            let c = (*slab).class.index();
-            (*slab).prev = ptr::null_mut();
-            (*slab).next = p.abandoned[c];
             // Release: an adopter that later sees the slab also sees our last writes to it.
             (*slab).owner.store(ptr::null_mut(), Ordering::Release);
-            p.abandoned[c] = slab;
+            p.push_abandoned(slab);
         }
     })
 }
@@ -300,13 +371,10 @@ pub unsafe fn abandon(slab: *mut Slab) {
 /// Takes an abandoned slab of `class`, now owned by `owner`; null when there is none.
 pub fn adopt(class: SizeClass, owner: *mut Heap) -> *mut Slab {
     with_pool(|p| {
-        let c = class.index();
-        let slab = p.abandoned[c];
+        let slab = p.pop_abandoned(class.index());
         if !slab.is_null() {
             // SAFETY: abandoned slabs are live span heads; the list is under the pool lock.
             unsafe {
-                p.abandoned[c] = (*slab).next;
-                (*slab).next = ptr::null_mut();
                 (*slab).in_full = false;
                 (*slab).owner.store(owner, Ordering::Release);
             }

@@ -1,0 +1,62 @@
+//! Thread lifecycle: heaps of exited threads are abandoned and adopted, blocks outlive the
+//! threads that allocated them, and memory stays bounded across rounds of thread churn.
+
+use hakmem::ffi::{hak_free, hak_malloc};
+use std::ffi::c_void;
+
+fn fill(p: *mut u8, size: usize, tag: u8) {
+    // SAFETY: p holds `size` bytes.
+    unsafe { std::ptr::write_bytes(p, tag, size) };
+}
+
+fn check(p: *mut u8, size: usize, tag: u8) {
+    for i in 0..size {
+        // SAFETY: p holds `size` bytes.
+        assert_eq!(unsafe { p.add(i).read() }, tag, "block {p:?} corrupted at {i}");
+    }
+}
+
+#[test]
+fn blocks_outlive_their_threads_and_memory_stays_bounded() {
+    let mut peak_after_round = Vec::new();
+    for round in 0..12 {
+        // Each short-lived thread allocates blocks across the tiny and mid tiers and exits;
+        // the main thread checks and frees them afterwards (remote frees into abandoned slabs).
+        let handles: Vec<_> = (0..32)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    let mut out = Vec::with_capacity(200);
+                    for i in 0..200usize {
+                        let size = 16 + (i * 97 + t * 13) % 3000;
+                        let p = hak_malloc(size).cast::<u8>();
+                        assert!(!p.is_null());
+                        fill(p, size, (i + t) as u8);
+                        out.push((p as usize, size, (i + t) as u8));
+                    }
+                    out
+                })
+            })
+            .collect();
+        for h in handles {
+            for (p, size, tag) in h.join().unwrap() {
+                check(p as *mut u8, size, tag);
+                hak_free(p as *mut c_void);
+            }
+        }
+        peak_after_round.push(hakmem::superslab::superslabs_mapped());
+        let _ = round;
+    }
+    // Abandoned slabs are adopted by later threads instead of piling up: the SuperSlab count
+    // after the last rounds is no higher than after the first ones (plus slack for the harness).
+    let early = peak_after_round[2];
+    let late = *peak_after_round.last().unwrap();
+    assert!(late <= early + 2, "SuperSlabs grew with thread churn: {peak_after_round:?}");
+}
+
+#[test]
+fn thread_whose_first_call_is_a_free_of_a_foreign_thread_block() {
+    let p = hak_malloc(100) as usize;
+    std::thread::spawn(move || hak_free(p as *mut c_void)).join().unwrap();
+    let q = std::thread::spawn(|| hak_malloc(100) as usize).join().unwrap();
+    hak_free(q as *mut c_void);
+}
