@@ -198,12 +198,17 @@ pub unsafe fn resize(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
             os::unmap(dest, need);
             return ptr::null_mut();
         }
+        // Forget the old range before the move frees it: once it is free, another thread may map
+        // and register it, and a late unregister would erase that thread's entries.
+        pagemap::unregister(h as usize, old_bytes);
         if !os::move_mapping(h.cast(), old_bytes, dest, need) {
+            if !pagemap::register(h as usize, old_bytes, h as usize | TAG_LARGE) {
+                diag::fatal("pagemap: cannot re-register a block after a failed move");
+            }
             pagemap::unregister(dest as usize, need);
             os::unmap(dest, need);
             return ptr::null_mut();
         }
-        pagemap::unregister(h as usize, old_bytes);
         let moved = dest.cast::<LargeHeader>();
         (*moved).map_bytes = need;
         user_ptr(moved)
