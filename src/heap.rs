@@ -5,7 +5,7 @@
 //!   `alloc_slow` collects pending frees, walks the class's other slabs, adopts an abandoned slab,
 //!   or takes a new span from the SuperSlab pool.
 //! * free: the pagemap gives the SuperSlab, the SuperSlab the slab; the owner pushes to the slab's
-//!   `local_free`, any other thread to its atomic `thread_free` (see `slab`).
+//!   `free` list, any other thread to its atomic `thread_free` (see `slab`).
 //! * A new thread starts on the static `EMPTY` heap, whose slabs are all the empty sentinel, so its
 //!   first malloc falls into the slow path, which creates its heap. At thread exit the heap's slabs
 //!   are abandoned for adoption and the thread switches to `DEAD`: later mallocs on that thread
@@ -381,7 +381,7 @@ pub unsafe fn free(ts: *mut ThreadState, p: *mut u8) {
         if (*slab).owner.load(Ordering::Relaxed) == heap {
             (*heap).stats.frees[(*slab).class.index()] += 1;
             if (*slab).push_local(b) {
-                retire(heap, slab);
+                free_local_slow(heap, slab);
             }
         } else {
             free_remote(heap, slab, b);
@@ -409,6 +409,9 @@ unsafe fn free_remote(heap: *mut Heap, slab: *mut Slab, b: *mut Block) {
         (*slab).push_remote(b);
         if (*heap).kind == Kind::Live {
             (*heap).stats.remote_frees += 1;
+        } else {
+            // A thread that never allocated (or already exited) has no counters of its own.
+            RETIRED_REMOTE_FREES.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -433,19 +436,23 @@ pub fn free_reentrant(p: *mut u8) {
     }
 }
 
-/// A slab of `heap` became empty: give its span back unless it is the class's current slab
-/// (keeping that one avoids map/unmap churn when one block is allocated and freed repeatedly).
+/// After a local free, a slab that was full goes back to the available list (so the next malloc
+/// of its class finds the block in O(1)), and an empty slab gives its span back unless it is the
+/// class's current slab (keeping that one avoids churn when one block is allocated and freed
+/// repeatedly).
 #[cold]
 #[inline(never)]
-unsafe fn retire(heap: *mut Heap, s: *mut Slab) {
-    // SAFETY: `s` is owned by `heap` (the caller is its owner thread) and empty.
+unsafe fn free_local_slow(heap: *mut Heap, s: *mut Slab) {
+    // SAFETY: `s` is owned by `heap`, and the caller is its owner thread.
     unsafe {
-        if (*heap).pages[(*s).class.index()] == s {
-            return;
+        if (*s).used == 0 && (*heap).pages[(*s).class.index()] != s {
+            unlink(heap, s);
+            (*s).owner.store(ptr::null_mut(), Ordering::Relaxed);
+            superslab::release_span(s);
+        } else if (*s).in_full {
+            unlink(heap, s);
+            push_avail(heap, s);
         }
-        unlink(heap, s);
-        (*s).owner.store(ptr::null_mut(), Ordering::Relaxed);
-        superslab::release_span(s);
     }
 }
 
@@ -465,7 +472,7 @@ pub static REGISTRY_LOCK: Mutex = Mutex::new();
 static REGISTRY: RegistryCell =
     RegistryCell(UnsafeCell::new(Registry { live: ptr::null_mut(), free_records: ptr::null_mut(), key: None }));
 
-/// Counters of heaps whose thread exited.
+/// Counters of heaps whose thread exited (and remote frees by threads without a heap).
 static RETIRED_MALLOCS: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::new(0) }; NUM_CLASSES];
 static RETIRED_FREES: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::new(0) }; NUM_CLASSES];
 static RETIRED_REMOTE_FREES: AtomicU64 = AtomicU64::new(0);

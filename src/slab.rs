@@ -1,10 +1,11 @@
 //! A slab: one span of a SuperSlab carved into blocks of one size class, and its free lists.
 //!
-//! Free-list sharding (after mimalloc): the owner thread pops from `free` and pushes its own frees
-//! to `local_free`; other threads push to `thread_free`, an atomic LIFO that only the owner empties
-//! (in one swap). A block is on exactly one of the three lists, or handed out, or not yet carved:
+//! Free-list sharding (after mimalloc): the owner thread pops from and pushes its own frees to
+//! `free` (so a block freed and reallocated by one thread stays hot in its cache); other threads
+//! push to `thread_free`, an atomic LIFO that only the owner empties (in one swap). A block is on
+//! exactly one of the two lists, or handed out, or not yet carved:
 //!
-//! `capacity == (capacity - reserved) + |free| + |local_free| + (used - |thread_free|) + |thread_free|`
+//! `capacity == (capacity - reserved) + |free| + (used - |thread_free|) + |thread_free|`
 //!
 //! i.e. `used` counts the blocks the owner handed out and has not yet taken back, including those
 //! waiting in `thread_free`.
@@ -47,7 +48,6 @@ pub fn freed_key(b: *mut Block) -> usize {
 pub struct Slab {
     // --- owner thread only (or the pool lock while unowned) ---
     pub free: *mut Block,
-    pub local_free: *mut Block,
     pub used: u32,
     /// Blocks carved from the span so far; blocks are carved a page at a time so that a new slab
     /// does not touch all its memory at once.
@@ -78,7 +78,6 @@ impl Slab {
     /// A descriptor with no blocks; also the static "no slab" sentinel the empty heap points at.
     pub const UNUSED: Slab = Slab {
         free: ptr::null_mut(),
-        local_free: ptr::null_mut(),
         used: 0,
         reserved: 0,
         capacity: 0,
@@ -100,7 +99,6 @@ impl Slab {
         let block_size = class.block_size();
         let span_bytes = span_slabs * SLAB_SIZE;
         self.free = ptr::null_mut();
-        self.local_free = ptr::null_mut();
         self.used = 0;
         self.reserved = 0;
         self.capacity = (span_bytes / block_size) as u32;
@@ -149,17 +147,18 @@ impl Slab {
         b
     }
 
-    /// Owner's free: the block goes to `local_free`. Returns true when the slab became empty.
+    /// Owner's free: the block goes back to `free`. Returns true when the owner heap must act:
+    /// the slab became empty, or it sits on the heap's full list and now has a free block.
     #[inline(always)]
     pub fn push_local(&mut self, b: *mut Block) -> bool {
         // SAFETY: `b` is a handed-out block of this slab, now returned by its owner.
         unsafe {
-            (*b).next = self.local_free;
+            (*b).next = self.free;
             (*b).key = freed_key(b);
         }
-        self.local_free = b;
+        self.free = b;
         self.used -= 1;
-        self.used == 0
+        self.used == 0 || self.in_full
     }
 
     /// Any other thread's free: a lock-free push to `thread_free`.
@@ -170,23 +169,8 @@ impl Slab {
         remote_free::push(&self.thread_free, b);
     }
 
-    /// Moves `local_free` and `thread_free` onto `free` (owner only).
+    /// Moves the blocks other threads freed onto `free` (owner only).
     pub fn collect(&mut self) {
-        if !self.local_free.is_null() && self.free.is_null() {
-            self.free = self.local_free;
-            self.local_free = ptr::null_mut();
-        } else if !self.local_free.is_null() {
-            let mut tail = self.local_free;
-            // SAFETY: the local list holds blocks of this slab, linked by the owner.
-            unsafe {
-                while !(*tail).next.is_null() {
-                    tail = (*tail).next;
-                }
-                (*tail).next = self.free;
-            }
-            self.free = self.local_free;
-            self.local_free = ptr::null_mut();
-        }
         let (head, tail, count) = remote_free::take_all(&self.thread_free);
         if !head.is_null() {
             // SAFETY: `take_all` gave us the whole remote list; its tail is a block of ours.
@@ -218,25 +202,9 @@ impl Slab {
         self.reserved += n;
     }
 
-    /// Whether blocks freed since the last `collect` are waiting.
+    /// Whether blocks other threads freed since the last `collect` are waiting.
     pub fn has_pending_frees(&self) -> bool {
-        !self.local_free.is_null() || !self.thread_free.load(Ordering::Relaxed).is_null()
-    }
-
-    /// Whether the block at `b` is on one of the owner's lists (for the double-free report).
-    pub fn owner_lists_contain(&self, b: *mut Block) -> bool {
-        let mut budget = self.capacity;
-        for mut cur in [self.free, self.local_free] {
-            while !cur.is_null() && budget > 0 {
-                if cur == b {
-                    return true;
-                }
-                // SAFETY: owner lists link blocks of this slab.
-                cur = unsafe { (*cur).next };
-                budget -= 1;
-            }
-        }
-        false
+        !self.thread_free.load(Ordering::Relaxed).is_null()
     }
 }
 
@@ -316,6 +284,5 @@ mod tests {
             cur = unsafe { (*cur).next };
         }
         assert_eq!(seen.len(), got.len());
-        assert!(s.owner_lists_contain(got[3]));
     }
 }
