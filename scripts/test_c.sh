@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# Build and run the C behaviour tests in c_tests/ against libhakmem.so.
+#
+# Each c_tests/NAME.c (common.h holds the shared helpers) is one program
+# testing one behaviour.  Every test runs in two modes:
+#   linked   built with  -Iinclude -Ltarget/release -lhakmem -Wl,-rpath,...
+#   preload  built without -lhakmem, run with LD_PRELOAD=target/release/libhakmem.so
+# A test fails on a compile error, a non-zero exit, a signal, a timeout
+# (60 s) or a corrupted pattern (which the program reports and exits 1 on).
+# Tests named bad_input_* must instead abort: killed by SIGABRT (status 134)
+# with a line containing "hakmem:" on stderr.  The stats test runs with
+# HAKMEM_STATS=1 and its stderr must contain "hakmem stats:".
+#
+# Output: one line per test and mode ("PASS api_errno [linked]"), failure
+# details indented under a FAIL line, and last a line "N passed, M failed".
+# Exit status 0 only when nothing failed.  Build outputs and logs go to
+# build/c_tests/ (logs: build/c_tests/logs/NAME.MODE.{out,err}).
+#
+# Environment:
+#   HAKMEM_TEST_LIB=/path/to/other/malloc.so
+#                       validate the tests against another allocator: only the
+#                       preload mode runs, with that library; hakmem-only tests
+#                       (prefixed_api, stats) are skipped, bad_input_* only
+#                       need the abort, and the programs get
+#                       HAKMEM_TEST_FOREIGN=1 (non-standard entry points such as
+#                       free_sized are skipped instead of required).
+#   HAKMEM_TEST_LIB=none
+#                       the same, with no preload at all (plain glibc).
+#   HAKMEM_TEST_LIBDIR=DIR     where libhakmem.so is (default target/release).
+#   HAKMEM_TEST_MODES="linked preload"   modes to run (default: both; only
+#                       "preload"/"plain" make sense with HAKMEM_TEST_LIB).
+#   HAKMEM_TEST_FILTER=REGEX   run only the tests whose name matches.
+#   HAKMEM_TEST_TIMEOUT=60     per-run timeout in seconds.
+#   CC, CFLAGS          compiler and flags (default: cc, -O2 -g ...).
+#   HAKMEM_TEST_JOBS=2  compilers run at once.
+# Extra environment for the programs: HAKMEM_TEST_SEED (random_ops seed),
+# HAKMEM_TEST_OPS (random_ops op count), HAKMEM_TEST_MIN_ALIGN (only to
+# validate against an allocator that aligns small blocks to 8).
+
+set -u
+cd "$(dirname "$0")/.." || exit 2
+ROOT=$PWD
+
+CC=${CC:-cc}
+CFLAGS=${CFLAGS:-"-O2 -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fno-builtin"}
+read -ra CFLAGS_WORDS <<<"$CFLAGS"
+LIBDIR=${HAKMEM_TEST_LIBDIR:-$ROOT/target/release}
+HAKLIB=$LIBDIR/libhakmem.so
+TIMEOUT=${HAKMEM_TEST_TIMEOUT:-60}
+FILTER=${HAKMEM_TEST_FILTER:-}
+OUTDIR=$ROOT/build/c_tests
+LOGDIR=$OUTDIR/logs
+
+FOREIGN=0
+PRELOAD_LIB=$HAKLIB
+if [[ -n "${HAKMEM_TEST_LIB:-}" ]]; then
+    FOREIGN=1
+    if [[ "$HAKMEM_TEST_LIB" == none ]]; then
+        PRELOAD_LIB=
+        MODES=${HAKMEM_TEST_MODES:-plain}
+    else
+        PRELOAD_LIB=$HAKMEM_TEST_LIB
+        MODES=${HAKMEM_TEST_MODES:-preload}
+    fi
+else
+    MODES=${HAKMEM_TEST_MODES:-linked preload}
+fi
+
+if [[ $FOREIGN == 0 && ! -f "$HAKLIB" ]]; then
+    echo "test_c.sh: $HAKLIB not found; build it first (make lib)" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+if [[ -n "$PRELOAD_LIB" && ! -f "$PRELOAD_LIB" ]]; then
+    echo "test_c.sh: $PRELOAD_LIB not found" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+mkdir -p "$OUTDIR" "$LOGDIR"
+ulimit -c 0 2>/dev/null || true
+
+passed=0
+failed=0
+skipped=0
+
+# --- per-test properties --------------------------------------------------
+test_env() { # extra environment for the program
+    case $1 in
+    stats) echo HAKMEM_STATS=1 ;;
+    esac
+}
+expects_abort() { [[ $1 == bad_input_* ]]; }
+stderr_pattern() { # fixed string that stderr must contain
+    case $1 in
+    stats) echo 'hakmem stats:' ;;
+    bad_input_*) [[ $FOREIGN == 1 ]] || echo 'hakmem:' ;;
+    esac
+}
+hakmem_only() { [[ $1 == prefixed_api || $1 == stats ]]; }
+
+show_log() { # indent the tail of a log file
+    local f=$1 label=$2
+    if [[ -s "$f" ]]; then
+        echo "    --- $label (last 15 lines) ---"
+        tail -n 15 "$f" | sed 's/^/    /'
+    fi
+}
+
+# --- build ------------------------------------------------------------------
+# build MODE NAME: compile c_tests/NAME.c for MODE into $OUTDIR/MODE/NAME
+# (skipped when the binary is newer than its inputs); on a compile error the
+# binary is removed and the compiler output is in $LOGDIR/NAME.MODE.build.
+build() {
+    local mode=$1 name=$2 src=$ROOT/c_tests/$2.c
+    local bin=$OUTDIR/$mode/$name log=$LOGDIR/$name.$mode.build
+    mkdir -p "$OUTDIR/$mode"
+    local -a cmd
+    case $mode in
+    linked)
+        # shellcheck disable=SC2054 # the commas belong to -Wl,-rpath,DIR
+        cmd=("$CC" "${CFLAGS_WORDS[@]}" -I"$ROOT/include" -I"$ROOT/c_tests" -o "$bin" "$src"
+            -L"$LIBDIR" -lhakmem -Wl,-rpath,"$LIBDIR" -pthread -ldl)
+        ;;
+    *)
+        cmd=("$CC" "${CFLAGS_WORDS[@]}" -DHAK_PRELOAD -I"$ROOT/include" -I"$ROOT/c_tests" -o "$bin" "$src"
+            -pthread -ldl)
+        ;;
+    esac
+    local stamp="$OUTDIR/$mode/.$name.cmd" input up_to_date=1
+    if [[ -x "$bin" && -f "$stamp" && "$(cat "$stamp")" == "${cmd[*]}" ]]; then
+        for input in "$src" "$ROOT/c_tests/common.h" "$ROOT/include/hakmem.h" "$ROOT/scripts/test_c.sh"; do
+            if [[ -e "$input" && "$input" -nt "$bin" ]]; then
+                up_to_date=0
+            fi
+        done
+    else
+        up_to_date=0
+    fi
+    [[ $up_to_date == 1 ]] && return 0
+    rm -f "$bin" "$stamp"
+    if "${cmd[@]}" >"$log" 2>&1; then
+        echo "${cmd[*]}" >"$stamp"
+    else
+        echo "command: ${cmd[*]}" >>"$log"
+        rm -f "$bin"
+    fi
+}
+
+# build everything first, two compilers at a time
+build_all() {
+    local mode name running=0
+    for mode in $MODES; do
+        for name in "${tests[@]}"; do
+            if [[ $FOREIGN == 1 ]] && hakmem_only "$name"; then
+                continue
+            fi
+            build "$mode" "$name" &
+            running=$((running + 1))
+            if ((running >= ${HAKMEM_TEST_JOBS:-2})); then
+                wait -n
+                running=$((running - 1))
+            fi
+        done
+    done
+    wait
+}
+
+# --- run ------------------------------------------------------------------
+run_one() {
+    local mode=$1 name=$2
+    local label="$name [$mode]"
+    if [[ $FOREIGN == 1 ]] && hakmem_only "$name"; then
+        echo "SKIP $label (hakmem-only test; HAKMEM_TEST_LIB is set)"
+        skipped=$((skipped + 1))
+        return
+    fi
+    local bin=$OUTDIR/$mode/$name
+    if [[ ! -x "$bin" ]]; then
+        echo "FAIL $label (compile error)"
+        show_log "$LOGDIR/$name.$mode.build" "compiler output"
+        failed=$((failed + 1))
+        return
+    fi
+
+    local out=$LOGDIR/$name.$mode.out err=$LOGDIR/$name.$mode.err
+    local -a envs=("HAKMEM_TEST_FOREIGN=$FOREIGN")
+    local e
+    for e in $(test_env "$name"); do envs+=("$e"); done
+    if [[ $mode == preload && -n "$PRELOAD_LIB" ]]; then
+        envs+=("LD_PRELOAD=$PRELOAD_LIB")
+    fi
+    # timeout and env run without the preload; only the test program gets it.
+    # The subshell keeps bash's "Aborted" job message out of the output.
+    local start=$SECONDS status
+    (timeout -k 5 "$TIMEOUT" env "${envs[@]}" "$bin" >"$out" 2>"$err" </dev/null; exit $?) 2>/dev/null
+    status=$?
+    local secs=$((SECONDS - start))
+
+    local why=""
+    if [[ $status == 124 || $status == 137 ]]; then
+        why="timed out after ${TIMEOUT}s"
+    elif expects_abort "$name"; then
+        if [[ $status != 134 ]]; then
+            if [[ $status == 0 || $status == 3 ]]; then
+                why="expected an abort (SIGABRT, status 134); the program returned $status: bad input not detected"
+            elif ((status > 128)); then
+                why="expected SIGABRT (status 134), got signal $((status - 128)) (status $status)"
+            else
+                why="expected SIGABRT (status 134), got exit status $status"
+            fi
+        fi
+    elif [[ $status != 0 ]]; then
+        if ((status > 128)); then
+            why="killed by signal $((status - 128)) (status $status)"
+        else
+            why="exit status $status"
+        fi
+    fi
+    local pat
+    pat=$(stderr_pattern "$name")
+    if [[ -z "$why" && -n "$pat" ]] && ! grep -qF -- "$pat" "$err"; then
+        why="stderr does not contain \"$pat\""
+    fi
+    if [[ -z "$why" && $mode == preload ]] && grep -q 'cannot be preloaded' "$err"; then
+        why="the library was not preloaded"
+    fi
+
+    if [[ -z "$why" ]]; then
+        echo "PASS $label"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $label ($why, ${secs}s)"
+        echo "    command: (cd $ROOT && ${envs[*]} $bin)"
+        show_log "$err" "stderr"
+        show_log "$out" "stdout"
+        failed=$((failed + 1))
+    fi
+}
+
+tests=()
+for src in "$ROOT"/c_tests/*.c; do
+    name=$(basename "$src" .c)
+    if [[ -n "$FILTER" ]] && ! [[ $name =~ $FILTER ]]; then
+        continue
+    fi
+    tests+=("$name")
+done
+
+for mode in $MODES; do
+    case $mode in
+    linked | preload | plain) ;;
+    *)
+        echo "test_c.sh: unknown mode '$mode' (linked, preload, plain)" >&2
+        exit 2
+        ;;
+    esac
+    if [[ $mode == linked && $FOREIGN == 1 ]]; then
+        echo "test_c.sh: the linked mode needs libhakmem.so; unset HAKMEM_TEST_LIB" >&2
+        exit 2
+    fi
+done
+
+build_all
+for mode in $MODES; do
+    for name in "${tests[@]}"; do
+        run_one "$mode" "$name"
+    done
+done
+
+if ((skipped > 0)); then
+    echo "($skipped skipped)"
+fi
+echo "$passed passed, $failed failed"
+[[ $failed == 0 ]]
