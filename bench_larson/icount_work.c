@@ -1,0 +1,135 @@
+/* icount_work.c — fixed micro-workloads for instruction counting (scripts/icount).
+ *
+ *   icount_work <fixed64|random|xthread> <n> <real|dry>
+ *
+ *   fixed64  n times malloc(64) and free it at once (the size-class fast path)
+ *   random   n times free the block in a ring slot (256 slots) and malloc a new one of
+ *            random size 16..1040 B (a mix of classes and of live blocks)
+ *   xthread  a producer thread mallocs n blocks of 64 B and hands them, 1024 per batch,
+ *            to a consumer thread that frees them (every free is a remote free)
+ *
+ * `dry` runs the identical program with every malloc and free skipped (a static buffer
+ * stands in), so that (Ir(real) - Ir(dry)) / n is the cost of one malloc plus one free,
+ * with the loop, the PRNG, thread start-up and process start-up subtracted.
+ */
+#include "bench_common.h"
+
+#define RING 256
+#define XBATCH 1024
+
+static int g_dry;
+static unsigned char g_fake[2048];
+static void *volatile g_sink;
+
+static inline void *op_malloc(size_t n) {
+    if (g_dry) return g_fake;
+    void *p = malloc(n);
+    if (p == NULL) bench_die(EXIT_NOMEM, "icount_work: malloc(%zu) returned NULL", n);
+    return p;
+}
+
+static inline void op_free(void *p) {
+    if (!g_dry) free(p);
+}
+
+static void run_fixed64(uint64_t n) {
+    for (uint64_t i = 0; i < n; i++) {
+        unsigned char *p = (unsigned char *)op_malloc(64);
+        p[0] = (unsigned char)i;
+        g_sink = p;
+        op_free(p);
+    }
+}
+
+static void run_random(uint64_t n) {
+    void *ring[RING] = {0};
+    rng_t rng = rng_for(42, 1);
+    for (uint64_t i = 0; i < n; i++) {
+        void **slot = &ring[i % RING];
+        if (*slot != NULL) op_free(*slot);
+        size_t sz = rng_range(&rng, 16, 1040);
+        unsigned char *p = (unsigned char *)op_malloc(sz);
+        p[0] = (unsigned char)i;
+        *slot = p;
+        g_sink = p;
+    }
+    for (int i = 0; i < RING; i++)
+        if (ring[i] != NULL) op_free(ring[i]);
+}
+
+/* xthread: a two-buffer hand-over under one mutex. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    void *buf[2][XBATCH];
+    size_t len[2];
+    int full[2]; /* buffer i holds a batch for the consumer */
+    int finished;
+} X = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {{0}}, {0}, {0}, 0};
+
+static void *x_consumer(void *arg) {
+    (void)arg;
+    for (int which = 0;; which ^= 1) {
+        pthread_mutex_lock(&X.mu);
+        while (!X.full[which] && !X.finished) pthread_cond_wait(&X.cv, &X.mu);
+        if (!X.full[which]) {
+            pthread_mutex_unlock(&X.mu);
+            return NULL;
+        }
+        pthread_mutex_unlock(&X.mu);
+        for (size_t i = 0; i < X.len[which]; i++) op_free(X.buf[which][i]);
+        pthread_mutex_lock(&X.mu);
+        X.full[which] = 0;
+        pthread_cond_broadcast(&X.cv);
+        pthread_mutex_unlock(&X.mu);
+    }
+}
+
+static void run_xthread(uint64_t n) {
+    pthread_t cons;
+    xthread_create("icount_work", &cons, x_consumer, NULL);
+    uint64_t done = 0;
+    for (int which = 0; done < n; which ^= 1) {
+        pthread_mutex_lock(&X.mu);
+        while (X.full[which]) pthread_cond_wait(&X.cv, &X.mu);
+        pthread_mutex_unlock(&X.mu);
+        size_t len = 0;
+        for (; len < XBATCH && done < n; len++, done++) {
+            unsigned char *p = (unsigned char *)op_malloc(64);
+            p[0] = (unsigned char)done;
+            X.buf[which][len] = p;
+        }
+        pthread_mutex_lock(&X.mu);
+        X.len[which] = len;
+        X.full[which] = 1;
+        pthread_cond_broadcast(&X.cv);
+        pthread_mutex_unlock(&X.mu);
+    }
+    pthread_mutex_lock(&X.mu);
+    X.finished = 1;
+    pthread_cond_broadcast(&X.cv);
+    pthread_mutex_unlock(&X.mu);
+    xthread_join("icount_work", cons);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: icount_work <fixed64|random|xthread> <n> <real|dry>\n");
+        return EXIT_USAGE;
+    }
+    uint64_t n = (uint64_t)parse_ll("n", argv[2], 0, 1LL << 40);
+    if (strcmp(argv[3], "dry") == 0)
+        g_dry = 1;
+    else if (strcmp(argv[3], "real") != 0)
+        bench_die(EXIT_USAGE, "bad mode '%s' (want real or dry)", argv[3]);
+    if (strcmp(argv[1], "fixed64") == 0)
+        run_fixed64(n);
+    else if (strcmp(argv[1], "random") == 0)
+        run_random(n);
+    else if (strcmp(argv[1], "xthread") == 0)
+        run_xthread(n);
+    else
+        bench_die(EXIT_USAGE, "bad workload '%s'", argv[1]);
+    printf("icount_work: workload=%s n=%llu mode=%s\n", argv[1], (unsigned long long)n, argv[3]);
+    return 0;
+}

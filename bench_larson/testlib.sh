@@ -1,0 +1,87 @@
+# shellcheck shell=bash
+# bench_larson/testlib.sh — sourced by scripts/test_larson.sh and scripts/stress.sh (bash).
+#
+# Runs the workloads as tests under one allocator (LD_PRELOAD) and keeps the score:
+#   testlib_init ALLOCATOR       resolve and check the allocator, build the workloads
+#   run_case NAME TIMEOUT CMD... run one case; PASS when it exits 0 within TIMEOUT seconds
+#                                and prints its result line; otherwise FAIL with the command
+#                                and the end of its output
+#   testlib_finish               print "N passed, M failed" alone on the last line; returns
+#                                non-zero when anything failed
+#
+# Expects ROOT (the repository root) to be set.
+
+# shellcheck source=bench_larson/allocators.sh
+. "$ROOT/bench_larson/allocators.sh"
+
+T_PASSED=0
+T_FAILED=0
+T_SO=""
+T_BIN=$ROOT/build/bench
+
+testlib_finish() {
+    echo "$T_PASSED passed, $T_FAILED failed"
+    [ "$T_FAILED" -eq 0 ]
+}
+
+# testlib_init ALLOCATOR: on failure prints why, records one failed case and returns 1.
+testlib_init() {
+    local a=$1 rc=0
+    ALLOC_INSTALL=${ALLOC_INSTALL:-1}
+    resolve_allocators "$a" || rc=$?
+    if [ "$rc" -ne 0 ] || [ "${#SELECTED[@]}" -eq 0 ]; then
+        echo "FAIL setup: allocator '$a' is not available"
+        T_FAILED=$((T_FAILED + 1))
+        return 1
+    fi
+    T_SO=${PRELOAD[$a]}
+    if ! make -s -C "$ROOT/bench_larson" OUT="$T_BIN" >/dev/null; then
+        echo "FAIL setup: building bench_larson/ failed (make -C bench_larson)"
+        T_FAILED=$((T_FAILED + 1))
+        return 1
+    fi
+    if check_preload "$a" "$T_BIN/malloc_origin"; then
+        echo "PASS preload: malloc and free come from ${T_SO:-libc}"
+        T_PASSED=$((T_PASSED + 1))
+    else
+        echo "FAIL preload: build/bench/malloc_origin under LD_PRELOAD=$T_SO (see above)"
+        T_FAILED=$((T_FAILED + 1))
+        return 1
+    fi
+}
+
+# run_case NAME TIMEOUT PROG ARGS...: PROG is a name in build/bench/.
+run_case() {
+    local name=$1 limit=$2 prog=$3
+    shift 3
+    local out rc=0 t0 t1 result
+    out=$(mktemp)
+    t0=$(date +%s.%N)
+    # In a subshell, so that bash's own "Aborted"/"Segmentation fault" report lands in $out.
+    # ("exit" keeps bash from exec'ing the command directly).
+    (timeout -k 5 "$limit" env LD_PRELOAD="$T_SO" "$T_BIN/$prog" "$@"; exit $?) >"$out" 2>&1 || rc=$?
+    t1=$(date +%s.%N)
+    result=$(grep -E '^[a-z_]+: ops=' "$out" | tail -n1 || true)
+    local took
+    took=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1fs", b - a }')
+    if [ "$rc" -eq 0 ] && [ -n "$result" ]; then
+        echo "PASS $name ($took) ${result#*: }"
+        T_PASSED=$((T_PASSED + 1))
+    else
+        local why="exit $rc"
+        case "$rc" in
+            0) why="no result line" ;;
+            124 | 137) why="timed out after ${limit}s" ;;
+            134) why="abort (SIGABRT)" ;;
+            135) why="bus error (SIGBUS)" ;;
+            139) why="segmentation fault (SIGSEGV)" ;;
+            3) why="corruption detected" ;;
+            4) why="malloc returned NULL" ;;
+        esac
+        echo "FAIL $name ($took): $why"
+        echo "     command: LD_PRELOAD=$T_SO $T_BIN/$prog $*"
+        tail -n 15 "$out" | sed 's/^/     | /'
+        T_FAILED=$((T_FAILED + 1))
+    fi
+    rm -f "$out"
+}

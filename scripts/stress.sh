@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# scripts/stress.sh — long stress runs under hakmem (`make stress`; not part of `make test`).
+#
+#   1. 4-thread Larson in the seeds' setting (1024 blocks of 8..128 B, 1 round: a new
+#      thread every 1024 operations) repeated 20 times — the run that crashed the original
+#      hakmem (remote-free queues, thread exit with live cross-thread blocks).
+#   2. Larson in mimalloc-bench's setting at 4 and 8 threads, and across the tiers.
+#   3. Longer runs of every other workload, oversubscribed (8 threads or 4 pairs).
+# Every block's pattern is checked before it is freed. A case fails on a crash, a
+# corruption report, malloc returning NULL, a timeout or any other non-zero exit. About
+# 3 minutes with the defaults on 2 cores. The last line of output is exactly "N passed, M failed".
+#
+# Options:
+#   --allocator NAME   run under another allocator instead (glibc, jemalloc, ...)
+#   --runs N           repetitions of the 4-thread Larson (default 20)
+#   --seconds S        length of each Larson run (default 5)
+# Environment: HAKMEM_LIB overrides target/release/libhakmem.so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+allocator=hakmem
+runs=20
+secs=5
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --allocator) allocator=$2; shift ;;
+        --allocator=*) allocator=${1#*=} ;;
+        --runs) runs=$2; shift ;;
+        --runs=*) runs=${1#*=} ;;
+        --seconds) secs=$2; shift ;;
+        --seconds=*) secs=${1#*=} ;;
+        -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "stress: unknown option '$1'" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+# shellcheck source=bench_larson/testlib.sh
+. "$ROOT/bench_larson/testlib.sh"
+echo "stress: workloads under $allocator"
+if ! testlib_init "$allocator"; then
+    testlib_finish
+    exit 1
+fi
+limit=$(awk -v s="$secs" 'BEGIN { printf "%d", s * 4 + 60 }')
+
+for ((i = 1; i <= runs; i++)); do
+    run_case "larson#$i ${secs}s 8-128B 1024 blocks x1 T=4 seed=$((12344 + i))" "$limit" \
+        larson "$secs" 8 128 1024 1 $((12344 + i)) 4
+done
+run_case "larson ${secs}s 8-1000B 5000 blocks x100 T=4" "$limit" larson "$secs" 8 1000 5000 100 4141 4
+run_case "larson ${secs}s 8-1000B 5000 blocks x100 T=8" "$limit" larson "$secs" 8 1000 5000 100 4142 8
+run_case "larson ${secs}s 8-128B 512 blocks x1 T=8" "$limit" larson "$secs" 8 128 512 1 4143 8
+run_case "larson ${secs}s 1-16384B T=4" "$limit" larson "$secs" 1 16384 2000 10 4144 4
+run_case "larson ${secs}s 16K-1M T=4" "$limit" larson "$secs" 16384 1048576 64 4 4145 4
+
+run_case "random_mixed T=8" 300 random_mixed 3000000 8192 7 8
+run_case "random_mixed ws=100000 T=2" 300 random_mixed 8000000 100000 8 2
+for size in 16 256 2048 32768; do
+    run_case "fixed_size ${size}B T=8" 300 fixed_size 2000000 4096 "$size" 9 8
+done
+run_case "prodcons 64B 4 pairs" 300 prodcons 5000000 64 10 4
+run_case "prodcons 8KiB 4 pairs" 300 prodcons 500000 8192 11 4
+run_case "false_sharing scratch T=8" 300 false_sharing scratch 8 2000 8 5000
+run_case "false_sharing thrash T=8" 300 false_sharing thrash 8 2000 8 5000
+run_case "large_block T=4" 300 large_block 3000 16 12 4
+
+testlib_finish
