@@ -438,14 +438,16 @@ pub fn free_reentrant(p: *mut u8) {
 
 /// After a local free, a slab that was full goes back to the available list (so the next malloc
 /// of its class finds the block in O(1)), and an empty slab gives its span back unless it is the
-/// class's current slab (keeping that one avoids churn when one block is allocated and freed
+/// class's only slab (keeping that one avoids churn when one block is allocated and freed
 /// repeatedly).
 #[cold]
 #[inline(never)]
 unsafe fn free_local_slow(heap: *mut Heap, s: *mut Slab) {
     // SAFETY: `s` is owned by `heap`, and the caller is its owner thread.
     unsafe {
-        if (*s).used == 0 && (*heap).pages[(*s).class.index()] != s {
+        let c = (*s).class.index();
+        let only_slab = (*heap).pages[c] == s && (*s).next.is_null() && (*heap).full[c].is_null();
+        if (*s).used == 0 && !only_slab {
             unlink(heap, s);
             (*s).owner.store(ptr::null_mut(), Ordering::Relaxed);
             superslab::release_span(s);
