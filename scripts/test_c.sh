@@ -88,6 +88,7 @@ skipped=0
 test_env() { # extra environment for the program
     case $1 in
     stats) echo HAKMEM_STATS=1 ;;
+    bad_input_use_after_free) echo HAKMEM_CHECK=1 ;;
     esac
 }
 expects_abort() { [[ $1 == bad_input_* ]]; }

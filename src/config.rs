@@ -5,6 +5,7 @@
 //! | variable               | default | meaning                                                   |
 //! |------------------------|---------|-----------------------------------------------------------|
 //! | `HAKMEM_STATS`         | 0       | 1: print per-tier call counts to stderr at exit           |
+//! | `HAKMEM_CHECK`         | 0       | 1: check mode (see `check`): validate lists and blocks on every call |
 //! | `HAKMEM_FOREIGN`       | auto    | pointers not allocated by hakmem: `abort`, `next` (hand to the next allocator in link order), `ignore` (leak them); `auto` = `next` when libjemalloc is loaded, else `abort` |
 //! | `HAKMEM_SS_CACHE`      | 4       | empty SuperSlabs (2 MiB each) kept mapped for reuse       |
 //! | `HAKMEM_LARGE_CACHE_MB`| 64      | bytes of freed large mappings kept for reuse              |
@@ -22,15 +23,17 @@ pub enum ForeignPolicy {
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
     pub stats: bool,
+    pub check: bool,
     pub foreign: ForeignPolicy,
     pub superslab_cache: usize,
     pub large_cache_bytes: usize,
 }
 
 const DEFAULTS: Options =
-    Options { stats: false, foreign: ForeignPolicy::Auto, superslab_cache: 4, large_cache_bytes: 64 << 20 };
+    Options { stats: false, check: false, foreign: ForeignPolicy::Auto, superslab_cache: 4, large_cache_bytes: 64 << 20 };
 
 static STATS: AtomicUsize = AtomicUsize::new(DEFAULTS.stats as usize);
+static CHECK: AtomicUsize = AtomicUsize::new(DEFAULTS.check as usize);
 static FOREIGN: AtomicUsize = AtomicUsize::new(DEFAULTS.foreign as usize);
 static SUPERSLAB_CACHE: AtomicUsize = AtomicUsize::new(DEFAULTS.superslab_cache);
 static LARGE_CACHE_BYTES: AtomicUsize = AtomicUsize::new(DEFAULTS.large_cache_bytes);
@@ -38,6 +41,7 @@ static LARGE_CACHE_BYTES: AtomicUsize = AtomicUsize::new(DEFAULTS.large_cache_by
 pub fn get() -> Options {
     Options {
         stats: STATS.load(Ordering::Relaxed) != 0,
+        check: CHECK.load(Ordering::Relaxed) != 0,
         foreign: match FOREIGN.load(Ordering::Relaxed) {
             1 => ForeignPolicy::Abort,
             2 => ForeignPolicy::Next,
@@ -58,7 +62,8 @@ pub fn apply(entry: &[u8]) {
     let Some(eq) = entry.iter().position(|&b| b == b'=') else { return };
     let (name, value) = (&entry[..eq], &entry[eq + 1..]);
     match name {
-        b"HAKMEM_STATS" => STATS.store((value != b"0" && !value.is_empty()) as usize, Ordering::Relaxed),
+        b"HAKMEM_STATS" => STATS.store(truthy(value) as usize, Ordering::Relaxed),
+        b"HAKMEM_CHECK" => CHECK.store(truthy(value) as usize, Ordering::Relaxed),
         b"HAKMEM_FOREIGN" => {
             let p = match value {
                 b"abort" => ForeignPolicy::Abort,
@@ -80,6 +85,10 @@ pub fn apply(entry: &[u8]) {
         }
         _ => {}
     }
+}
+
+fn truthy(value: &[u8]) -> bool {
+    value != b"0" && !value.is_empty()
 }
 
 fn parse(s: &[u8]) -> Option<usize> {

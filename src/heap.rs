@@ -16,7 +16,8 @@ use crate::diag::{fatal, fatal_ptr};
 use crate::os;
 use crate::pagemap::{self, TAG_LARGE};
 use crate::size_class::{SizeClass, FIRST_MID_CLASS, NUM_CLASSES};
-use crate::slab::{freed_key, Block, Slab};
+use crate::check;
+use crate::slab::{freed_key, Block, Slab, CHECKED};
 use crate::superslab::{self, SuperSlab};
 use crate::sync::Mutex;
 use crate::tls::ThreadState;
@@ -49,13 +50,19 @@ impl HeapStats {
 
 #[repr(C)]
 pub struct Heap {
-    /// Per class: head of the list of slabs that may have free blocks (malloc pops from the
-    /// head), or the empty sentinel.
-    pages: [*mut Slab; NUM_CLASSES],
+    /// Per class: the slab malloc's fast path pops from: the head of `avail`, or the empty
+    /// sentinel when there is none or in check mode (so that every malloc is checked).
+    fast: [*mut Slab; NUM_CLASSES],
+    /// Per class: head of the list of slabs that may have free blocks, or the empty sentinel.
+    avail: [*mut Slab; NUM_CLASSES],
     /// Per class: slabs found without free blocks (head and tail, for the round-robin scan).
     full: [*mut Slab; NUM_CLASSES],
     full_tail: [*mut Slab; NUM_CLASSES],
     kind: Kind,
+    /// Check mode (`HAKMEM_CHECK`), fixed when the heap is created.
+    check: bool,
+    /// Frees since the last full slab validation in check mode.
+    check_ticks: u32,
     pub stats: HeapStats,
     /// Links in the registry of live heaps, or in the free list of heap records.
     next: *mut Heap,
@@ -70,10 +77,13 @@ pub static EMPTY_SLAB: Slab = Slab::UNUSED;
 
 const fn sentinel(kind: Kind) -> Heap {
     Heap {
-        pages: [ptr::addr_of!(EMPTY_SLAB) as *mut Slab; NUM_CLASSES],
+        fast: [ptr::addr_of!(EMPTY_SLAB) as *mut Slab; NUM_CLASSES],
+        avail: [ptr::addr_of!(EMPTY_SLAB) as *mut Slab; NUM_CLASSES],
         full: [ptr::null_mut(); NUM_CLASSES],
         full_tail: [ptr::null_mut(); NUM_CLASSES],
         kind,
+        check: false,
+        check_ticks: 0,
         stats: HeapStats::ZERO,
         next: ptr::null_mut(),
         prev: ptr::null_mut(),
@@ -106,7 +116,7 @@ pub unsafe fn alloc(ts: *mut ThreadState, class: SizeClass) -> *mut u8 {
     // SAFETY: `ts.heap` is the thread's heap or a sentinel; both have a valid slab per class.
     unsafe {
         let heap = (*ts).heap;
-        let slab = (*heap).pages[class.index()];
+        let slab = (*heap).fast[class.index()];
         let b = (*slab).free;
         if b.is_null() {
             return alloc_slow(ts, class);
@@ -155,7 +165,7 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
     unsafe {
         // 1. The available slabs: collect pending frees, carve more blocks, or retire as full.
         loop {
-            let s = (*heap).pages[c];
+            let s = (*heap).avail[c];
             if s == empty_slab() {
                 break;
             }
@@ -173,7 +183,7 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
             unlink(heap, s);
             if (*s).has_pending_frees() {
                 (*s).collect();
-                if (*s).used == 0 && (*heap).pages[c] != empty_slab() {
+                if (*s).used == 0 && (*heap).avail[c] != empty_slab() {
                     superslab::release_span(s);
                 } else {
                     push_avail(heap, s);
@@ -182,7 +192,7 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
                 push_full_tail(heap, s);
             }
         }
-        let s = (*heap).pages[c];
+        let s = (*heap).avail[c];
         if s != empty_slab() {
             if let Some(b) = take_block(heap, s) {
                 return b;
@@ -222,6 +232,9 @@ unsafe fn take_block(heap: *mut Heap, s: *mut Slab) -> Option<*mut u8> {
         if (*s).free.is_null() {
             (*s).extend();
         }
+        if (*heap).check && !(*s).free.is_null() {
+            check::before_pop(&*s, (*s).free);
+        }
         let b = (*s).pop();
         if b.is_null() {
             return None;
@@ -231,20 +244,32 @@ unsafe fn take_block(heap: *mut Heap, s: *mut Slab) -> Option<*mut u8> {
     }
 }
 
-// Lists: `pages[c]` (available, head first) and `full[c]`, doubly linked through the slabs.
+// Lists: `avail[c]` (head first) and `full[c]`, doubly linked through the slabs; `fast[c]`
+// follows `avail[c]` outside check mode.
+
+unsafe fn set_avail_head(heap: *mut Heap, c: usize, s: *mut Slab) {
+    // SAFETY: `heap` is live and used by its owner (caller).
+    unsafe {
+        (*heap).avail[c] = s;
+        (*heap).fast[c] = if (*heap).check { empty_slab() } else { s };
+    }
+}
 
 unsafe fn push_avail(heap: *mut Heap, s: *mut Slab) {
     // SAFETY: `s` is owned by `heap` and on no list (caller).
     unsafe {
         let c = (*s).class.index();
-        let head = (*heap).pages[c];
-        (*s).in_full = false;
+        let head = (*heap).avail[c];
+        (*s).set_in_full(false);
+        if (*heap).check {
+            (*s).flags |= CHECKED;
+        }
         (*s).prev = ptr::null_mut();
         (*s).next = if head == empty_slab() { ptr::null_mut() } else { head };
         if head != empty_slab() {
             (*head).prev = s;
         }
-        (*heap).pages[c] = s;
+        set_avail_head(heap, c, s);
     }
 }
 
@@ -253,7 +278,7 @@ unsafe fn push_full(heap: *mut Heap, s: *mut Slab) {
     unsafe {
         let c = (*s).class.index();
         let head = (*heap).full[c];
-        (*s).in_full = true;
+        (*s).set_in_full(true);
         (*s).prev = ptr::null_mut();
         (*s).next = head;
         if head.is_null() {
@@ -274,7 +299,7 @@ unsafe fn push_full_tail(heap: *mut Heap, s: *mut Slab) {
         if tail.is_null() {
             return push_full(heap, s);
         }
-        (*s).in_full = true;
+        (*s).set_in_full(true);
         (*s).prev = tail;
         (*s).next = ptr::null_mut();
         (*tail).next = s;
@@ -289,15 +314,15 @@ unsafe fn unlink(heap: *mut Heap, s: *mut Slab) {
         let (prev, next) = ((*s).prev, (*s).next);
         if !next.is_null() {
             (*next).prev = prev;
-        } else if (*s).in_full {
+        } else if (*s).in_full() {
             (*heap).full_tail[c] = prev;
         }
         if !prev.is_null() {
             (*prev).next = next;
-        } else if (*s).in_full {
+        } else if (*s).in_full() {
             (*heap).full[c] = next;
         } else {
-            (*heap).pages[c] = if next.is_null() { empty_slab() } else { next };
+            set_avail_head(heap, c, if next.is_null() { empty_slab() } else { next });
         }
         (*s).next = ptr::null_mut();
         (*s).prev = ptr::null_mut();
@@ -381,7 +406,7 @@ pub unsafe fn free(ts: *mut ThreadState, p: *mut u8) {
         if (*slab).owner.load(Ordering::Relaxed) == heap {
             (*heap).stats.frees[(*slab).class.index()] += 1;
             if (*slab).push_local(b) {
-                free_local_slow(heap, slab);
+                free_local_slow(heap, slab, b);
             }
         } else {
             free_remote(heap, slab, b);
@@ -406,6 +431,9 @@ unsafe fn free_remote(heap: *mut Heap, slab: *mut Slab, b: *mut Block) {
     // SAFETY: `b` is a handed-out block of `slab` (validated by the caller); `heap` is the
     // caller's heap record or a sentinel, and sentinels are never written.
     unsafe {
+        if check::enabled() {
+            check::poison(&*slab, b);
+        }
         (*slab).push_remote(b);
         if (*heap).kind == Kind::Live {
             (*heap).stats.remote_frees += 1;
@@ -442,16 +470,20 @@ pub fn free_reentrant(p: *mut u8) {
 /// repeatedly).
 #[cold]
 #[inline(never)]
-unsafe fn free_local_slow(heap: *mut Heap, s: *mut Slab) {
-    // SAFETY: `s` is owned by `heap`, and the caller is its owner thread.
+unsafe fn free_local_slow(heap: *mut Heap, s: *mut Slab, b: *mut Block) {
+    // SAFETY: `s` is owned by `heap`, and the caller is its owner thread; `b` was just freed.
     unsafe {
+        if (*s).flags & CHECKED != 0 {
+            check::poison(&*s, b);
+            check::maybe_validate(&*s, &mut (*heap).check_ticks);
+        }
         let c = (*s).class.index();
-        let only_slab = (*heap).pages[c] == s && (*s).next.is_null() && (*heap).full[c].is_null();
+        let only_slab = (*heap).avail[c] == s && (*s).next.is_null() && (*heap).full[c].is_null();
         if (*s).used == 0 && !only_slab {
             unlink(heap, s);
             (*s).owner.store(ptr::null_mut(), Ordering::Relaxed);
             superslab::release_span(s);
-        } else if (*s).in_full {
+        } else if (*s).in_full() {
             unlink(heap, s);
             push_avail(heap, s);
         }
@@ -518,6 +550,7 @@ unsafe fn create_heap(ts: *mut ThreadState) -> *mut Heap {
         unsafe {
             r.free_records = (*h).next;
             h.write(sentinel(Kind::Live));
+            (*h).check = crate::config::get().check;
             (*h).next = r.live;
             if !r.live.is_null() {
                 (*r.live).prev = h;
@@ -560,7 +593,7 @@ unsafe fn abandon_all(heap: *mut Heap) {
     // SAFETY: the caller is the heap's owner thread, about to stop using it.
     unsafe {
         for c in 0..NUM_CLASSES {
-            for list in [(*heap).pages[c], (*heap).full[c]] {
+            for list in [(*heap).avail[c], (*heap).full[c]] {
                 let mut s = list;
                 while !s.is_null() && s != empty_slab() {
                     let next = (*s).next;
@@ -576,7 +609,7 @@ unsafe fn abandon_all(heap: *mut Heap) {
                     s = next;
                 }
             }
-            (*heap).pages[c] = empty_slab();
+            set_avail_head(heap, c, empty_slab());
             (*heap).full[c] = ptr::null_mut();
             (*heap).full_tail[c] = ptr::null_mut();
         }

@@ -11,6 +11,7 @@
 //!  os: the only mmap/munmap/madvise/mremap calls     bootstrap: arena for re-entered calls
 //!  tls: the thread's heap + depth guard   init: ctor, fork, jemalloc, foreign pointers
 //!  config: HAKMEM_* options   stats: per-tier counters   diag: messages without allocating
+//!  check: the HAKMEM_CHECK validation mode
 //! ```
 //! malloc: size → class (table) → the thread heap's current slab for the class → pop (one test).
 //! free: pagemap → SuperSlab → slab descriptor → owner? push to its local list : push to its
@@ -20,6 +21,7 @@
 
 pub mod api;
 pub mod bootstrap;
+pub mod check;
 pub mod config;
 pub mod diag;
 pub mod ffi;

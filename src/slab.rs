@@ -19,6 +19,9 @@ use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 pub const SLAB_SHIFT: usize = 16;
 pub const SLAB_SIZE: usize = 1 << SLAB_SHIFT;
 
+pub const FULL: u8 = 1;
+pub const CHECKED: u8 = 2;
+
 /// A free block: the link, then the "freed" key used to catch double frees.
 #[repr(C)]
 pub struct Block {
@@ -54,8 +57,10 @@ pub struct Slab {
     pub reserved: u32,
     pub capacity: u32,
     pub class: SizeClass,
-    /// Which list of the owner heap holds the slab (false: the available list).
-    pub in_full: bool,
+    /// `FULL`: the slab is on the owner heap's full list (else its available list);
+    /// `CHECKED`: the owner runs in check mode. Nonzero flags send the owner's frees to the
+    /// heap's slow path, so the fast path tests them together with `used == 0`.
+    pub flags: u8,
     pub span_slabs: u8,
     pub block_size: usize,
     pub magic: u64,
@@ -82,7 +87,7 @@ impl Slab {
         reserved: 0,
         capacity: 0,
         class: SizeClass(0),
-        in_full: false,
+        flags: 0,
         span_slabs: 0,
         block_size: 0,
         magic: 0,
@@ -103,7 +108,7 @@ impl Slab {
         self.reserved = 0;
         self.capacity = (span_bytes / block_size) as u32;
         self.class = class;
-        self.in_full = false;
+        self.flags = 0;
         self.span_slabs = span_slabs as u8;
         self.block_size = block_size;
         self.magic = magic_for(block_size);
@@ -158,7 +163,15 @@ impl Slab {
         }
         self.free = b;
         self.used -= 1;
-        self.used == 0 || self.in_full
+        self.used == 0 || self.flags != 0
+    }
+
+    pub fn in_full(&self) -> bool {
+        self.flags & FULL != 0
+    }
+
+    pub fn set_in_full(&mut self, full: bool) {
+        self.flags = (self.flags & !FULL) | if full { FULL } else { 0 };
     }
 
     /// Any other thread's free: a lock-free push to `thread_free`.
@@ -194,7 +207,15 @@ impl Slab {
             for _ in 1..n {
                 let next = b.add(self.block_size);
                 (*b.cast::<Block>()).next = next.cast();
+                if self.flags & CHECKED != 0 {
+                    // A reused span may hold an old freed key here; check mode must not take
+                    // a fresh block for a freed one.
+                    (*b.cast::<Block>()).key = 0;
+                }
                 b = next;
+            }
+            if self.flags & CHECKED != 0 {
+                (*b.cast::<Block>()).key = 0;
             }
             (*b.cast::<Block>()).next = self.free;
             self.free = first.cast();

@@ -375,7 +375,7 @@ pub fn adopt(class: SizeClass, owner: *mut Heap) -> *mut Slab {
         if !slab.is_null() {
             // SAFETY: abandoned slabs are live span heads; the list is under the pool lock.
             unsafe {
-                (*slab).in_full = false;
+                (*slab).set_in_full(false);
                 (*slab).owner.store(owner, Ordering::Release);
             }
         }

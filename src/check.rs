@@ -1,0 +1,89 @@
+//! Check mode (`HAKMEM_CHECK=1`): the allocator validates its own lists and the program's use of
+//! freed memory on every call, and reports corruption with one line before it spreads.
+//!
+//! In check mode a heap keeps its fast-path slabs empty, so every malloc goes through the slow
+//! path, which validates the block it hands out: the free-list link must point at a block of
+//! the same slab, and the bytes after the link of a block freed earlier must still hold the
+//! poison written when it was freed (a write to freed memory is reported). Every free poisons
+//! the block, and every 64th local free validates a whole slab: each list entry is a block of
+//! the slab, no cycle, and `|free| + used == reserved`. Outside check mode none of this runs and
+//! the fast paths are unchanged (the mode rides on flags the fast paths already test).
+
+use crate::config;
+use crate::diag::fatal_ptr;
+use crate::slab::{freed_key, Block, Slab};
+use core::mem::size_of;
+
+const POISON: u8 = 0xdf;
+const VALIDATE_EVERY: u32 = 64;
+
+pub fn enabled() -> bool {
+    config::get().check
+}
+
+/// Fills a freed block past its link and key with the poison byte.
+///
+/// # Safety
+/// `b` is a block of `s` that was just freed (no longer the program's).
+pub unsafe fn poison(s: &Slab, b: *mut Block) {
+    // SAFETY: the block holds `block_size >= 16` bytes; the first 16 are the link and key.
+    unsafe {
+        core::ptr::write_bytes(b.cast::<u8>().add(size_of::<Block>()), POISON, s.block_size - size_of::<Block>())
+    };
+}
+
+/// Validates the block `malloc` is about to pop from `s` (the head of its free list).
+///
+/// # Safety
+/// `s` is owned by the calling thread's heap; `b` is the head of its free list.
+pub unsafe fn before_pop(s: &Slab, b: *mut Block) {
+    // SAFETY: `b` is on the owner's list, so it is a block of `s` unless the list is corrupt,
+    // which `validate_link` checks before anything else is read through it.
+    unsafe {
+        validate_link(s, b);
+        let next = (*b).next;
+        if !next.is_null() {
+            validate_link(s, next);
+        }
+        if (*b).key == freed_key(b) {
+            let bytes = b.cast::<u8>();
+            for i in size_of::<Block>()..s.block_size {
+                if *bytes.add(i) != POISON {
+                    fatal_ptr("check: a freed block was written to (use after free)", bytes.add(i) as usize);
+                }
+            }
+        }
+    }
+}
+
+fn validate_link(s: &Slab, b: *mut Block) {
+    if s.block_at(b.cast()).is_none() {
+        fatal_ptr("check: heap corruption: a free list points outside its slab", b as usize);
+    }
+}
+
+/// Validates the whole of slab `s` every `VALIDATE_EVERY` calls (counted in `ticks`).
+///
+/// # Safety
+/// `s` is owned by the calling thread's heap.
+pub unsafe fn maybe_validate(s: &Slab, ticks: &mut u32) {
+    *ticks += 1;
+    if *ticks < VALIDATE_EVERY {
+        return;
+    }
+    *ticks = 0;
+    let mut n = 0u32;
+    let mut cur = s.free;
+    while !cur.is_null() {
+        validate_link(s, cur);
+        n += 1;
+        if n > s.reserved {
+            fatal_ptr("check: heap corruption: a free list has a cycle", s.start as usize);
+        }
+        // SAFETY: `cur` was validated as a block of `s`.
+        cur = unsafe { (*cur).next };
+    }
+    if n + s.used != s.reserved {
+        fatal_ptr("check: heap corruption: slab counts disagree with its free list", s.start as usize);
+    }
+}
