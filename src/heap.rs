@@ -262,7 +262,7 @@ unsafe fn push_avail(heap: *mut Heap, s: *mut Slab) {
         let head = (*heap).avail[c];
         (*s).set_in_full(false);
         if (*heap).check {
-            (*s).flags |= CHECKED;
+            (*s).set_checked();
         }
         (*s).prev = ptr::null_mut();
         (*s).next = if head == empty_slab() { ptr::null_mut() } else { head };
@@ -464,8 +464,8 @@ pub fn free_reentrant(p: *mut u8) {
     }
 }
 
-/// After a local free, a slab that was full goes back to the available list (so the next malloc
-/// of its class finds the block in O(1)), and an empty slab gives its span back unless it is the
+/// After local frees, a slab that was full goes back to the available list once an eighth of it
+/// is free (so malloc finds those blocks without scanning), and an empty slab gives its span back unless it is the
 /// class's only slab (keeping that one avoids churn when one block is allocated and freed
 /// repeatedly).
 #[cold]
@@ -483,7 +483,7 @@ unsafe fn free_local_slow(heap: *mut Heap, s: *mut Slab, b: *mut Block) {
             unlink(heap, s);
             (*s).owner.store(ptr::null_mut(), Ordering::Relaxed);
             superslab::release_span(s);
-        } else if (*s).in_full() {
+        } else if (*s).in_full() && (*s).used <= (*s).unfull_threshold() {
             unlink(heap, s);
             push_avail(heap, s);
         }

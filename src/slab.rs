@@ -58,10 +58,14 @@ pub struct Slab {
     pub capacity: u32,
     pub class: SizeClass,
     /// `FULL`: the slab is on the owner heap's full list (else its available list);
-    /// `CHECKED`: the owner runs in check mode. Nonzero flags send the owner's frees to the
-    /// heap's slow path, so the fast path tests them together with `used == 0`.
+    /// `CHECKED`: the owner runs in check mode.
     pub flags: u8,
     pub span_slabs: u8,
+    /// The owner's free takes the heap's slow path once `used` drops to this: 0 on the
+    /// available list (the slab became empty), `unfull_threshold()` on the full list (enough
+    /// blocks came back to make the slab worth allocating from again), `u32::MAX` in check mode
+    /// (every free is checked). One comparison on the fast path covers all three.
+    pub free_watermark: u32,
     pub block_size: usize,
     pub magic: u64,
     pub start: *mut u8,
@@ -89,6 +93,7 @@ impl Slab {
         class: SizeClass(0),
         flags: 0,
         span_slabs: 0,
+        free_watermark: 0,
         block_size: 0,
         magic: 0,
         start: ptr::null_mut(),
@@ -109,6 +114,7 @@ impl Slab {
         self.capacity = (span_bytes / block_size) as u32;
         self.class = class;
         self.flags = 0;
+        self.free_watermark = 0;
         self.span_slabs = span_slabs as u8;
         self.block_size = block_size;
         self.magic = magic_for(block_size);
@@ -163,7 +169,7 @@ impl Slab {
         }
         self.free = b;
         self.used -= 1;
-        self.used == 0 || self.flags != 0
+        self.used <= self.free_watermark
     }
 
     pub fn in_full(&self) -> bool {
@@ -172,6 +178,28 @@ impl Slab {
 
     pub fn set_in_full(&mut self, full: bool) {
         self.flags = (self.flags & !FULL) | if full { FULL } else { 0 };
+        self.refresh_watermark();
+    }
+
+    pub fn set_checked(&mut self) {
+        self.flags |= CHECKED;
+        self.refresh_watermark();
+    }
+
+    /// A full slab rejoins the available list once an eighth of it is free again: moving it
+    /// back for every single free would make the next malloc's slow path run once per block.
+    pub fn unfull_threshold(&self) -> u32 {
+        self.capacity - (self.capacity / 8).max(1)
+    }
+
+    fn refresh_watermark(&mut self) {
+        self.free_watermark = if self.flags & CHECKED != 0 {
+            u32::MAX
+        } else if self.flags & FULL != 0 {
+            self.unfull_threshold()
+        } else {
+            0
+        };
     }
 
     /// Any other thread's free: a lock-free push to `thread_free`.
