@@ -1,6 +1,7 @@
 //! C semantics between the exports and the tiers: size routing, overflow, alignment rules,
-//! `realloc`'s special cases. Knows nothing of errno: failures come back as null / `Err`, and the
-//! export layer (`ffi`) turns them into errno values.
+//! `realloc`'s special cases, errno. An allocation that returns null has set errno to ENOMEM
+//! (the tiny fast path never fails, so the test lives on the slow paths); `realloc` reports
+//! failure as `Err` and the export sets errno.
 
 use crate::heap::{self, Owner};
 use crate::large;
@@ -31,8 +32,23 @@ unsafe fn malloc_beyond_tiny(ts: *mut ThreadState, size: usize) -> *mut u8 {
         // SAFETY: see `malloc`.
         unsafe { heap::alloc(ts, SizeClass::for_size(size)) }
     } else {
-        large::alloc(size, 0, false)
+        large_alloc(size, 0, false)
     }
+}
+
+/// The Large tier, with errno set on failure.
+fn large_alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
+    let p = large::alloc(size, align, zero);
+    if p.is_null() {
+        set_enomem();
+    }
+    p
+}
+
+#[cold]
+pub fn set_enomem() {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() = libc::ENOMEM };
 }
 
 /// # Safety
@@ -48,10 +64,13 @@ pub unsafe fn free(ts: *mut ThreadState, p: *mut u8) {
 /// # Safety
 /// See `malloc`.
 pub unsafe fn calloc(ts: *mut ThreadState, count: usize, size: usize) -> *mut u8 {
-    let Some(total) = count.checked_mul(size) else { return ptr::null_mut() };
+    let Some(total) = count.checked_mul(size) else {
+        set_enomem();
+        return ptr::null_mut();
+    };
     if total > MID_MAX {
         // Fresh mappings are already zero; `large` zeroes reused ones.
-        return large::alloc(total, 0, true);
+        return large_alloc(total, 0, true);
     }
     // SAFETY: see `malloc`.
     let p = unsafe { malloc(ts, total) };
@@ -75,7 +94,7 @@ pub unsafe fn aligned(ts: *mut ThreadState, align: usize, size: usize) -> *mut u
     match SizeClass::for_aligned(size, align) {
         // SAFETY: see `malloc`.
         Some(class) => unsafe { heap::alloc(ts, class) },
-        None => large::alloc(size, align, false),
+        None => large_alloc(size, align, false),
     }
 }
 
@@ -116,6 +135,7 @@ pub unsafe fn realloc(ts: *mut ThreadState, p: *mut u8, size: usize) -> Result<*
             if size > MID_MAX {
                 // SAFETY: as above.
                 let q = unsafe { large::resize(h, size) };
+                // errno for a failure is set by the export.
                 return if q.is_null() { Err(()) } else { Ok(q) };
             }
             usable

@@ -3,7 +3,8 @@
 //!
 //! Every export first sets the thread's reentrancy depth guard (`tls::ThreadState::depth`); a call
 //! that finds it already set comes from inside the allocator (dlsym, pthread_setspecific, ...) and
-//! is served by the bootstrap arena. Then it converts and calls `api`; errno is set here only.
+//! is served by the bootstrap arena. Then it converts and calls `api`, which sets errno for the
+//! allocations it fails; the validation errors of the C API (EINVAL) are set here.
 
 use crate::tls::{self, ThreadState};
 use crate::{api, bootstrap, heap, os, stats};
@@ -14,14 +15,6 @@ use core::ptr;
 fn set_errno(e: c_int) {
     // SAFETY: __errno_location returns this thread's errno slot.
     unsafe { *libc::__errno_location() = e };
-}
-
-#[inline(always)]
-fn enomem_if_null(p: *mut u8) -> *mut c_void {
-    if p.is_null() {
-        set_errno(libc::ENOMEM);
-    }
-    p.cast()
 }
 
 /// Runs `f` with the depth guard held, or `reentrant` when the guard was already held.
@@ -43,11 +36,20 @@ fn guarded<R>(f: impl FnOnce(*mut ThreadState) -> R, reentrant: impl FnOnce() ->
 // ---------------------------------------------------------------------------------------------
 // Implementations shared by the glibc names, their aliases and the hak_* API.
 
+/// The bootstrap arena for a re-entered call, with errno set when it is exhausted.
+#[cold]
+fn reentrant_alloc(size: usize, align: usize) -> *mut u8 {
+    let p = bootstrap::alloc(size, align);
+    if p.is_null() {
+        api::set_enomem();
+    }
+    p
+}
+
 #[inline(always)]
 fn do_malloc(size: usize) -> *mut c_void {
     // SAFETY: inside the guard, `ts` is the caller's state.
-    let p = guarded(|ts| unsafe { api::malloc(ts, size) }, || bootstrap::alloc(size, api::MIN_ALIGN));
-    enomem_if_null(p)
+    guarded(|ts| unsafe { api::malloc(ts, size) }, || reentrant_alloc(size, api::MIN_ALIGN)).cast()
 }
 
 #[inline(always)]
@@ -64,13 +66,13 @@ fn do_free(p: *mut c_void) {
 }
 
 fn do_calloc(count: usize, size: usize) -> *mut c_void {
-    let p = guarded(
+    guarded(
         // SAFETY: inside the guard.
         |ts| unsafe { api::calloc(ts, count, size) },
         // The bootstrap arena is never reused, so its memory is still zero.
-        || count.checked_mul(size).map_or(ptr::null_mut(), |n| bootstrap::alloc(n, api::MIN_ALIGN)),
-    );
-    enomem_if_null(p)
+        || reentrant_alloc(count.checked_mul(size).unwrap_or(usize::MAX), api::MIN_ALIGN),
+    )
+    .cast()
 }
 
 fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
@@ -102,7 +104,7 @@ fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
 /// `align` must be a power of two here.
 fn do_aligned(align: usize, size: usize) -> *mut u8 {
     // SAFETY: inside the guard.
-    guarded(|ts| unsafe { api::aligned(ts, align, size) }, || bootstrap::alloc(size, align))
+    guarded(|ts| unsafe { api::aligned(ts, align, size) }, || reentrant_alloc(size, align))
 }
 
 fn do_posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
@@ -126,7 +128,7 @@ fn do_memalign(align: usize, size: usize) -> *mut c_void {
         return ptr::null_mut();
     }
     let align = align.max(1).next_power_of_two();
-    enomem_if_null(do_aligned(align, size))
+    do_aligned(align, size).cast()
 }
 
 fn do_usable_size(p: *mut c_void) -> usize {
@@ -199,7 +201,7 @@ mod interpose {
             set_errno(libc::EINVAL);
             return ptr::null_mut();
         }
-        enomem_if_null(do_aligned(align, size))
+        do_aligned(align, size).cast()
     }
 
     #[no_mangle]

@@ -107,7 +107,8 @@ fn empty_slab() -> *mut Slab {
 // ---------------------------------------------------------------------------------------------
 // malloc
 
-/// Allocates a block of `class` for the calling thread; null when out of memory.
+/// Allocates a block of `class` for the calling thread; null with errno ENOMEM when out of
+/// memory (set on the slow path, so the fast path has no test for it).
 ///
 /// # Safety
 /// `ts` is the calling thread's state, inside an entry point (depth guard set).
@@ -124,7 +125,8 @@ pub unsafe fn alloc(ts: *mut ThreadState, class: SizeClass) -> *mut u8 {
         (*slab).free = (*b).next;
         (*b).key = 0;
         (*slab).used += 1;
-        (*heap).stats.mallocs[class.index()] += 1;
+        // SAFETY: a SizeClass index is always < NUM_CLASSES.
+        *(*heap).stats.mallocs.get_unchecked_mut(class.index()) += 1;
         b.cast()
     }
 }
@@ -132,6 +134,15 @@ pub unsafe fn alloc(ts: *mut ThreadState, class: SizeClass) -> *mut u8 {
 #[cold]
 #[inline(never)]
 unsafe fn alloc_slow(ts: *mut ThreadState, class: SizeClass) -> *mut u8 {
+    // SAFETY: see `alloc`.
+    let p = unsafe { alloc_slow_inner(ts, class) };
+    if p.is_null() {
+        crate::api::set_enomem();
+    }
+    p
+}
+
+unsafe fn alloc_slow_inner(ts: *mut ThreadState, class: SizeClass) -> *mut u8 {
     // SAFETY: see `alloc`.
     unsafe {
         let heap = (*ts).heap;
@@ -268,6 +279,8 @@ unsafe fn push_avail(heap: *mut Heap, s: *mut Slab) {
         (*s).next = if head == empty_slab() { ptr::null_mut() } else { head };
         if head != empty_slab() {
             (*head).prev = s;
+            // The old head may have been the class's only slab, kept empty: not any more.
+            (*head).refresh_watermark();
         }
         set_avail_head(heap, c, s);
     }
@@ -398,14 +411,16 @@ pub unsafe fn free(ts: *mut ThreadState, p: *mut u8) {
     unsafe {
         let slab = SuperSlab::slab_of(entry as *mut SuperSlab, p);
         let Some(b) = (*slab).block_at(p) else { invalid_pointer("free", p) };
-        if (*b).key == freed_key(b) {
+        let key = freed_key(b);
+        if (*b).key == key {
             double_free("free", p);
         }
         let heap = (*ts).heap;
         // Relaxed: only the owner itself ever stores its own heap here, so equality is stable.
         if (*slab).owner.load(Ordering::Relaxed) == heap {
-            (*heap).stats.frees[(*slab).class.index()] += 1;
-            if (*slab).push_local(b) {
+            // SAFETY: a SizeClass index is always < NUM_CLASSES.
+            *(*heap).stats.frees.get_unchecked_mut((*slab).class.index()) += 1;
+            if (*slab).push_local(b, key) {
                 free_local_slow(heap, slab, b);
             }
         } else {
@@ -479,7 +494,9 @@ unsafe fn free_local_slow(heap: *mut Heap, s: *mut Slab, b: *mut Block) {
         }
         let c = (*s).class.index();
         let only_slab = (*heap).avail[c] == s && (*s).next.is_null() && (*heap).full[c].is_null();
-        if (*s).used == 0 && !only_slab {
+        if (*s).used == 0 && only_slab {
+            (*s).keep_while_only();
+        } else if (*s).used == 0 {
             unlink(heap, s);
             (*s).owner.store(ptr::null_mut(), Ordering::Relaxed);
             superslab::release_span(s);

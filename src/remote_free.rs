@@ -4,13 +4,52 @@
 //! takes the whole list in one atomic swap, so a block is never popped by two threads and the ABA
 //! problem cannot arise (nobody pops single nodes). Each block's `next` is written before the CAS
 //! that publishes it.
+//!
+//! Both functions are generic over [`ListHead`] so that `tests/remote_free_loom.rs` can
+//! model-check them with loom's atomics (every interleaving and weak-memory outcome); the slabs
+//! use core's `AtomicPtr`, and the trait's methods inline to the same instructions.
 
 use crate::slab::Block;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
+/// The atomic operations the queue needs on its head pointer. Implemented for core's
+/// `AtomicPtr<Block>` (what a slab holds); the loom test implements it for loom's.
+pub trait ListHead {
+    fn load(&self, order: Ordering) -> *mut Block;
+    fn compare_exchange_weak(
+        &self,
+        current: *mut Block,
+        new: *mut Block,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<*mut Block, *mut Block>;
+    fn swap(&self, new: *mut Block, order: Ordering) -> *mut Block;
+}
+
+impl ListHead for AtomicPtr<Block> {
+    #[inline(always)]
+    fn load(&self, order: Ordering) -> *mut Block {
+        AtomicPtr::load(self, order)
+    }
+    #[inline(always)]
+    fn compare_exchange_weak(
+        &self,
+        current: *mut Block,
+        new: *mut Block,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<*mut Block, *mut Block> {
+        AtomicPtr::compare_exchange_weak(self, current, new, success, failure)
+    }
+    #[inline(always)]
+    fn swap(&self, new: *mut Block, order: Ordering) -> *mut Block {
+        AtomicPtr::swap(self, new, order)
+    }
+}
+
 #[inline]
-pub fn push(head: &AtomicPtr<Block>, b: *mut Block) {
+pub fn push<H: ListHead + ?Sized>(head: &H, b: *mut Block) {
     let mut cur = head.load(Ordering::Relaxed);
     loop {
         // SAFETY: `b` is a block the caller owns until the CAS below publishes it.
@@ -24,7 +63,7 @@ pub fn push(head: &AtomicPtr<Block>, b: *mut Block) {
 }
 
 /// Takes every queued block: (head, tail, count); head is null when the queue was empty.
-pub fn take_all(head: &AtomicPtr<Block>) -> (*mut Block, *mut Block, u32) {
+pub fn take_all<H: ListHead + ?Sized>(head: &H) -> (*mut Block, *mut Block, u32) {
     if head.load(Ordering::Relaxed).is_null() {
         return (ptr::null_mut(), ptr::null_mut(), 0);
     }
@@ -71,14 +110,14 @@ mod tests {
                 (0..PER).map(|i| SendPtr(unsafe { base.add(t * PER + i) })).collect();
             handles.push(std::thread::spawn(move || {
                 for b in mine {
-                    push(&head, b.0);
+                    push(&*head, b.0);
                 }
             }));
         }
         // The consumer drains while producers run.
         let mut total = 0;
         let drain = |seen: &mut Vec<bool>| {
-            let (mut cur, tail, n) = take_all(&head);
+            let (mut cur, tail, n) = take_all(&*head);
             let mut walked = 0;
             let mut last = ptr::null_mut();
             while !cur.is_null() {

@@ -47,7 +47,8 @@ pub fn freed_key(b: *mut Block) -> usize {
     SECRET.load(Ordering::Relaxed) ^ b as usize
 }
 
-#[repr(C)]
+/// 128 bytes, so that finding a descriptor from its index is a shift.
+#[repr(C, align(128))]
 pub struct Slab {
     // --- owner thread only (or the pool lock while unowned) ---
     pub free: *mut Block,
@@ -61,10 +62,11 @@ pub struct Slab {
     /// `CHECKED`: the owner runs in check mode.
     pub flags: u8,
     pub span_slabs: u8,
-    /// The owner's free takes the heap's slow path once `used` drops to this: 0 on the
-    /// available list (the slab became empty), `unfull_threshold()` on the full list (enough
+    /// The owner's free takes the heap's slow path once `used` drops below this: 1 on the
+    /// available list (the slab became empty), `unfull_threshold() + 1` on the full list (enough
     /// blocks came back to make the slab worth allocating from again), `u32::MAX` in check mode
-    /// (every free is checked). One comparison on the fast path covers all three.
+    /// (every free is checked), 0 (never) for the class's only slab, which is kept when empty.
+    /// One comparison on the fast path covers all of these.
     pub free_watermark: u32,
     pub block_size: usize,
     pub magic: u64,
@@ -114,7 +116,7 @@ impl Slab {
         self.capacity = (span_bytes / block_size) as u32;
         self.class = class;
         self.flags = 0;
-        self.free_watermark = 0;
+        self.free_watermark = 1;
         self.span_slabs = span_slabs as u8;
         self.block_size = block_size;
         self.magic = magic_for(block_size);
@@ -158,18 +160,19 @@ impl Slab {
         b
     }
 
-    /// Owner's free: the block goes back to `free`. Returns true when the owner heap must act:
+    /// Owner's free: the block goes back to `free`, marked with its freed `key`. Returns true when the owner heap must act:
     /// the slab became empty, or it sits on the heap's full list and now has a free block.
     #[inline(always)]
-    pub fn push_local(&mut self, b: *mut Block) -> bool {
+    pub fn push_local(&mut self, b: *mut Block, key: usize) -> bool {
+        debug_assert_eq!(key, freed_key(b));
         // SAFETY: `b` is a handed-out block of this slab, now returned by its owner.
         unsafe {
             (*b).next = self.free;
-            (*b).key = freed_key(b);
+            (*b).key = key;
         }
         self.free = b;
         self.used -= 1;
-        self.used <= self.free_watermark
+        self.used < self.free_watermark
     }
 
     pub fn in_full(&self) -> bool {
@@ -192,14 +195,23 @@ impl Slab {
         self.capacity - (self.capacity / 8).max(1)
     }
 
-    fn refresh_watermark(&mut self) {
+    /// Sets the watermark for the slab's list and mode (see `free_watermark`).
+    pub fn refresh_watermark(&mut self) {
         self.free_watermark = if self.flags & CHECKED != 0 {
             u32::MAX
         } else if self.flags & FULL != 0 {
-            self.unfull_threshold()
+            self.unfull_threshold() + 1
         } else {
-            0
+            1
         };
+    }
+
+    /// The empty slab stays as its class's only slab: its frees need no slow path until
+    /// another slab joins the class (`refresh_watermark` then re-arms it).
+    pub fn keep_while_only(&mut self) {
+        if self.flags & CHECKED == 0 {
+            self.free_watermark = 0;
+        }
     }
 
     /// Any other thread's free: a lock-free push to `thread_free`.
@@ -316,7 +328,7 @@ mod tests {
         // Half back locally, half from "another thread".
         for (i, &b) in got.iter().enumerate() {
             if i % 2 == 0 {
-                s.push_local(b);
+                s.push_local(b, freed_key(b));
             } else {
                 s.push_remote(b);
             }

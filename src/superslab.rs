@@ -52,7 +52,8 @@ impl SuperSlab {
         // pointers into the header (or into free slabs) get an unused descriptor.
         unsafe {
             let head = (*ss).span_head[idx] as usize;
-            ptr::addr_of_mut!((*ss).slabs[head])
+            // `span_head` entries are slab indexes (< 32) by construction.
+            (*ss).slabs.as_mut_ptr().add(head)
         }
     }
 
