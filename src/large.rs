@@ -3,8 +3,10 @@
 //! A mapping starts at a 2 MiB boundary with a 64-byte header; the block starts `user_offset`
 //! bytes in (64, or the requested alignment). The pagemap entry of every 2 MiB chunk the mapping
 //! covers points at the header, so `free` finds it in O(1) without reading before the block.
-//! Freed mappings go to a small cache keyed by size (bounded in count and bytes), so hot sizes do
-//! not cost an mmap/munmap pair each time; `malloc_trim` and overflow unmap them.
+//! Freed mappings go to a small cache keyed by size, so hot sizes do not cost an mmap/munmap
+//! pair each time. The cache is bounded in entries and bytes, keeps at most a quarter of its
+//! bytes dirty (older entries are purged with madvise), and unmaps entries idle for a second;
+//! `malloc_trim` empties it.
 
 use crate::config;
 use crate::diag;
@@ -33,19 +35,36 @@ pub static LARGE_FREES: AtomicU64 = AtomicU64::new(0);
 pub static LARGE_CACHE_HITS: AtomicU64 = AtomicU64::new(0);
 
 const CACHE_SLOTS: usize = 16;
+/// A cached mapping unused for this long is unmapped at the next large-block operation.
+const EXPIRE_MS: u64 = 1000;
 
+#[derive(Clone, Copy)]
+struct Cached {
+    header: *mut LargeHeader,
+    bytes: usize,
+    freed_at_ms: u64,
+    /// Its pages still hold data (not yet given back with `madvise`).
+    dirty: bool,
+}
+
+const NO_ENTRY: Cached = Cached { header: ptr::null_mut(), bytes: 0, freed_at_ms: 0, dirty: false };
+
+/// Freed mappings kept for reuse. Bounds: `CACHE_SLOTS` entries, `large_cache_bytes` mapped,
+/// a quarter of that dirty (older dirty entries are purged, so they cost no memory), and
+/// `EXPIRE_MS` of idleness (then unmapped).
 struct Cache {
-    /// (header, map_bytes) of cached mappings, oldest first; `len` used.
-    slots: [(*mut LargeHeader, usize); CACHE_SLOTS],
+    /// Oldest first; `len` used.
+    slots: [Cached; CACHE_SLOTS],
     len: usize,
     bytes: usize,
+    dirty_bytes: usize,
 }
 struct CacheCell(UnsafeCell<Cache>);
 // SAFETY: touched only with CACHE_LOCK held.
 unsafe impl Sync for CacheCell {}
 pub static CACHE_LOCK: Mutex = Mutex::new();
 static CACHE: CacheCell =
-    CacheCell(UnsafeCell::new(Cache { slots: [(ptr::null_mut(), 0); CACHE_SLOTS], len: 0, bytes: 0 }));
+    CacheCell(UnsafeCell::new(Cache { slots: [NO_ENTRY; CACHE_SLOTS], len: 0, bytes: 0, dirty_bytes: 0 }));
 
 fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
     let _g = CACHE_LOCK.lock();
@@ -215,23 +234,55 @@ pub unsafe fn resize(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
     }
 }
 
+fn now_ms() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out-parameter; the coarse clock is served by the vDSO.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+impl Cache {
+    fn remove(&mut self, i: usize) -> Cached {
+        let e = self.slots[i];
+        self.slots.copy_within(i + 1..self.len, i);
+        self.len -= 1;
+        self.bytes -= e.bytes;
+        if e.dirty {
+            self.dirty_bytes -= e.bytes;
+        }
+        e
+    }
+
+    /// Removes the entries idle for longer than `EXPIRE_MS` into `out`; returns how many.
+    fn take_expired(&mut self, now: u64, out: &mut [Cached; CACHE_SLOTS]) -> usize {
+        let mut n = 0;
+        while self.len > 0 && now.saturating_sub(self.slots[0].freed_at_ms) > EXPIRE_MS {
+            out[n] = self.remove(0);
+            n += 1;
+        }
+        n
+    }
+}
+
 fn cache_take(need: usize) -> Option<(*mut LargeHeader, usize)> {
-    with_cache(|c| {
+    let mut expired = [NO_ENTRY; CACHE_SLOTS];
+    let (taken, n) = with_cache(|c| {
+        let n = c.take_expired(now_ms(), &mut expired);
         // Best fit among mappings no more than 25% larger than needed.
         let mut best: Option<usize> = None;
         for i in 0..c.len {
-            let bytes = c.slots[i].1;
-            if bytes >= need && bytes - need <= need / 4 && best.is_none_or(|b| bytes < c.slots[b].1) {
+            let bytes = c.slots[i].bytes;
+            if bytes >= need && bytes - need <= need / 4 && best.is_none_or(|b| bytes < c.slots[b].bytes) {
                 best = Some(i);
             }
         }
-        let i = best?;
-        let taken = c.slots[i];
-        c.slots.copy_within(i + 1..c.len, i);
-        c.len -= 1;
-        c.bytes -= taken.1;
-        Some(taken)
-    })
+        (best.map(|i| c.remove(i)), n)
+    });
+    // Unmap outside the lock: munmap is slow and the expired mappings are unreachable now.
+    for e in &expired[..n] {
+        unmap(e.header, e.bytes);
+    }
+    taken.map(|e| (e.header, e.bytes))
 }
 
 /// Keeps a freed mapping for reuse; false when it does not fit the cache's bounds.
@@ -240,24 +291,36 @@ fn cache_put(h: *mut LargeHeader, bytes: usize) -> bool {
     if bytes > limit / 4 {
         return false;
     }
-    let evicted = with_cache(|c| {
-        let mut evicted = [(ptr::null_mut(), 0usize); CACHE_SLOTS];
-        let mut n = 0;
+    let mut evicted = [NO_ENTRY; CACHE_SLOTS];
+    let n = with_cache(|c| {
+        let now = now_ms();
+        let mut n = c.take_expired(now, &mut evicted);
         while c.len > 0 && (c.len == CACHE_SLOTS || c.bytes + bytes > limit) {
-            evicted[n] = c.slots[0];
+            evicted[n] = c.remove(0);
             n += 1;
-            c.bytes -= c.slots[0].1;
-            c.slots.copy_within(1..c.len, 0);
-            c.len -= 1;
         }
-        c.slots[c.len] = (h, bytes);
+        c.slots[c.len] = Cached { header: h, bytes, freed_at_ms: now, dirty: true };
         c.len += 1;
         c.bytes += bytes;
-        (evicted, n)
+        c.dirty_bytes += bytes;
+        // Purge the oldest dirty entries beyond the dirty budget. This runs under the lock:
+        // a purged entry must not be taken (and written) while madvise runs on it.
+        let mut i = 0;
+        while c.dirty_bytes > limit / 4 && i < c.len {
+            if c.slots[i].dirty {
+                // Keep the header page: the entry is still described by it.
+                // SAFETY: a large mapping spans more than one page.
+                let body = unsafe { c.slots[i].header.cast::<u8>().add(PAGE_SIZE) };
+                os::purge(body, c.slots[i].bytes - PAGE_SIZE);
+                c.slots[i].dirty = false;
+                c.dirty_bytes -= c.slots[i].bytes;
+            }
+            i += 1;
+        }
+        n
     });
-    // Unmap outside the lock: munmap is slow and the evicted mappings are no longer reachable.
-    for &(eh, eb) in &evicted.0[..evicted.1] {
-        unmap(eh, eb);
+    for e in &evicted[..n] {
+        unmap(e.header, e.bytes);
     }
     true
 }
@@ -268,12 +331,13 @@ pub fn trim() -> usize {
         let out = (c.slots, c.len);
         c.len = 0;
         c.bytes = 0;
+        c.dirty_bytes = 0;
         out
     });
     let mut bytes = 0;
-    for &(h, b) in &slots[..n] {
-        unmap(h, b);
-        bytes += b;
+    for e in &slots[..n] {
+        unmap(e.header, e.bytes);
+        bytes += e.bytes;
     }
     bytes
 }

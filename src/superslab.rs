@@ -74,7 +74,12 @@ struct Pool {
     /// The class the next sweep of abandoned slabs starts at.
     sweep_class: usize,
     superslabs_mapped: usize,
+    /// Free slabs whose pages still hold data: `Σ popcount(dirty_mask & !used_mask)`.
+    dirty_free_slabs: usize,
 }
+
+/// Free slabs may hold this many dirty pages' worth (16 MiB) before they are all purged.
+const DIRTY_FREE_LIMIT: usize = 256;
 
 struct PoolCell(core::cell::UnsafeCell<Pool>);
 // SAFETY: the pool is only touched with POOL_LOCK held.
@@ -89,6 +94,7 @@ static POOL: PoolCell = PoolCell(core::cell::UnsafeCell::new(Pool {
     abandoned_count: 0,
     sweep_class: 0,
     superslabs_mapped: 0,
+    dirty_free_slabs: 0,
 }));
 
 /// How many abandoned slabs one span acquisition re-examines for blocks freed since.
@@ -206,6 +212,7 @@ impl Pool {
                 self.empty_count -= 1;
             }
             let mask = span_mask(first, n);
+            self.dirty_free_slabs -= ((*ss).dirty_mask & mask).count_ones() as usize;
             (*ss).used_mask |= mask;
             (*ss).dirty_mask |= mask;
             if (*ss).used_mask == u32::MAX {
@@ -234,17 +241,64 @@ impl Pool {
                 self.link(ss);
             }
             (*ss).used_mask &= !span_mask(first, n);
+            self.dirty_free_slabs += n;
             if (*ss).used_mask == HEADER_SLABS_MASK {
                 self.empty_count += 1;
                 if self.empty_count > config::get().superslab_cache {
-                    self.empty_count -= 1;
-                    self.unlink(ss);
-                    self.superslabs_mapped -= 1;
-                    pagemap::unregister(ss as usize, SUPERSLAB_SIZE);
-                    os::unmap(ss.cast(), SUPERSLAB_SIZE);
+                    self.unmap_empty(ss);
                 }
             }
+            if self.dirty_free_slabs > DIRTY_FREE_LIMIT {
+                self.purge_all();
+            }
         }
+    }
+
+    /// Unmaps an empty SuperSlab on the partial list; returns its size.
+    unsafe fn unmap_empty(&mut self, ss: *mut SuperSlab) -> usize {
+        // SAFETY: `ss` is live, empty and on the list (caller); we hold the pool lock.
+        unsafe {
+            self.empty_count -= 1;
+            self.dirty_free_slabs -= ((*ss).dirty_mask & !(*ss).used_mask).count_ones() as usize;
+            self.unlink(ss);
+            self.superslabs_mapped -= 1;
+            pagemap::unregister(ss as usize, SUPERSLAB_SIZE);
+            os::unmap(ss.cast(), SUPERSLAB_SIZE);
+        }
+        SUPERSLAB_SIZE
+    }
+
+    /// Gives the pages of the free slabs of `ss` back to the kernel; returns the bytes purged.
+    unsafe fn purge_free_slabs(&mut self, ss: *mut SuperSlab) -> usize {
+        // SAFETY: `ss` is live; free slabs hold no block; we hold the pool lock.
+        unsafe {
+            let mut purgeable = (*ss).dirty_mask & !(*ss).used_mask;
+            self.dirty_free_slabs -= purgeable.count_ones() as usize;
+            (*ss).dirty_mask &= (*ss).used_mask;
+            let mut bytes = 0;
+            while purgeable != 0 {
+                let first = purgeable.trailing_zeros() as usize;
+                let run = (purgeable >> first).trailing_ones() as usize;
+                os::purge(SuperSlab::base(ss).add(first * SLAB_SIZE), run * SLAB_SIZE);
+                bytes += run * SLAB_SIZE;
+                purgeable &= !span_mask(first, run);
+            }
+            bytes
+        }
+    }
+
+    /// Purges every free slab (the decay that keeps freed small blocks from holding memory).
+    fn purge_all(&mut self) -> usize {
+        let mut bytes = 0;
+        let mut ss = self.partial;
+        while !ss.is_null() {
+            // SAFETY: SuperSlabs on the list are live; we hold the pool lock.
+            unsafe {
+                bytes += self.purge_free_slabs(ss);
+                ss = (*ss).next;
+            }
+        }
+        bytes
     }
 
     unsafe fn push_abandoned(&mut self, slab: *mut Slab) {
@@ -307,7 +361,7 @@ impl Pool {
         self.sweep_class = (c + 1) % NUM_CLASSES;
     }
 
-    /// Gives the pages of every free slab back to the kernel, and unmaps empty SuperSlabs.
+    /// Unmaps empty SuperSlabs and purges every free slab; returns the bytes given back.
     fn trim(&mut self) -> usize {
         let mut released = 0;
         let mut ss = self.partial;
@@ -316,26 +370,12 @@ impl Pool {
             unsafe {
                 let next = (*ss).next;
                 if (*ss).used_mask == HEADER_SLABS_MASK {
-                    self.empty_count -= 1;
-                    self.unlink(ss);
-                    self.superslabs_mapped -= 1;
-                    pagemap::unregister(ss as usize, SUPERSLAB_SIZE);
-                    os::unmap(ss.cast(), SUPERSLAB_SIZE);
-                    released += SUPERSLAB_SIZE;
-                } else {
-                    let purgeable = (*ss).dirty_mask & !(*ss).used_mask;
-                    for i in 0..SLABS_PER_SUPERSLAB {
-                        if purgeable & (1 << i) != 0 {
-                            os::purge(SuperSlab::base(ss).add(i * SLAB_SIZE), SLAB_SIZE);
-                            released += SLAB_SIZE;
-                        }
-                    }
-                    (*ss).dirty_mask &= (*ss).used_mask;
+                    released += self.unmap_empty(ss);
                 }
                 ss = next;
             }
         }
-        released
+        released + self.purge_all()
     }
 }
 

@@ -1,0 +1,46 @@
+//! Freed memory goes back to the kernel: after a peak of small, mid and large blocks is freed,
+//! the resident set falls back near where it started (free slabs are purged beyond a small
+//! dirty budget, empty SuperSlabs beyond a small cache are unmapped, the large cache keeps a
+//! bounded dirty part).
+
+use hakmem::ffi::{hak_free, hak_malloc};
+
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+fn touch_all(sizes: &[usize]) -> Vec<usize> {
+    sizes
+        .iter()
+        .map(|&size| {
+            let p = hak_malloc(size).cast::<u8>();
+            assert!(!p.is_null());
+            // SAFETY: p holds `size` bytes.
+            unsafe { std::ptr::write_bytes(p, 0x5a, size) };
+            p as usize
+        })
+        .collect()
+}
+
+#[test]
+fn a_freed_peak_is_given_back() {
+    let before = rss_bytes();
+    let mut sizes = Vec::new();
+    sizes.extend(std::iter::repeat_n(48, 600_000)); // ~29 MiB of tiny blocks
+    sizes.extend(std::iter::repeat_n(3000, 20_000)); // ~60 MiB of mid blocks
+    sizes.extend(std::iter::repeat_n(40_000, 1_500)); // ~60 MiB of mid blocks
+    sizes.extend(std::iter::repeat_n(3 << 20, 20)); // 60 MiB of large blocks
+    let blocks = touch_all(&sizes);
+    let peak = rss_bytes();
+    assert!(peak > before + (150 << 20), "the test did not reach its peak: {before} -> {peak}");
+    for p in blocks {
+        hak_free(p as *mut std::ffi::c_void);
+    }
+    let after = rss_bytes();
+    // Budgets: 16 MiB dirty free slabs, 4 cached empty SuperSlabs, 16 MiB dirty large cache,
+    // plus the test harness's own allocations.
+    eprintln!("RSS before {} MiB, peak {} MiB, after {} MiB", before >> 20, peak >> 20, after >> 20);
+    assert!(after < before + (48 << 20), "RSS stayed high after free: before {before}, peak {peak}, after {after}");
+}
