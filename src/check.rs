@@ -18,7 +18,7 @@ const POISON: u8 = 0xdf;
 const VALIDATE_EVERY: u32 = 64;
 
 pub fn enabled() -> bool {
-    config::get().check
+    config::check()
 }
 
 /// Fills a freed block past its link and key with the poison byte.

@@ -53,6 +53,12 @@ pub fn get() -> Options {
     }
 }
 
+/// Check mode alone, for paths that must not load the whole table.
+#[inline]
+pub fn check() -> bool {
+    CHECK.load(Ordering::Relaxed) != 0
+}
+
 pub fn set_foreign(p: ForeignPolicy) {
     FOREIGN.store(p as usize, Ordering::Relaxed);
 }

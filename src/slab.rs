@@ -47,39 +47,49 @@ pub fn freed_key(b: *mut Block) -> usize {
     SECRET.load(Ordering::Relaxed) ^ b as usize
 }
 
-/// 128 bytes, so that finding a descriptor from its index is a shift.
-#[repr(C, align(128))]
+/// Three cache lines, so that the owner's writes, other threads' reads of the span's shape and
+/// other threads' frees do not bounce one line between cores; 256 bytes, so that finding a
+/// descriptor from its index is a shift.
+#[repr(C, align(256))]
 pub struct Slab {
-    // --- owner thread only (or the pool lock while unowned) ---
+    // --- line 0: fixed while the span is in use; read by every thread's free ---
+    pub start: *mut u8,
+    pub span_bytes: usize,
+    pub magic: u64,
+    pub block_size: usize,
+    /// The heap that owns the slab; null while the slab is abandoned or free.
+    pub owner: AtomicPtr<Heap>,
+    pub capacity: u32,
+    pub class: SizeClass,
+    pub span_slabs: u8,
+    _pad0: [u8; 18],
+    // --- line 1: owner thread only (or the pool lock while unowned) ---
     pub free: *mut Block,
     pub used: u32,
     /// Blocks carved from the span so far; blocks are carved a page at a time so that a new slab
     /// does not touch all its memory at once.
     pub reserved: u32,
-    pub capacity: u32,
-    pub class: SizeClass,
-    /// `FULL`: the slab is on the owner heap's full list (else its available list);
-    /// `CHECKED`: the owner runs in check mode.
-    pub flags: u8,
-    pub span_slabs: u8,
     /// The owner's free takes the heap's slow path once `used` drops below this: 1 on the
     /// available list (the slab became empty), `unfull_threshold() + 1` on the full list (enough
     /// blocks came back to make the slab worth allocating from again), `u32::MAX` in check mode
     /// (every free is checked), 0 (never) for the class's only slab, which is kept when empty.
     /// One comparison on the fast path covers all of these.
     pub free_watermark: u32,
-    pub block_size: usize,
-    pub magic: u64,
-    pub start: *mut u8,
-    pub span_bytes: usize,
+    /// `FULL`: the slab is on the owner heap's full list (else its available list);
+    /// `CHECKED`: the owner runs in check mode.
+    pub flags: u8,
     /// Links in the owner heap's list, or in the pool's abandoned list.
     pub next: *mut Slab,
     pub prev: *mut Slab,
-    // --- shared between threads ---
-    /// The heap that owns the slab; null while the slab is abandoned or free.
-    pub owner: AtomicPtr<Heap>,
+    _pad1: [u8; 24],
+    // --- line 2: other threads' frees ---
     pub thread_free: AtomicPtr<Block>,
+    _pad2: [u8; 120],
 }
+
+const _: () = assert!(core::mem::size_of::<Slab>() == 256);
+const _: () = assert!(core::mem::offset_of!(Slab, free) == 64);
+const _: () = assert!(core::mem::offset_of!(Slab, thread_free) == 128);
 
 // SAFETY: the owner-only fields are touched only by the owning thread or under the pool lock;
 // the shared ones are atomics.
@@ -88,22 +98,25 @@ unsafe impl Sync for Slab {}
 impl Slab {
     /// A descriptor with no blocks; also the static "no slab" sentinel the empty heap points at.
     pub const UNUSED: Slab = Slab {
+        start: ptr::null_mut(),
+        span_bytes: 0,
+        magic: 0,
+        block_size: 0,
+        owner: AtomicPtr::new(ptr::null_mut()),
+        capacity: 0,
+        class: SizeClass(0),
+        span_slabs: 0,
+        _pad0: [0; 18],
         free: ptr::null_mut(),
         used: 0,
         reserved: 0,
-        capacity: 0,
-        class: SizeClass(0),
-        flags: 0,
-        span_slabs: 0,
         free_watermark: 0,
-        block_size: 0,
-        magic: 0,
-        start: ptr::null_mut(),
-        span_bytes: 0,
+        flags: 0,
         next: ptr::null_mut(),
         prev: ptr::null_mut(),
-        owner: AtomicPtr::new(ptr::null_mut()),
+        _pad1: [0; 24],
         thread_free: AtomicPtr::new(ptr::null_mut()),
+        _pad2: [0; 120],
     };
 
     /// Prepares an unused descriptor for a span of `span_slabs` slabs at `start`.

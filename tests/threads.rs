@@ -19,7 +19,7 @@ fn check(p: *mut u8, size: usize, tag: u8) {
 #[test]
 fn blocks_outlive_their_threads_and_memory_stays_bounded() {
     let mut peak_after_round = Vec::new();
-    for round in 0..12 {
+    for round in 0..30 {
         // Each short-lived thread allocates blocks across the tiny and mid tiers and exits;
         // the main thread checks and frees them afterwards (remote frees into abandoned slabs).
         let handles: Vec<_> = (0..32)
@@ -46,11 +46,13 @@ fn blocks_outlive_their_threads_and_memory_stays_bounded() {
         peak_after_round.push(hakmem::superslab::superslabs_mapped());
         let _ = round;
     }
-    // Abandoned slabs are adopted by later threads instead of piling up: the SuperSlab count
-    // after the last rounds is no higher than after the first ones (plus slack for the harness).
-    let early = peak_after_round[2];
-    let late = *peak_after_round.last().unwrap();
-    assert!(late <= early + 2, "SuperSlabs grew with thread churn: {peak_after_round:?}");
+    // Abandoned slabs are adopted or released instead of piling up. How many threads overlap
+    // (hence how many slabs are in use at once) depends on scheduling, so compare the last
+    // rounds with the first ones loosely: a leak grows with every round (30 rounds of 32
+    // threads each abandoning ~30 slabs would add dozens of SuperSlabs).
+    let early = *peak_after_round[..5].iter().max().unwrap();
+    let late = *peak_after_round[25..].iter().max().unwrap();
+    assert!(late <= 2 * early + 4, "SuperSlabs grew with thread churn: {peak_after_round:?}");
 }
 
 #[test]
