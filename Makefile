@@ -3,7 +3,7 @@ CARGO   ?= cargo
 LIB     := target/release/libhakmem.so
 BUILD   := build
 
-.PHONY: all lib run run-quick test test-rust test-c test-larson test-programs stress header clean
+.PHONY: all lib run run-quick test test-rust test-c test-larson test-stress test-programs stress header clean
 
 all: lib
 
@@ -18,7 +18,7 @@ run-quick: lib
 	scripts/bench --quick
 
 # Everything CI checks.
-test: test-rust test-c test-larson test-programs
+test: test-rust test-c test-larson test-stress test-programs
 
 test-rust:
 	$(CARGO) test --release
@@ -29,10 +29,14 @@ test-c: lib
 test-larson: lib
 	scripts/test_larson.sh
 
+# The fast subset of the stress tests, each run normally and in check mode (HAKMEM_CHECK=1).
+test-stress: lib
+	scripts/test_stress.sh
+
 test-programs: lib
 	scripts/test_programs.sh
 
-# Long stress runs, not part of `make test`.
+# Long stress runs (test_stress.sh --long and 20 x 4-thread Larson), not part of `make test`.
 stress: lib
 	scripts/stress.sh
 

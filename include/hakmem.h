@@ -20,6 +20,9 @@ void *hak_malloc(size_t size);
 
 /**
  * Frees a block from any hakmem allocation function; NULL is a no-op. Preserves errno.
+ *
+ * # Safety
+ * `p` is NULL or a live block from this allocator.
  */
 void hak_free(void *p);
 
@@ -31,6 +34,9 @@ void *hak_calloc(size_t count, size_t size);
 
 /**
  * Resizes `p` keeping its contents, like glibc's realloc (`size == 0` frees and returns NULL).
+ *
+ * # Safety
+ * `p` is NULL or a live block from this allocator.
  */
 void *hak_realloc(void *p, size_t size);
 
@@ -45,6 +51,9 @@ int hak_posix_memalign(void **out, size_t align, size_t size);
 
 /**
  * Usable bytes of a block (at least the size requested); 0 for NULL.
+ *
+ * # Safety
+ * `p` is NULL or a live block from this allocator.
  */
 size_t hak_usable_size(void *p);
 

@@ -6,9 +6,13 @@
 #      hakmem (remote-free queues, thread exit with live cross-thread blocks).
 #   2. Larson in mimalloc-bench's setting at 4 and 8 threads, and across the tiers.
 #   3. Longer runs of every other workload, oversubscribed (8 threads or 4 pairs).
+#   4. scripts/test_stress.sh --long: the self-checking stress programs of c_tests/stress/
+#      (producer/consumer across tiers, thread churn with bounded RSS, fork, RLIMIT_AS
+#      out-of-memory, realloc/aligned) and 20 4-thread Larson runs, each both plain and
+#      with HAKMEM_CHECK=1; its cases count in the totals below.
 # Every block's pattern is checked before it is freed. A case fails on a crash, a
 # corruption report, malloc returning NULL, a timeout or any other non-zero exit. About
-# 3 minutes with the defaults on 2 cores. The last line of output is exactly "N passed, M failed".
+# 8 minutes with the defaults on 2 cores. The last line of output is exactly "N passed, M failed".
 #
 # Options:
 #   --allocator NAME   run under another allocator instead (glibc, jemalloc, ...)
@@ -65,5 +69,25 @@ run_case "prodcons 8KiB 4 pairs" 300 prodcons 500000 8192 11 4
 run_case "false_sharing scratch T=8" 300 false_sharing scratch 8 2000 8 5000
 run_case "false_sharing thrash T=8" 300 false_sharing thrash 8 2000 8 5000
 run_case "large_block T=4" 300 large_block 3000 16 12 4
+
+# 4. The stress programs, long mode (under the same allocator; HAKMEM_LIB=none: plain glibc).
+# Their lines are passed through; their summary line is added to the totals.
+echo "stress: scripts/test_stress.sh --long"
+stress_summary=""
+while IFS= read -r line; do
+    if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+        stress_summary=$line
+        T_PASSED=$((T_PASSED + BASH_REMATCH[1]))
+        T_FAILED=$((T_FAILED + BASH_REMATCH[2]))
+    else
+        echo "$line"
+    fi
+done < <(HAKMEM_LIB="${T_SO:-none}" "$ROOT/scripts/test_stress.sh" --long 2>&1)
+if [ -z "$stress_summary" ]; then
+    echo "FAIL scripts/test_stress.sh --long (it ended without its summary line)"
+    T_FAILED=$((T_FAILED + 1))
+else
+    echo "stress: test_stress.sh: $stress_summary"
+fi
 
 testlib_finish

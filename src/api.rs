@@ -12,9 +12,10 @@ use core::ptr;
 
 pub const MIN_ALIGN: usize = 16;
 
-/// # Safety (for every function here)
-/// `ts` is the calling thread's state, inside an entry point (depth guard set); pointers passed
-/// in were returned by this allocator (or are foreign, handled by policy).
+/// # Safety
+/// (For every function here that takes `ts`.) `ts` is the calling thread's state, inside an
+/// entry point (depth guard set); pointers passed in were returned by this allocator (or are
+/// foreign, handled by policy).
 #[inline(always)]
 pub unsafe fn malloc(ts: *mut ThreadState, size: usize) -> *mut u8 {
     if size <= TINY_MAX {
@@ -99,10 +100,11 @@ pub unsafe fn aligned(ts: *mut ThreadState, align: usize, size: usize) -> *mut u
 }
 
 /// glibc's realloc: `Ok(null)` when `size == 0` freed `p`; `Err(())` when out of memory (then
-/// `p` is untouched).
+/// `p` is untouched; the only error there is, so it carries nothing).
 ///
 /// # Safety
 /// See `malloc`.
+#[allow(clippy::result_unit_err)]
 pub unsafe fn realloc(ts: *mut ThreadState, p: *mut u8, size: usize) -> Result<*mut u8, ()> {
     if p.is_null() {
         // SAFETY: see `malloc`.
@@ -161,7 +163,10 @@ pub unsafe fn realloc(ts: *mut ThreadState, p: *mut u8, size: usize) -> Result<*
 }
 
 /// Usable bytes of `p` (0 for null).
-pub fn usable_size(p: *mut u8) -> usize {
+///
+/// # Safety
+/// `p` is null or was returned by this allocator and not freed since (or is foreign: `init`).
+pub unsafe fn usable_size(p: *mut u8) -> usize {
     if p.is_null() {
         return 0;
     }

@@ -52,14 +52,17 @@ fn do_malloc(size: usize) -> *mut c_void {
     guarded(|ts| unsafe { api::malloc(ts, size) }, || reentrant_alloc(size, api::MIN_ALIGN)).cast()
 }
 
+/// # Safety
+/// `p` is null or a live block of this allocator (or foreign: see `init`).
 #[inline(always)]
-fn do_free(p: *mut c_void) {
-    // SAFETY: inside the guard, `ts` is the caller's state; `p` is the program's pointer.
+unsafe fn do_free(p: *mut c_void) {
+    // SAFETY: inside the guard, `ts` is the caller's state; `p` is as the caller promised.
     guarded(
         |ts| unsafe { api::free(ts, p.cast()) },
         || {
             if !p.is_null() {
-                heap::free_reentrant(p.cast())
+                // SAFETY: as above.
+                unsafe { heap::free_reentrant(p.cast()) }
             }
         },
     )
@@ -70,12 +73,14 @@ fn do_calloc(count: usize, size: usize) -> *mut c_void {
         // SAFETY: inside the guard.
         |ts| unsafe { api::calloc(ts, count, size) },
         // The bootstrap arena is never reused, so its memory is still zero.
-        || reentrant_alloc(count.checked_mul(size).unwrap_or(usize::MAX), api::MIN_ALIGN),
+        || reentrant_alloc(count.saturating_mul(size), api::MIN_ALIGN),
     )
     .cast()
 }
 
-fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
+/// # Safety
+/// As for `do_free`.
+unsafe fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
     let r = guarded(
         // SAFETY: inside the guard.
         |ts| unsafe { api::realloc(ts, p.cast(), size) },
@@ -86,8 +91,10 @@ fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
             }
             if !p.is_null() {
                 // SAFETY: `p` is a live block of at least its usable size; `q` holds `size`.
-                unsafe { ptr::copy_nonoverlapping(p.cast::<u8>(), q, api::usable_size(p.cast()).min(size)) };
-                heap::free_reentrant(p.cast());
+                unsafe {
+                    ptr::copy_nonoverlapping(p.cast::<u8>(), q, api::usable_size(p.cast()).min(size));
+                    heap::free_reentrant(p.cast());
+                }
             }
             Ok(q)
         },
@@ -108,7 +115,7 @@ fn do_aligned(align: usize, size: usize) -> *mut u8 {
 }
 
 fn do_posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
-    if !align.is_power_of_two() || align % core::mem::size_of::<*mut c_void>() != 0 {
+    if !align.is_power_of_two() || !align.is_multiple_of(core::mem::size_of::<*mut c_void>()) {
         return libc::EINVAL;
     }
     let p = do_aligned(align, size);
@@ -131,8 +138,11 @@ fn do_memalign(align: usize, size: usize) -> *mut c_void {
     do_aligned(align, size).cast()
 }
 
-fn do_usable_size(p: *mut c_void) -> usize {
-    guarded(|_| api::usable_size(p.cast()), || api::usable_size(p.cast()))
+/// # Safety
+/// As for `do_free`.
+unsafe fn do_usable_size(p: *mut c_void) -> usize {
+    // SAFETY: as the caller promised; the lookup needs no thread state.
+    unsafe { api::usable_size(p.cast()) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -147,24 +157,36 @@ mod interpose {
         do_malloc(size)
     }
 
+    /// # Safety
+    /// `p` is null or a live block from this allocator.
     #[no_mangle]
-    pub extern "C" fn free(p: *mut c_void) {
-        do_free(p)
+    pub unsafe extern "C" fn free(p: *mut c_void) {
+        // SAFETY: forwarded from the caller.
+        unsafe { do_free(p) }
     }
 
+    /// # Safety
+    /// `p` is null or a live block from this allocator.
     #[no_mangle]
-    pub extern "C" fn cfree(p: *mut c_void) {
-        do_free(p)
+    pub unsafe extern "C" fn cfree(p: *mut c_void) {
+        // SAFETY: forwarded from the caller.
+        unsafe { do_free(p) }
     }
 
+    /// # Safety
+    /// `p` is null or a live block from this allocator.
     #[no_mangle]
-    pub extern "C" fn free_sized(p: *mut c_void, _size: usize) {
-        do_free(p)
+    pub unsafe extern "C" fn free_sized(p: *mut c_void, _size: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { do_free(p) }
     }
 
+    /// # Safety
+    /// `p` is null or a live block from this allocator.
     #[no_mangle]
-    pub extern "C" fn free_aligned_sized(p: *mut c_void, _align: usize, _size: usize) {
-        do_free(p)
+    pub unsafe extern "C" fn free_aligned_sized(p: *mut c_void, _align: usize, _size: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { do_free(p) }
     }
 
     #[no_mangle]
@@ -172,15 +194,21 @@ mod interpose {
         do_calloc(count, size)
     }
 
+    /// # Safety
+    /// `p` is null or a live block from this allocator.
     #[no_mangle]
-    pub extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
-        do_realloc(p, size)
+    pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+        // SAFETY: forwarded from the caller.
+        unsafe { do_realloc(p, size) }
     }
 
+    /// # Safety
+    /// `p` is null or a live block from this allocator.
     #[no_mangle]
-    pub extern "C" fn reallocarray(p: *mut c_void, count: usize, size: usize) -> *mut c_void {
+    pub unsafe extern "C" fn reallocarray(p: *mut c_void, count: usize, size: usize) -> *mut c_void {
         match count.checked_mul(size) {
-            Some(n) => do_realloc(p, n),
+            // SAFETY: forwarded from the caller.
+            Some(n) => unsafe { do_realloc(p, n) },
             None => {
                 set_errno(libc::ENOMEM);
                 ptr::null_mut()
@@ -225,9 +253,12 @@ mod interpose {
         }
     }
 
+    /// # Safety
+    /// `p` is null or a live block from this allocator.
     #[no_mangle]
-    pub extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
-        do_usable_size(p)
+    pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
+        // SAFETY: forwarded from the caller.
+        unsafe { do_usable_size(p) }
     }
 
     #[no_mangle]
@@ -253,9 +284,12 @@ mod interpose {
         do_malloc(size)
     }
 
+    /// # Safety
+    /// `p` is null or a live block from this allocator.
     #[no_mangle]
-    pub extern "C" fn __libc_free(p: *mut c_void) {
-        do_free(p)
+    pub unsafe extern "C" fn __libc_free(p: *mut c_void) {
+        // SAFETY: forwarded from the caller.
+        unsafe { do_free(p) }
     }
 
     #[no_mangle]
@@ -263,9 +297,12 @@ mod interpose {
         do_calloc(count, size)
     }
 
+    /// # Safety
+    /// `p` is null or a live block from this allocator.
     #[no_mangle]
-    pub extern "C" fn __libc_realloc(p: *mut c_void, size: usize) -> *mut c_void {
-        do_realloc(p, size)
+    pub unsafe extern "C" fn __libc_realloc(p: *mut c_void, size: usize) -> *mut c_void {
+        // SAFETY: forwarded from the caller.
+        unsafe { do_realloc(p, size) }
     }
 
     #[no_mangle]
@@ -301,9 +338,13 @@ pub extern "C" fn hak_malloc(size: usize) -> *mut c_void {
 }
 
 /// Frees a block from any hakmem allocation function; NULL is a no-op. Preserves errno.
+///
+/// # Safety
+/// `p` is NULL or a live block from this allocator.
 #[no_mangle]
-pub extern "C" fn hak_free(p: *mut c_void) {
-    do_free(p)
+pub unsafe extern "C" fn hak_free(p: *mut c_void) {
+    // SAFETY: forwarded from the caller.
+    unsafe { do_free(p) }
 }
 
 /// Allocates zeroed memory for `count` objects of `size` bytes; NULL with errno ENOMEM on
@@ -314,9 +355,13 @@ pub extern "C" fn hak_calloc(count: usize, size: usize) -> *mut c_void {
 }
 
 /// Resizes `p` keeping its contents, like glibc's realloc (`size == 0` frees and returns NULL).
+///
+/// # Safety
+/// `p` is NULL or a live block from this allocator.
 #[no_mangle]
-pub extern "C" fn hak_realloc(p: *mut c_void, size: usize) -> *mut c_void {
-    do_realloc(p, size)
+pub unsafe extern "C" fn hak_realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    // SAFETY: forwarded from the caller.
+    unsafe { do_realloc(p, size) }
 }
 
 /// Like posix_memalign: 0, EINVAL (alignment not a power of two multiple of sizeof(void *)) or
@@ -330,9 +375,13 @@ pub unsafe extern "C" fn hak_posix_memalign(out: *mut *mut c_void, align: usize,
 }
 
 /// Usable bytes of a block (at least the size requested); 0 for NULL.
+///
+/// # Safety
+/// `p` is NULL or a live block from this allocator.
 #[no_mangle]
-pub extern "C" fn hak_usable_size(p: *mut c_void) -> usize {
-    do_usable_size(p)
+pub unsafe extern "C" fn hak_usable_size(p: *mut c_void) -> usize {
+    // SAFETY: forwarded from the caller.
+    unsafe { do_usable_size(p) }
 }
 
 /// Prints the per-tier call counts to stderr.

@@ -354,7 +354,9 @@ pub enum Owner {
 }
 
 /// Classifies `p` (non-null) without reading memory that may not be ours; aborts with a message
-/// naming `call` on a pointer into our heap that is not a block start.
+/// naming `call` on a pointer into our heap that is not a block start. Safe for any `p`: it
+/// dereferences only hakmem metadata that the pagemap says is mapped.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn owner_of(p: *mut u8, call: &str) -> Owner {
     let entry = pagemap::lookup(p as usize);
     if entry == 0 {
@@ -461,7 +463,10 @@ unsafe fn free_remote(heap: *mut Heap, slab: *mut Slab, b: *mut Block) {
 
 /// Frees a block on behalf of a re-entered call: always the lock-free remote path, which is safe
 /// whatever state the interrupted call left the thread's heap in.
-pub fn free_reentrant(p: *mut u8) {
+///
+/// # Safety
+/// `p` was returned by this allocator and not freed since (or is foreign: see `init`).
+pub unsafe fn free_reentrant(p: *mut u8) {
     match owner_of(p, "free") {
         Owner::Slab(slab, b) => {
             // SAFETY: `b` is a validated block of `slab`; checked for a double free first.
@@ -678,10 +683,10 @@ pub fn tier_totals() -> (u64, u64, u64, u64) {
     let mut add = |h: *const Heap| {
         // SAFETY: registered heaps stay mapped; racy reads of counters are acceptable here.
         let s = unsafe { ptr::read_volatile(ptr::addr_of!((*h).stats)) };
-        for c in 0..NUM_CLASSES {
-            mallocs[c] += s.mallocs[c];
-            frees += s.frees[c];
+        for (total, n) in mallocs.iter_mut().zip(s.mallocs) {
+            *total += n;
         }
+        frees += s.frees.iter().sum::<u64>();
         remote += s.remote_frees;
     };
     with_registry(|r| {

@@ -70,7 +70,7 @@ fn leaf_for(addr: usize) -> Option<&'static Leaf> {
 /// Records `entry` for every chunk of `[start, start + size)`; `start` is chunk-aligned.
 /// Returns false when a leaf could not be mapped (then nothing is left half-registered).
 pub fn register(start: usize, size: usize, entry: usize) -> bool {
-    debug_assert!(start % CHUNK_SIZE == 0);
+    debug_assert!(start.is_multiple_of(CHUNK_SIZE));
     let end = start + size;
     let mut a = start;
     while a < end {

@@ -48,8 +48,12 @@ impl ListHead for AtomicPtr<Block> {
     }
 }
 
+/// Pushes block `b` onto the queue.
+///
+/// # Safety
+/// `b` is a valid block that the caller owns (no list holds it); after the call the queue does.
 #[inline]
-pub fn push<H: ListHead + ?Sized>(head: &H, b: *mut Block) {
+pub unsafe fn push<H: ListHead + ?Sized>(head: &H, b: *mut Block) {
     let mut cur = head.load(Ordering::Relaxed);
     loop {
         // SAFETY: `b` is a block the caller owns until the CAS below publishes it.
@@ -110,7 +114,8 @@ mod tests {
                 (0..PER).map(|i| SendPtr(unsafe { base.add(t * PER + i) })).collect();
             handles.push(std::thread::spawn(move || {
                 for b in mine {
-                    push(&*head, b.0);
+                    // SAFETY: each block is pushed once, by one producer.
+                    unsafe { push(&*head, b.0) };
                 }
             }));
         }

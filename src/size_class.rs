@@ -96,7 +96,7 @@ impl SizeClass {
         }
         let mut c = Self::for_size(size.max(align)).0 as usize;
         while c < NUM_CLASSES {
-            if CLASS_SIZES[c] as usize % align == 0 {
+            if (CLASS_SIZES[c] as usize).is_multiple_of(align) {
                 return Some(SizeClass(c as u8));
             }
             c += 1;
@@ -120,10 +120,13 @@ impl SizeClass {
 
     /// How many 64 KiB slabs one span of this class takes: enough for dozens of blocks.
     pub fn span_slabs(self) -> usize {
-        match self.block_size() {
-            0..=TINY_MAX => 1,
-            0..=8192 => 2,
-            _ => 8,
+        let size = self.block_size();
+        if size <= TINY_MAX {
+            1
+        } else if size <= 8192 {
+            2
+        } else {
+            8
         }
     }
 }

@@ -97,6 +97,8 @@ unsafe impl Sync for Slab {}
 
 impl Slab {
     /// A descriptor with no blocks; also the static "no slab" sentinel the empty heap points at.
+    /// (A constant with atomics on purpose: it is a template copied into each descriptor.)
+    #[allow(clippy::declare_interior_mutable_const)]
     pub const UNUSED: Slab = Slab {
         start: ptr::null_mut(),
         span_bytes: 0,
@@ -175,8 +177,11 @@ impl Slab {
 
     /// Owner's free: the block goes back to `free`, marked with its freed `key`. Returns true when the owner heap must act:
     /// the slab became empty, or it sits on the heap's full list and now has a free block.
+    ///
+    /// # Safety
+    /// `b` is a handed-out block of this slab, freed by the owner thread.
     #[inline(always)]
-    pub fn push_local(&mut self, b: *mut Block, key: usize) -> bool {
+    pub unsafe fn push_local(&mut self, b: *mut Block, key: usize) -> bool {
         debug_assert_eq!(key, freed_key(b));
         // SAFETY: `b` is a handed-out block of this slab, now returned by its owner.
         unsafe {
@@ -228,11 +233,16 @@ impl Slab {
     }
 
     /// Any other thread's free: a lock-free push to `thread_free`.
+    ///
+    /// # Safety
+    /// `b` is a handed-out block of this slab.
     #[inline]
-    pub fn push_remote(&self, b: *mut Block) {
+    pub unsafe fn push_remote(&self, b: *mut Block) {
         // SAFETY: `b` is a handed-out block of this slab; after the push it belongs to the list.
-        unsafe { (*b).key = freed_key(b) };
-        remote_free::push(&self.thread_free, b);
+        unsafe {
+            (*b).key = freed_key(b);
+            remote_free::push(&self.thread_free, b);
+        }
     }
 
     /// Moves the blocks other threads freed onto `free` (owner only).
@@ -340,10 +350,13 @@ mod tests {
         assert_eq!(s.used, s.capacity);
         // Half back locally, half from "another thread".
         for (i, &b) in got.iter().enumerate() {
-            if i % 2 == 0 {
-                s.push_local(b, freed_key(b));
-            } else {
-                s.push_remote(b);
+            // SAFETY: every block in `got` was handed out by `s` and is freed once.
+            unsafe {
+                if i % 2 == 0 {
+                    s.push_local(b, freed_key(b));
+                } else {
+                    s.push_remote(b);
+                }
             }
         }
         assert_eq!(s.used as usize, got.len() / 2);

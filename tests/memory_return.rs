@@ -36,7 +36,8 @@ fn a_freed_peak_is_given_back() {
     let peak = rss_bytes();
     assert!(peak > before + (150 << 20), "the test did not reach its peak: {before} -> {peak}");
     for p in blocks {
-        hak_free(p as *mut std::ffi::c_void);
+        // SAFETY: a live block from hak_malloc & co., freed once.
+        unsafe { hak_free(p as *mut std::ffi::c_void) };
     }
     let after = rss_bytes();
     // Budgets: 16 MiB dirty free slabs, 4 cached empty SuperSlabs, 16 MiB dirty large cache,

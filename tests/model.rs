@@ -70,7 +70,8 @@ impl Model {
         assert!(!p.is_null(), "allocation of {size} failed");
         let a = p as usize;
         assert_eq!(a % align, 0, "block of {size} not aligned to {align}");
-        let usable = hak_usable_size(p.cast());
+        // SAFETY: `p` is a live block just allocated.
+        let usable = unsafe { hak_usable_size(p.cast()) };
         assert!(usable >= size, "usable {usable} < requested {size}");
         let end = a + size.max(1);
         if let Some((&b, l)) = self.live.range(..end).next_back() {
@@ -125,7 +126,8 @@ fn run(seed: u64, ops: usize, max_live: usize) {
             6 | 7 => {
                 if let Some((a, l)) = m.take_random(&mut rng) {
                     let size = if rng.below(2) == 0 { rng.size() } else { l.size + rng.below(4096) as usize };
-                    let q = hak_realloc(a as *mut c_void, size).cast::<u8>();
+                    // SAFETY: `a` is a live block taken out of the model.
+                    let q = unsafe { hak_realloc(a as *mut c_void, size) }.cast::<u8>();
                     if size == 0 {
                         assert!(q.is_null());
                         continue;
@@ -136,13 +138,15 @@ fn run(seed: u64, ops: usize, max_live: usize) {
             }
             _ => {
                 if let Some((a, _)) = m.take_random(&mut rng) {
-                    hak_free(a as *mut c_void);
+                    // SAFETY: a live block from hak_malloc & co., freed once.
+                    unsafe { hak_free(a as *mut c_void) };
                 }
             }
         }
     }
     while let Some((a, _)) = m.take_random(&mut rng) {
-        hak_free(a as *mut c_void);
+        // SAFETY: a live block from hak_malloc & co., freed once.
+        unsafe { hak_free(a as *mut c_void) };
     }
 }
 
@@ -187,7 +191,8 @@ fn blocks_freed_by_other_threads_are_reused_not_lost() {
         drop(tx);
         for Ptr(p, size, seed) in rx {
             check(p as *mut u8, size, seed);
-            hak_free(p as *mut c_void);
+            // SAFETY: a live block from hak_malloc & co., freed once.
+            unsafe { hak_free(p as *mut c_void) };
         }
         for p in producers {
             p.join().unwrap();

@@ -40,7 +40,8 @@ fn blocks_outlive_their_threads_and_memory_stays_bounded() {
         for h in handles {
             for (p, size, tag) in h.join().unwrap() {
                 check(p as *mut u8, size, tag);
-                hak_free(p as *mut c_void);
+                // SAFETY: a live block from hak_malloc & co., freed once.
+                unsafe { hak_free(p as *mut c_void) };
             }
         }
         peak_after_round.push(hakmem::superslab::superslabs_mapped());
@@ -58,7 +59,9 @@ fn blocks_outlive_their_threads_and_memory_stays_bounded() {
 #[test]
 fn thread_whose_first_call_is_a_free_of_a_foreign_thread_block() {
     let p = hak_malloc(100) as usize;
-    std::thread::spawn(move || hak_free(p as *mut c_void)).join().unwrap();
+    // SAFETY: `p` is a live block, freed once, by another thread.
+    std::thread::spawn(move || unsafe { hak_free(p as *mut c_void) }).join().unwrap();
     let q = std::thread::spawn(|| hak_malloc(100) as usize).join().unwrap();
-    hak_free(q as *mut c_void);
+    // SAFETY: a live block from hak_malloc & co., freed once.
+    unsafe { hak_free(q as *mut c_void) };
 }
