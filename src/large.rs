@@ -268,11 +268,12 @@ fn cache_take(need: usize) -> Option<(*mut LargeHeader, usize)> {
     let mut expired = [NO_ENTRY; CACHE_SLOTS];
     let (taken, n) = with_cache(|c| {
         let n = c.take_expired(now_ms(), &mut expired);
-        // Best fit among mappings no more than 25% larger than needed.
+        // Best fit among mappings up to 4x the size needed: a bigger dirty mapping costs no new
+        // memory, and a realloc that grows the block later stays in place, without page faults.
         let mut best: Option<usize> = None;
         for i in 0..c.len {
             let bytes = c.slots[i].bytes;
-            if bytes >= need && bytes - need <= need / 4 && best.is_none_or(|b| bytes < c.slots[b].bytes) {
+            if bytes >= need && bytes / 4 <= need && best.is_none_or(|b| bytes < c.slots[b].bytes) {
                 best = Some(i);
             }
         }
