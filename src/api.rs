@@ -123,7 +123,7 @@ pub unsafe fn realloc(ts: *mut ThreadState, p: *mut u8, size: usize) -> Result<*
                 if (*b).key == crate::slab::freed_key(b) {
                     heap::double_free("realloc", p);
                 }
-                let block = (*slab).block_size;
+                let block = (*slab).block_size();
                 // Stay in place unless the block would be less than half used.
                 if size <= block && (size > block / 2 || block <= 2 * MIN_ALIGN) {
                     return Ok(p);
@@ -172,7 +172,7 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
     }
     match heap::owner_of(p, "malloc_usable_size") {
         // SAFETY: `owner_of` validated the slab.
-        Owner::Slab(slab, _) => unsafe { (*slab).block_size },
+        Owner::Slab(slab, _) => unsafe { (*slab).block_size() },
         // SAFETY: `owner_of` validated the header.
         Owner::Large(h) => unsafe { large::usable_size(h) },
         // SAFETY: `p` is a bootstrap block.

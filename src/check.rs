@@ -28,7 +28,7 @@ pub fn enabled() -> bool {
 pub unsafe fn poison(s: &Slab, b: *mut Block) {
     // SAFETY: the block holds `block_size >= 16` bytes; the first 16 are the link and key.
     unsafe {
-        core::ptr::write_bytes(b.cast::<u8>().add(size_of::<Block>()), POISON, s.block_size - size_of::<Block>())
+        core::ptr::write_bytes(b.cast::<u8>().add(size_of::<Block>()), POISON, s.block_size() - size_of::<Block>())
     };
 }
 
@@ -47,7 +47,7 @@ pub unsafe fn before_pop(s: &Slab, b: *mut Block) {
         }
         if (*b).key == freed_key(b) {
             let bytes = b.cast::<u8>();
-            for i in size_of::<Block>()..s.block_size {
+            for i in size_of::<Block>()..s.block_size() {
                 if *bytes.add(i) != POISON {
                     fatal_ptr("check: a freed block was written to (use after free)", bytes.add(i) as usize);
                 }

@@ -193,7 +193,7 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
             let s = (*heap).full[c];
             unlink(heap, s);
             if (*s).has_pending_frees() {
-                (*s).collect();
+                collect(heap, s);
                 if (*s).used == 0 && (*heap).avail[c] != empty_slab() {
                     superslab::release_span(s);
                 } else {
@@ -215,7 +215,7 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
             if s.is_null() {
                 break;
             }
-            (*s).collect();
+            collect(heap, s);
             push_avail(heap, s);
             if let Some(b) = take_block(heap, s) {
                 return b;
@@ -233,12 +233,18 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
     }
 }
 
+/// Takes the remote frees of `s` into its free list, counting them for the statistics.
+unsafe fn collect(heap: *mut Heap, s: *mut Slab) {
+    // SAFETY: `s` is owned by `heap`, which the caller may use.
+    unsafe { (*heap).stats.remote_frees += (*s).collect() as u64 };
+}
+
 /// Pops a block from `s` after collecting its pending frees or carving new blocks.
 unsafe fn take_block(heap: *mut Heap, s: *mut Slab) -> Option<*mut u8> {
     // SAFETY: `s` is owned by `heap`, which the caller may use.
     unsafe {
         if (*s).free.is_null() {
-            (*s).collect();
+            collect(heap, s);
         }
         if (*s).free.is_null() {
             (*s).extend();
@@ -426,7 +432,7 @@ pub unsafe fn free(ts: *mut ThreadState, p: *mut u8) {
                 free_local_slow(heap, slab, b);
             }
         } else {
-            free_remote(heap, slab, b);
+            free_remote(slab, b);
         }
     }
 }
@@ -444,20 +450,13 @@ fn free_not_slab(p: *mut u8) {
 }
 
 #[inline(never)]
-unsafe fn free_remote(heap: *mut Heap, slab: *mut Slab, b: *mut Block) {
-    // SAFETY: `b` is a handed-out block of `slab` (validated by the caller); `heap` is the
-    // caller's heap record or a sentinel, and sentinels are never written.
+unsafe fn free_remote(slab: *mut Slab, b: *mut Block) {
+    // SAFETY: `b` is a handed-out block of `slab` (validated by the caller).
     unsafe {
         if check::enabled() {
             check::poison(&*slab, b);
         }
         (*slab).push_remote(b);
-        if (*heap).kind == Kind::Live {
-            (*heap).stats.remote_frees += 1;
-        } else {
-            // A thread that never allocated (or already exited) has no counters of its own.
-            RETIRED_REMOTE_FREES.fetch_add(1, Ordering::Relaxed);
-        }
     }
 }
 
@@ -528,10 +527,10 @@ pub static REGISTRY_LOCK: Mutex = Mutex::new();
 static REGISTRY: RegistryCell =
     RegistryCell(UnsafeCell::new(Registry { live: ptr::null_mut(), free_records: ptr::null_mut(), key: None }));
 
-/// Counters of heaps whose thread exited (and remote frees by threads without a heap).
+/// Counters of heaps whose thread exited, and remote frees collected from abandoned slabs.
 static RETIRED_MALLOCS: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::new(0) }; NUM_CLASSES];
 static RETIRED_FREES: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::new(0) }; NUM_CLASSES];
-static RETIRED_REMOTE_FREES: AtomicU64 = AtomicU64::new(0);
+pub static RETIRED_REMOTE_FREES: AtomicU64 = AtomicU64::new(0);
 
 fn with_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
     let _g = REGISTRY_LOCK.lock();
@@ -621,7 +620,7 @@ unsafe fn abandon_all(heap: *mut Heap) {
                     let next = (*s).next;
                     (*s).next = ptr::null_mut();
                     (*s).prev = ptr::null_mut();
-                    (*s).collect();
+                    collect(heap, s);
                     if (*s).used == 0 {
                         (*s).owner.store(ptr::null_mut(), Ordering::Relaxed);
                         superslab::release_span(s);

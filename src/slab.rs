@@ -47,49 +47,52 @@ pub fn freed_key(b: *mut Block) -> usize {
     SECRET.load(Ordering::Relaxed) ^ b as usize
 }
 
-/// Three cache lines, so that the owner's writes, other threads' reads of the span's shape and
-/// other threads' frees do not bounce one line between cores; 256 bytes, so that finding a
+/// Two cache lines. Line 0 holds everything the owner's malloc and free touch (its free list
+/// and counts) beside the span's shape, which every thread's free reads; line 1 holds the
+/// remote-free list, which other threads write, so their CAS does not take the owner's line
+/// away (the list links there are touched only on slow paths). 128 bytes, so that finding a
 /// descriptor from its index is a shift.
-#[repr(C, align(256))]
+#[repr(C, align(128))]
 pub struct Slab {
-    // --- line 0: fixed while the span is in use; read by every thread's free ---
+    // --- line 0 ---
+    // Fixed while the span is in use; read by every thread's free:
     pub start: *mut u8,
-    pub span_bytes: usize,
-    pub magic: u64,
-    pub block_size: usize,
     /// The heap that owns the slab; null while the slab is abandoned or free.
     pub owner: AtomicPtr<Heap>,
-    pub capacity: u32,
-    pub class: SizeClass,
-    pub span_slabs: u8,
-    _pad0: [u8; 18],
-    // --- line 1: owner thread only (or the pool lock while unowned) ---
+    // Owner thread only (or the pool lock while unowned):
     pub free: *mut Block,
+    pub magic: u64,
+    span_bytes: u32,
+    block_size: u32,
     pub used: u32,
-    /// Blocks carved from the span so far; blocks are carved a page at a time so that a new slab
-    /// does not touch all its memory at once.
-    pub reserved: u32,
     /// The owner's free takes the heap's slow path once `used` drops below this: 1 on the
     /// available list (the slab became empty), `unfull_threshold() + 1` on the full list (enough
     /// blocks came back to make the slab worth allocating from again), `u32::MAX` in check mode
     /// (every free is checked), 0 (never) for the class's only slab, which is kept when empty.
     /// One comparison on the fast path covers all of these.
     pub free_watermark: u32,
+    /// Blocks carved from the span so far; blocks are carved a page at a time so that a new slab
+    /// does not touch all its memory at once.
+    pub reserved: u32,
+    pub capacity: u32,
+    pub class: SizeClass,
+    pub span_slabs: u8,
     /// `FULL`: the slab is on the owner heap's full list (else its available list);
     /// `CHECKED`: the owner runs in check mode.
     pub flags: u8,
+    _pad0: [u8; 5],
+    // --- line 1 ---
+    /// Other threads' frees.
+    pub thread_free: AtomicPtr<Block>,
     /// Links in the owner heap's list, or in the pool's abandoned list.
     pub next: *mut Slab,
     pub prev: *mut Slab,
-    _pad1: [u8; 24],
-    // --- line 2: other threads' frees ---
-    pub thread_free: AtomicPtr<Block>,
-    _pad2: [u8; 120],
+    _pad1: [u8; 40],
 }
 
-const _: () = assert!(core::mem::size_of::<Slab>() == 256);
-const _: () = assert!(core::mem::offset_of!(Slab, free) == 64);
-const _: () = assert!(core::mem::offset_of!(Slab, thread_free) == 128);
+const _: () = assert!(core::mem::size_of::<Slab>() == 128);
+const _: () = assert!(core::mem::offset_of!(Slab, flags) < 64);
+const _: () = assert!(core::mem::offset_of!(Slab, thread_free) == 64);
 
 // SAFETY: the owner-only fields are touched only by the owning thread or under the pool lock;
 // the shared ones are atomics.
@@ -101,24 +104,23 @@ impl Slab {
     #[allow(clippy::declare_interior_mutable_const)]
     pub const UNUSED: Slab = Slab {
         start: ptr::null_mut(),
-        span_bytes: 0,
-        magic: 0,
-        block_size: 0,
         owner: AtomicPtr::new(ptr::null_mut()),
+        free: ptr::null_mut(),
+        magic: 0,
+        span_bytes: 0,
+        block_size: 0,
+        used: 0,
+        free_watermark: 0,
+        reserved: 0,
         capacity: 0,
         class: SizeClass(0),
         span_slabs: 0,
-        _pad0: [0; 18],
-        free: ptr::null_mut(),
-        used: 0,
-        reserved: 0,
-        free_watermark: 0,
         flags: 0,
+        _pad0: [0; 5],
+        thread_free: AtomicPtr::new(ptr::null_mut()),
         next: ptr::null_mut(),
         prev: ptr::null_mut(),
-        _pad1: [0; 24],
-        thread_free: AtomicPtr::new(ptr::null_mut()),
-        _pad2: [0; 120],
+        _pad1: [0; 40],
     };
 
     /// Prepares an unused descriptor for a span of `span_slabs` slabs at `start`.
@@ -133,14 +135,24 @@ impl Slab {
         self.flags = 0;
         self.free_watermark = 1;
         self.span_slabs = span_slabs as u8;
-        self.block_size = block_size;
+        self.block_size = block_size as u32;
         self.magic = magic_for(block_size);
         self.start = start;
-        self.span_bytes = span_bytes;
+        self.span_bytes = span_bytes as u32;
         self.next = ptr::null_mut();
         self.prev = ptr::null_mut();
         self.thread_free.store(ptr::null_mut(), Ordering::Relaxed);
         self.owner.store(owner, Ordering::Release);
+    }
+
+    #[inline(always)]
+    pub fn block_size(&self) -> usize {
+        self.block_size as usize
+    }
+
+    #[inline(always)]
+    pub fn span_bytes(&self) -> usize {
+        self.span_bytes as usize
     }
 
     /// Marks the descriptor unused so stale pointers into the span are rejected by `free`.
@@ -153,7 +165,7 @@ impl Slab {
     pub fn block_at(&self, p: *mut u8) -> Option<*mut Block> {
         let off = (p as usize).wrapping_sub(self.start as usize);
         let exact = (off as u64).wrapping_mul(self.magic) & ((1 << MAGIC_SHIFT) - 1) < EXACT_LIMIT;
-        if off < self.span_bytes && exact {
+        if off < self.span_bytes() && exact {
             Some(p.cast())
         } else {
             None
@@ -245,8 +257,10 @@ impl Slab {
         }
     }
 
-    /// Moves the blocks other threads freed onto `free` (owner only).
-    pub fn collect(&mut self) {
+    /// Moves the blocks other threads freed onto `free` (owner only); returns how many.
+    /// (Remote frees are counted here, by the receiver, so that the freeing thread touches no
+    /// shared counter.)
+    pub fn collect(&mut self) -> u32 {
         let (head, tail, count) = remote_free::take_all(&self.thread_free);
         if !head.is_null() {
             // SAFETY: `take_all` gave us the whole remote list; its tail is a block of ours.
@@ -254,6 +268,7 @@ impl Slab {
             self.free = head;
             self.used -= count;
         }
+        count
     }
 
     /// Carves up to a page worth of not-yet-used blocks onto `free` (owner only).
@@ -262,13 +277,13 @@ impl Slab {
         if left == 0 {
             return;
         }
-        let n = ((crate::os::PAGE_SIZE / self.block_size) as u32).clamp(1, left);
+        let n = ((crate::os::PAGE_SIZE / self.block_size()) as u32).clamp(1, left);
         // SAFETY: blocks reserved..reserved+n lie inside the span and were never handed out.
         unsafe {
-            let first = self.start.add(self.reserved as usize * self.block_size);
+            let first = self.start.add(self.reserved as usize * self.block_size());
             let mut b = first;
             for _ in 1..n {
-                let next = b.add(self.block_size);
+                let next = b.add(self.block_size());
                 (*b.cast::<Block>()).next = next.cast();
                 if self.flags & CHECKED != 0 {
                     // A reused span may hold an old freed key here; check mode must not take
@@ -308,14 +323,14 @@ mod tests {
             let mut s = Slab::UNUSED;
             let base = 0x10_0000usize as *mut u8;
             s.init(class, base, class.span_slabs(), ptr::null_mut());
-            for off in 0..s.span_bytes {
-                let expect = off % s.block_size == 0;
+            for off in 0..s.span_bytes() {
+                let expect = off % s.block_size() == 0;
                 // SAFETY: only address arithmetic, nothing is dereferenced.
                 let got = s.block_at(unsafe { base.add(off) }).is_some();
                 assert_eq!(got, expect, "class {c} offset {off}");
             }
             // SAFETY: as above.
-            assert!(s.block_at(unsafe { base.add(s.span_bytes) }).is_none());
+            assert!(s.block_at(unsafe { base.add(s.span_bytes()) }).is_none());
             assert!(s.block_at(unsafe { base.sub(16) }).is_none());
         }
     }

@@ -1,5 +1,7 @@
 //! The statistics report (`HAKMEM_STATS=1` at exit, `malloc_stats()`, `hak_stats_print()`):
-//! how many calls each tier served, proof of which allocator did the work.
+//! how many calls each tier served, proof of which allocator did the work. Remote frees are
+//! counted when the owning thread takes the blocks back (so the freeing thread touches no
+//! shared counter); blocks still waiting in a remote list at exit are not in the count.
 
 use crate::diag::Line;
 use core::sync::atomic::Ordering;

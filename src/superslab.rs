@@ -350,7 +350,8 @@ impl Pool {
             left_in_class -= 1;
             // SAFETY: an abandoned slab has no owner; under the pool lock we act as its owner.
             unsafe {
-                (*slab).collect();
+                let n = (*slab).collect();
+                crate::heap::RETIRED_REMOTE_FREES.fetch_add(n as u64, Ordering::Relaxed);
                 if (*slab).used == 0 {
                     self.release(slab);
                 } else {
@@ -458,7 +459,7 @@ mod tests {
         unsafe {
             let ss = pagemap::lookup((*a).start as usize) as *mut SuperSlab;
             assert!(!ss.is_null());
-            let last = (*a).start.add((*a).span_bytes - 1);
+            let last = (*a).start.add((*a).span_bytes() - 1);
             assert_eq!(SuperSlab::slab_of(ss, (*a).start), a);
             assert_eq!(SuperSlab::slab_of(ss, last), a);
             assert_eq!((*a).start as usize % SLAB_SIZE, 0);
