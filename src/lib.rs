@@ -2,10 +2,10 @@
 //!
 //! # Architecture
 //! ```text
-//!  ffi (exports, depth guard, errno) ─► api (C semantics) ─┬─► heap  (Tiny ≤ 1 KiB, Mid ≤ 64 KiB):
+//!  ffi (exports, depth guard, errno) ─► api (C semantics) ─┬─► heap  (Tiny ≤ 1 KiB, Mid ≤ 128 KiB):
 //!                                                          │     per-thread slabs of one size class
 //!                                                          │     └─► superslab (2 MiB regions, pool)
-//!                                                          └─► large (> 64 KiB: own mapping + cache)
+//!                                                          └─► large (> 128 KiB: own mapping + cache)
 //!  pagemap: address → SuperSlab / large header, O(1), "is it ours"
 //!  slab + remote_free: free lists (owner's, and a lock-free one for other threads' frees)
 //!  os: the only mmap/munmap/madvise/mremap calls     bootstrap: arena for re-entered calls

@@ -346,8 +346,10 @@ mod tests {
     #[test]
     fn lists_keep_every_block_exactly_once() {
         let class = SizeClass::for_size(48);
-        let span = vec![0u8; SLAB_SIZE + 64];
-        let start = ((span.as_ptr() as usize + 63) & !63) as *mut u8;
+        // The fake span starts past the buffer's first byte: the buffer is itself a hakmem
+        // block, and a fake freed block at its start would carry its freed key.
+        let span = vec![0u8; SLAB_SIZE + 128];
+        let start = ((span.as_ptr() as usize + 64) & !63) as *mut u8;
         let mut s = Slab::UNUSED;
         s.init(class, start, 1, ptr::null_mut());
         let mut got = std::vec::Vec::new();

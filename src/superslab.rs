@@ -3,7 +3,7 @@
 //!
 //! Slab 0 of each SuperSlab holds the SuperSlab's header (this struct: the 32 slab descriptors and
 //! the map from slab index to the descriptor of the span that covers it); slabs 1..32 hold blocks.
-//! A span is 1, 2 or 8 consecutive slabs given to one size class (`SizeClass::span_slabs`).
+//! A span is 1, 2, 10 or 15 consecutive slabs given to one size class (`SizeClass::span_slabs`).
 //! The pool has no fixed limit: it maps a new SuperSlab whenever no free span fits, and returns
 //! SuperSlabs beyond a small cache of empty ones to the kernel.
 //!
