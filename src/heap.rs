@@ -186,9 +186,11 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
             unlink(heap, s);
             push_full(heap, s);
         }
-        // 2. Full slabs that received frees since they filled up (bounded, round robin).
+        // 2. Full slabs that received frees since they filled up (bounded, round robin, each
+        //    slab looked at once).
         let mut budget = FULL_SCAN_BUDGET;
-        while budget > 0 && !(*heap).full[c].is_null() {
+        let mut first_rotated = ptr::null_mut();
+        while budget > 0 && !(*heap).full[c].is_null() && (*heap).full[c] != first_rotated {
             budget -= 1;
             let s = (*heap).full[c];
             unlink(heap, s);
@@ -200,6 +202,9 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
                     push_avail(heap, s);
                 }
             } else {
+                if first_rotated.is_null() {
+                    first_rotated = s;
+                }
                 push_full_tail(heap, s);
             }
         }
