@@ -224,6 +224,21 @@ static inline void gate_destroy(start_gate *g) {
     pthread_barrier_destroy(&g->go);
 }
 
+/* Runs worker(args + t * stride) for t < threads, each on its own thread, behind gate `g`
+ * (initialised for `threads` workers, which call gate_enter and gate_leave); joins them and
+ * returns the seconds from the opening of the gate to the last worker's gate_leave. */
+static inline double run_gated_workers(const char *who, start_gate *g, int threads,
+                                       void *(*worker)(void *), void *args, size_t stride) {
+    pthread_t *th = (pthread_t *)calloc((size_t)threads, sizeof *th);
+    if (th == NULL) bench_die(EXIT_NOMEM, "%s: calloc failed", who);
+    for (int t = 0; t < threads; t++) xthread_create(who, &th[t], worker, (char *)args + (size_t)t * stride);
+    double t0 = gate_open(g);
+    double elapsed = gate_close(g) - t0;
+    for (int t = 0; t < threads; t++) xthread_join(who, th[t]);
+    free(th);
+    return elapsed;
+}
+
 /* Peak resident set of this process in KiB (Linux reports ru_maxrss in KiB). */
 static inline long maxrss_kb(void) {
     struct rusage ru;

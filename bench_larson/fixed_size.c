@@ -19,7 +19,6 @@ typedef struct {
 } slot_rec;
 
 typedef struct {
-    pthread_t th;
     int index;
     uint64_t iterations, working_set, seed;
     size_t size;
@@ -78,11 +77,8 @@ int main(int argc, char **argv) {
     for (int t = 0; t < threads; t++) {
         args[t] = (worker_arg){.index = t + 1, .iterations = iterations, .working_set = ws,
                                .size = size, .seed = seed, .start = &start};
-        xthread_create("fixed_size", &args[t].th, worker, &args[t]);
     }
-    double t0 = gate_open(&start);
-    double elapsed = gate_close(&start) - t0;
-    for (int t = 0; t < threads; t++) xthread_join("fixed_size", args[t].th);
+    double elapsed = run_gated_workers("fixed_size", &start, threads, worker, args, sizeof *args);
     gate_destroy(&start);
     free(args);
     print_result("fixed_size", (double)iterations * threads, elapsed, threads);

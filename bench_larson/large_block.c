@@ -31,7 +31,6 @@ typedef struct {
 } slot_rec;
 
 typedef struct {
-    pthread_t th;
     int index;
     uint64_t iterations, working_set, seed;
     start_gate *start;
@@ -135,11 +134,8 @@ int main(int argc, char **argv) {
     for (int t = 0; t < threads; t++) {
         args[t] = (worker_arg){.index = t + 1, .iterations = iterations, .working_set = ws,
                                .seed = seed, .start = &start};
-        xthread_create("large_block", &args[t].th, worker, &args[t]);
     }
-    double t0 = gate_open(&start);
-    double elapsed = gate_close(&start) - t0;
-    for (int t = 0; t < threads; t++) xthread_join("large_block", args[t].th);
+    double elapsed = run_gated_workers("large_block", &start, threads, worker, args, sizeof *args);
     gate_destroy(&start);
     free(args);
     print_result("large_block", (double)iterations * threads, elapsed, threads);

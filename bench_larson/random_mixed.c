@@ -24,7 +24,6 @@ typedef struct {
 } slot_rec;
 
 typedef struct {
-    pthread_t th;
     int index;
     uint64_t iterations, working_set, seed;
     start_gate *start;
@@ -84,11 +83,8 @@ int main(int argc, char **argv) {
     for (int t = 0; t < threads; t++) {
         args[t] = (worker_arg){.index = t + 1, .iterations = iterations, .working_set = ws,
                                .seed = seed, .start = &start};
-        xthread_create("random_mixed", &args[t].th, worker, &args[t]);
     }
-    double t0 = gate_open(&start);
-    double elapsed = gate_close(&start) - t0;
-    for (int t = 0; t < threads; t++) xthread_join("random_mixed", args[t].th);
+    double elapsed = run_gated_workers("random_mixed", &start, threads, worker, args, sizeof *args);
     gate_destroy(&start);
     free(args);
     print_result("random_mixed", (double)iterations * threads, elapsed, threads);
