@@ -9,7 +9,7 @@
 # (60 s) or a corrupted pattern (which the program reports and exits 1 on).
 # Tests named bad_input_* must instead abort: killed by SIGABRT (status 134)
 # with a line containing "hakmem:" on stderr.  The stats test runs with
-# HAKMEM_STATS=1 and its stderr must contain "hakmem stats:".
+# HAKMEM_STATS=1 and its stderr must contain "hakmem stats: malloc tiny=" (the counts).
 #
 # Output: one line per test and mode ("PASS api_errno [linked]"), failure
 # details indented under a FAIL line, and last a line "N passed, M failed".
@@ -94,7 +94,7 @@ test_env() { # extra environment for the program
 expects_abort() { [[ $1 == bad_input_* ]]; }
 stderr_pattern() { # fixed string that stderr must contain
     case $1 in
-    stats) echo 'hakmem stats:' ;;
+    stats) echo 'hakmem stats: malloc tiny=' ;;
     bad_input_*) [[ $FOREIGN == 1 ]] || echo 'hakmem:' ;;
     esac
 }

@@ -56,10 +56,8 @@ pub fn set_enomem() {
 /// See `malloc`.
 #[inline(always)]
 pub unsafe fn free(ts: *mut ThreadState, p: *mut u8) {
-    if !p.is_null() {
-        // SAFETY: see `malloc`.
-        unsafe { heap::free(ts, p) }
-    }
+    // SAFETY: see `malloc`; `heap::free` takes null too.
+    unsafe { heap::free(ts, p) }
 }
 
 /// # Safety

@@ -4,7 +4,7 @@
 //!
 //! | variable               | default | meaning                                                   |
 //! |------------------------|---------|-----------------------------------------------------------|
-//! | `HAKMEM_STATS`         | 0       | 1: print per-tier call counts to stderr at exit           |
+//! | `HAKMEM_STATS`         | 0       | 1: count per-tier calls (on the slow paths), print at exit |
 //! | `HAKMEM_CHECK`         | 0       | 1: check mode (see `check`): validate lists and blocks on every call |
 //! | `HAKMEM_FOREIGN`       | auto    | pointers not allocated by hakmem: `abort`, `next` (hand to the next allocator in link order), `ignore` (leak them); `auto` = `next` when libjemalloc is loaded, else `abort` |
 //! | `HAKMEM_SS_CACHE`      | 4       | empty SuperSlabs (2 MiB each) kept mapped for reuse       |

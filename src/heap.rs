@@ -14,10 +14,10 @@
 
 use crate::diag::{fatal, fatal_ptr};
 use crate::os;
-use crate::pagemap::{self, TAG_LARGE};
+use crate::pagemap;
 use crate::size_class::{SizeClass, FIRST_MID_CLASS, NUM_CLASSES};
 use crate::check;
-use crate::slab::{freed_key, Block, Slab, CHECKED};
+use crate::slab::{freed_key, Block, Slab};
 use crate::superslab::{self, SuperSlab};
 use crate::sync::Mutex;
 use crate::tls::ThreadState;
@@ -36,7 +36,8 @@ enum Kind {
     Orphan,
 }
 
-/// Calls served, per size class; summed per tier by `stats`.
+/// Calls served, per size class, counted on the slow paths, which every call takes in statistics
+/// mode (`HAKMEM_STATS`); summed per tier by `stats`.
 #[derive(Clone, Copy)]
 pub struct HeapStats {
     pub mallocs: [u64; NUM_CLASSES],
@@ -48,10 +49,18 @@ impl HeapStats {
     const ZERO: HeapStats = HeapStats { mallocs: [0; NUM_CLASSES], frees: [0; NUM_CLASSES], remote_frees: 0 };
 }
 
+impl Heap {
+    /// Whether every call takes the slow path (check or statistics mode).
+    fn slow(&self) -> bool {
+        self.check || self.counting
+    }
+}
+
 #[repr(C)]
 pub struct Heap {
     /// Per class: the slab malloc's fast path pops from: the head of `avail`, or the empty
-    /// sentinel when there is none or in check mode (so that every malloc is checked).
+    /// sentinel when there is none or in check or statistics mode (so that every malloc takes
+    /// the slow path, which checks and counts).
     fast: [*mut Slab; NUM_CLASSES],
     /// Per class: head of the list of slabs that may have free blocks, or the empty sentinel.
     avail: [*mut Slab; NUM_CLASSES],
@@ -59,8 +68,10 @@ pub struct Heap {
     full: [*mut Slab; NUM_CLASSES],
     full_tail: [*mut Slab; NUM_CLASSES],
     kind: Kind,
-    /// Check mode (`HAKMEM_CHECK`), fixed when the heap is created.
+    /// Check mode (`HAKMEM_CHECK`) and statistics mode (`HAKMEM_STATS`), fixed when the heap is
+    /// created.
     check: bool,
+    counting: bool,
     /// Frees since the last full slab validation in check mode.
     check_ticks: u32,
     pub stats: HeapStats,
@@ -83,6 +94,7 @@ const fn sentinel(kind: Kind) -> Heap {
         full_tail: [ptr::null_mut(); NUM_CLASSES],
         kind,
         check: false,
+        counting: false,
         check_ticks: 0,
         stats: HeapStats::ZERO,
         next: ptr::null_mut(),
@@ -125,8 +137,6 @@ pub unsafe fn alloc(ts: *mut ThreadState, class: SizeClass) -> *mut u8 {
         (*slab).free = (*b).next;
         (*b).key = 0;
         (*slab).used += 1;
-        // SAFETY: a SizeClass index is always < NUM_CLASSES.
-        *(*heap).stats.mallocs.get_unchecked_mut(class.index()) += 1;
         b.cast()
     }
 }
@@ -261,7 +271,9 @@ unsafe fn take_block(heap: *mut Heap, s: *mut Slab) -> Option<*mut u8> {
         if b.is_null() {
             return None;
         }
-        (*heap).stats.mallocs[(*s).class.index()] += 1;
+        if (*heap).counting {
+            (*heap).stats.mallocs[(*s).class.index()] += 1;
+        }
         Some(b.cast())
     }
 }
@@ -273,7 +285,7 @@ unsafe fn set_avail_head(heap: *mut Heap, c: usize, s: *mut Slab) {
     // SAFETY: `heap` is live and used by its owner (caller).
     unsafe {
         (*heap).avail[c] = s;
-        (*heap).fast[c] = if (*heap).check { empty_slab() } else { s };
+        (*heap).fast[c] = if (*heap).slow() { empty_slab() } else { s };
     }
 }
 
@@ -283,8 +295,8 @@ unsafe fn push_avail(heap: *mut Heap, s: *mut Slab) {
         let c = (*s).class.index();
         let head = (*heap).avail[c];
         (*s).set_in_full(false);
-        if (*heap).check {
-            (*s).set_checked();
+        if (*heap).slow() {
+            (*s).set_slow();
         }
         (*s).prev = ptr::null_mut();
         (*s).next = if head == empty_slab() { ptr::null_mut() } else { head };
@@ -369,25 +381,24 @@ pub enum Owner {
 /// dereferences only hakmem metadata that the pagemap says is mapped.
 #[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn owner_of(p: *mut u8, call: &str) -> Owner {
-    let entry = pagemap::lookup(p as usize);
-    if entry == 0 {
-        return if crate::bootstrap::contains(p) { Owner::Bootstrap } else { Owner::Foreign };
-    }
-    if entry & TAG_LARGE != 0 {
-        let hdr = (entry & !TAG_LARGE) as *mut crate::large::LargeHeader;
-        // SAFETY: the pagemap names a live large header for this chunk.
-        return match unsafe { crate::large::classify(hdr, p) } {
-            Some(true) => Owner::Large(hdr),
-            Some(false) => invalid_pointer(call, p),
-            None => Owner::Foreign,
+    if pagemap::is_superslab(p as usize) {
+        // SAFETY: the pagemap says `p` lies in a live SuperSlab.
+        let slab = unsafe { SuperSlab::slab_of(p) };
+        // SAFETY: descriptors of a live SuperSlab are always readable.
+        return match unsafe { (*slab).block_at(p) } {
+            Some(b) => Owner::Slab(slab, b),
+            None => invalid_pointer(call, p),
         };
     }
-    // SAFETY: the pagemap names a live SuperSlab containing `p`.
-    let slab = unsafe { SuperSlab::slab_of(entry as *mut SuperSlab, p) };
-    // SAFETY: descriptors of a live SuperSlab are always readable.
-    match unsafe { (*slab).block_at(p) } {
-        Some(b) => Owner::Slab(slab, b),
-        None => invalid_pointer(call, p),
+    let hdr = pagemap::large_header(p as usize) as *mut crate::large::LargeHeader;
+    if hdr.is_null() {
+        return if crate::bootstrap::contains(p) { Owner::Bootstrap } else { Owner::Foreign };
+    }
+    // SAFETY: the pagemap names a live large header for this chunk.
+    match unsafe { crate::large::classify(hdr, p) } {
+        Some(true) => Owner::Large(hdr),
+        Some(false) => invalid_pointer(call, p),
+        None => Owner::Foreign,
     }
 }
 
@@ -409,20 +420,19 @@ pub fn double_free(call: &str, p: *mut u8) -> ! {
     fatal_ptr(unsafe { core::str::from_utf8_unchecked(line.as_bytes()) }, p as usize)
 }
 
-/// Frees `p` (non-null).
+/// Frees `p`; null is a no-op (the null page is in no SuperSlab, so the fast path needs no test).
 ///
 /// # Safety
-/// `ts` is the calling thread's state inside an entry point; `p` was returned by this allocator
-/// and not freed since (violations are detected where cheap, and abort).
+/// `ts` is the calling thread's state inside an entry point; `p` is null or was returned by this
+/// allocator and not freed since (violations are detected where cheap, and abort).
 #[inline(always)]
 pub unsafe fn free(ts: *mut ThreadState, p: *mut u8) {
-    let entry = pagemap::lookup(p as usize);
-    if entry & TAG_LARGE != 0 || entry == 0 {
+    if !pagemap::is_superslab(p as usize) {
         return free_not_slab(p);
     }
-    // SAFETY: the pagemap names a live SuperSlab containing `p`; its descriptors are readable.
+    // SAFETY: the pagemap says `p` lies in a live SuperSlab; its descriptors are readable.
     unsafe {
-        let slab = SuperSlab::slab_of(entry as *mut SuperSlab, p);
+        let slab = SuperSlab::slab_of(p);
         let Some(b) = (*slab).block_at(p) else { invalid_pointer("free", p) };
         let key = freed_key(b);
         if (*b).key == key {
@@ -431,8 +441,6 @@ pub unsafe fn free(ts: *mut ThreadState, p: *mut u8) {
         let heap = (*ts).heap;
         // Relaxed: only the owner itself ever stores its own heap here, so equality is stable.
         if (*slab).owner.load(Ordering::Relaxed) == heap {
-            // SAFETY: a SizeClass index is always < NUM_CLASSES.
-            *(*heap).stats.frees.get_unchecked_mut((*slab).class.index()) += 1;
             if (*slab).push_local(b, key) {
                 free_local_slow(heap, slab, b);
             }
@@ -445,6 +453,9 @@ pub unsafe fn free(ts: *mut ThreadState, p: *mut u8) {
 #[cold]
 #[inline(never)]
 fn free_not_slab(p: *mut u8) {
+    if p.is_null() {
+        return;
+    }
     match owner_of(p, "free") {
         // SAFETY: `owner_of` validated the header and that `p` is its block.
         Owner::Large(hdr) => unsafe { crate::large::free(hdr) },
@@ -489,19 +500,22 @@ pub unsafe fn free_reentrant(p: *mut u8) {
 }
 
 /// After local frees, a slab that was full goes back to the available list once an eighth of it
-/// is free (so malloc finds those blocks without scanning), and an empty slab gives its span back unless it is the
-/// class's only slab (keeping that one avoids churn when one block is allocated and freed
-/// repeatedly).
+/// is free (so malloc finds those blocks without scanning), and an empty slab gives its span
+/// back unless it is the class's only slab (keeping that one avoids churn when one block is
+/// allocated and freed repeatedly). In check and statistics modes every local free comes here.
 #[cold]
 #[inline(never)]
 unsafe fn free_local_slow(heap: *mut Heap, s: *mut Slab, b: *mut Block) {
     // SAFETY: `s` is owned by `heap`, and the caller is its owner thread; `b` was just freed.
     unsafe {
-        if (*s).flags & CHECKED != 0 {
+        let c = (*s).class.index();
+        if (*heap).check {
             check::poison(&*s, b);
             check::maybe_validate(&*s, &mut (*heap).check_ticks);
         }
-        let c = (*s).class.index();
+        if (*heap).counting {
+            (*heap).stats.frees[c] += 1;
+        }
         let only_slab = (*heap).avail[c] == s && (*s).next.is_null() && (*heap).full[c].is_null();
         if (*s).used == 0 && only_slab {
             (*s).keep_while_only();
@@ -576,7 +590,9 @@ unsafe fn create_heap(ts: *mut ThreadState) -> *mut Heap {
         unsafe {
             r.free_records = (*h).next;
             h.write(sentinel(Kind::Live));
-            (*h).check = crate::config::get().check;
+            let config = crate::config::get();
+            (*h).check = config.check;
+            (*h).counting = config.stats;
             (*h).next = r.live;
             if !r.live.is_null() {
                 (*r.live).prev = h;

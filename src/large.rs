@@ -11,7 +11,7 @@
 use crate::config;
 use crate::diag;
 use crate::os::{self, PAGE_SIZE};
-use crate::pagemap::{self, CHUNK_SIZE, TAG_LARGE};
+use crate::pagemap::{self, CHUNK_SIZE};
 use crate::sync::Mutex;
 use core::cell::UnsafeCell;
 use core::ptr;
@@ -119,7 +119,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     unsafe {
         h.write(LargeHeader { state: AtomicUsize::new(LIVE), map_bytes: need, user_offset });
     }
-    if !pagemap::register(base as usize, need, h as usize | TAG_LARGE) {
+    if !pagemap::register(base as usize, need, h as usize) {
         os::unmap(base, need);
         return ptr::null_mut();
     }
@@ -202,7 +202,7 @@ pub unsafe fn resize(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
         let target = need.max(old_bytes.saturating_mul(2).min(need + (64 << 20)));
         for want in [target, need] {
             if os::grow_in_place(h.cast(), old_bytes, want) {
-                if !pagemap::register(h as usize, want, h as usize | TAG_LARGE) {
+                if !pagemap::register(h as usize, want, h as usize) {
                     diag::fatal("pagemap: cannot map a leaf for a growing block");
                 }
                 (*h).map_bytes = want;
@@ -213,7 +213,7 @@ pub unsafe fn resize(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
         if dest.is_null() {
             return ptr::null_mut();
         }
-        if !pagemap::register(dest as usize, need, dest as usize | TAG_LARGE) {
+        if !pagemap::register(dest as usize, need, dest as usize) {
             os::unmap(dest, need);
             return ptr::null_mut();
         }
@@ -221,7 +221,7 @@ pub unsafe fn resize(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
         // and register it, and a late unregister would erase that thread's entries.
         pagemap::unregister(h as usize, old_bytes);
         if !os::move_mapping(h.cast(), old_bytes, dest, need) {
-            if !pagemap::register(h as usize, old_bytes, h as usize | TAG_LARGE) {
+            if !pagemap::register(h as usize, old_bytes, h as usize) {
                 diag::fatal("pagemap: cannot re-register a block after a failed move");
             }
             pagemap::unregister(dest as usize, need);

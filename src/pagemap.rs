@@ -1,22 +1,51 @@
-//! Address → owner, in O(1), for every 2 MiB chunk of the address space.
+//! Address → owner, in O(1), for every 2 MiB chunk of the address space, without touching the
+//! memory a pointer points to (so `free` recognises pointers that are not ours).
 //!
-//! Each chunk that holds hakmem memory has an entry: a SuperSlab's base address (tag 0), or the
-//! header of a large block (tag 1) for every chunk the large mapping covers. Chunks we never
-//! mapped read as 0, so `free` recognises pointers that are not ours without touching the memory
-//! they point to. Two levels: a static root of 2^14 leaf pointers and leaves of 2^13 entries
-//! mapped on first use (raw `mmap`, never freed), covering a 48-bit address space.
+//! * SuperSlab chunks: a flat byte map, one byte per chunk of the 47-bit user address space
+//!   (64 MiB of zero-initialised `.bss`; only the pages covering our chunks are ever touched). It
+//!   is the one lookup on `free`'s fast path: one load, and the SuperSlab is the chunk's base.
+//! * Large mappings: a two-level radix of header addresses, for every chunk the mapping covers
+//!   (a static root of 2^14 leaf pointers, leaves of 2^13 entries mapped on first use with raw
+//!   `mmap` and never freed).
+//!
+//! Chunks we never mapped read as 0 in both.
 
 use crate::os;
-use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 pub const CHUNK_SHIFT: usize = 21;
 pub const CHUNK_SIZE: usize = 1 << CHUNK_SHIFT;
 const ADDRESS_BITS: usize = 48;
+const SUPERSLAB_MAP_BITS: usize = 47 - CHUNK_SHIFT;
 const LEAF_BITS: usize = 13;
 const ROOT_BITS: usize = ADDRESS_BITS - CHUNK_SHIFT - LEAF_BITS;
 const LEAF_BYTES: usize = (1 << LEAF_BITS) * core::mem::size_of::<usize>();
 
-pub const TAG_LARGE: usize = 1;
+static SUPERSLABS: [AtomicU8; 1 << SUPERSLAB_MAP_BITS] = [const { AtomicU8::new(0) }; 1 << SUPERSLAB_MAP_BITS];
+
+/// Whether `addr` lies in one of our SuperSlabs (whose base is then `addr & !(CHUNK_SIZE - 1)`).
+#[inline(always)]
+pub fn is_superslab(addr: usize) -> bool {
+    // Relaxed: a pointer reaches `free` only through the program's own synchronisation with the
+    // thread that allocated it, which happened after the entry was stored.
+    match SUPERSLABS.get(addr >> CHUNK_SHIFT) {
+        Some(e) => e.load(Ordering::Relaxed) != 0,
+        None => false,
+    }
+}
+
+/// Marks (or unmarks) the chunk-aligned SuperSlab at `base`; false when `base` lies beyond the
+/// map (then the caller must not use the chunk).
+pub fn set_superslab(base: usize, present: bool) -> bool {
+    debug_assert!(base.is_multiple_of(CHUNK_SIZE));
+    match SUPERSLABS.get(base >> CHUNK_SHIFT) {
+        Some(e) => {
+            e.store(present as u8, Ordering::Release);
+            true
+        }
+        None => false,
+    }
+}
 
 type Leaf = [AtomicUsize; 1 << LEAF_BITS];
 
@@ -29,9 +58,9 @@ fn split(addr: usize) -> (usize, usize) {
     (chunk >> LEAF_BITS, chunk & ((1 << LEAF_BITS) - 1))
 }
 
-/// The entry for the chunk holding `addr`: 0 when hakmem owns nothing there.
-#[inline(always)]
-pub fn lookup(addr: usize) -> usize {
+/// The large header registered for the chunk holding `addr`: 0 when there is none.
+#[inline]
+pub fn large_header(addr: usize) -> usize {
     if addr >> ADDRESS_BITS != 0 {
         return 0;
     }
@@ -67,7 +96,8 @@ fn leaf_for(addr: usize) -> Option<&'static Leaf> {
     Some(unsafe { &*leaf })
 }
 
-/// Records `entry` for every chunk of `[start, start + size)`; `start` is chunk-aligned.
+/// Records the large header `entry` for every chunk of `[start, start + size)`; `start` is
+/// chunk-aligned.
 /// Returns false when a leaf could not be mapped (then nothing is left half-registered).
 pub fn register(start: usize, size: usize, entry: usize) -> bool {
     debug_assert!(start.is_multiple_of(CHUNK_SIZE));
@@ -110,24 +140,35 @@ mod tests {
 
     #[test]
     fn unknown_addresses_are_not_ours() {
-        assert_eq!(lookup(0), 0);
-        assert_eq!(lookup(usize::MAX), 0);
-        assert_eq!(lookup(1 << 47), 0);
         let on_stack = 0u8;
-        assert_eq!(lookup(&on_stack as *const u8 as usize), 0);
+        for a in [0, usize::MAX, 1 << 47, &on_stack as *const u8 as usize] {
+            assert_eq!(large_header(a), 0);
+            assert!(!is_superslab(a));
+        }
+        assert!(!set_superslab(1 << 47, true));
+    }
+
+    #[test]
+    fn superslab_chunks_are_marked_exactly() {
+        let start = 0x7100_0000_0000usize;
+        assert!(set_superslab(start, true));
+        assert!(is_superslab(start) && is_superslab(start + CHUNK_SIZE - 1));
+        assert!(!is_superslab(start - 1) && !is_superslab(start + CHUNK_SIZE));
+        set_superslab(start, false);
+        assert!(!is_superslab(start));
     }
 
     #[test]
     fn registered_range_maps_every_chunk() {
         // An address range nothing else uses in this test process.
         let start = 0x7000_0000_0000usize;
-        assert!(register(start, 3 * CHUNK_SIZE, 0xabc0 | TAG_LARGE));
+        assert!(register(start, 3 * CHUNK_SIZE, 0xabc0));
         for off in [0, 1, CHUNK_SIZE, 3 * CHUNK_SIZE - 1] {
-            assert_eq!(lookup(start + off), 0xabc0 | TAG_LARGE);
+            assert_eq!(large_header(start + off), 0xabc0);
         }
-        assert_eq!(lookup(start + 3 * CHUNK_SIZE), 0);
-        assert_eq!(lookup(start - 1), 0);
+        assert_eq!(large_header(start + 3 * CHUNK_SIZE), 0);
+        assert_eq!(large_header(start - 1), 0);
         unregister(start, 3 * CHUNK_SIZE);
-        assert_eq!(lookup(start), 0);
+        assert_eq!(large_header(start), 0);
     }
 }

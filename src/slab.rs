@@ -20,7 +20,8 @@ pub const SLAB_SHIFT: usize = 16;
 pub const SLAB_SIZE: usize = 1 << SLAB_SHIFT;
 
 pub const FULL: u8 = 1;
-pub const CHECKED: u8 = 2;
+/// Every local free takes the owner heap's slow path (check or statistics mode).
+pub const SLOW: u8 = 2;
 
 /// A free block: the link, then the "freed" key used to catch double frees.
 #[repr(C)]
@@ -62,14 +63,16 @@ pub struct Slab {
     // Owner thread only (or the pool lock while unowned):
     pub free: *mut Block,
     pub magic: u64,
-    span_bytes: u32,
+    /// `capacity * block_size`: the bytes of the span that blocks cover (a pointer into the
+    /// unusable tail past them is not a block).
+    block_bytes: u32,
     block_size: u32,
     pub used: u32,
     /// The owner's free takes the heap's slow path once `used` drops below this: 1 on the
     /// available list (the slab became empty), `unfull_threshold() + 1` on the full list (enough
-    /// blocks came back to make the slab worth allocating from again), `u32::MAX` in check mode
-    /// (every free is checked), 0 (never) for the class's only slab, which is kept when empty.
-    /// One comparison on the fast path covers all of these.
+    /// blocks came back to make the slab worth allocating from again), `u32::MAX` in check and
+    /// statistics modes (every free is checked and counted), 0 (never) for the class's only slab,
+    /// which is kept when empty. One comparison on the fast path covers all of these.
     pub free_watermark: u32,
     /// Blocks carved from the span so far; blocks are carved a page at a time so that a new slab
     /// does not touch all its memory at once.
@@ -78,16 +81,21 @@ pub struct Slab {
     pub class: SizeClass,
     pub span_slabs: u8,
     /// `FULL`: the slab is on the owner heap's full list (else its available list);
-    /// `CHECKED`: the owner runs in check mode.
+    /// `SLOW`: the owner runs in check or statistics mode.
     pub flags: u8,
-    _pad0: [u8; 5],
+    _pad0: u8,
+    /// Set in every descriptor of a SuperSlab, used or not: the byte offset, from the SuperSlab's
+    /// base, of the descriptor of the span that covers this slab (0, the header's never-used
+    /// descriptor, for a free slab). `free` reads it from the descriptor its pointer falls in.
+    pub head_offset: u16,
+    _pad1: [u8; 2],
     // --- line 1 ---
     /// Other threads' frees.
     pub thread_free: AtomicPtr<Block>,
     /// Links in the owner heap's list, or in the pool's abandoned list.
     pub next: *mut Slab,
     pub prev: *mut Slab,
-    _pad1: [u8; 40],
+    _pad2: [u8; 40],
 }
 
 const _: () = assert!(core::mem::size_of::<Slab>() == 128);
@@ -107,7 +115,7 @@ impl Slab {
         owner: AtomicPtr::new(ptr::null_mut()),
         free: ptr::null_mut(),
         magic: 0,
-        span_bytes: 0,
+        block_bytes: 0,
         block_size: 0,
         used: 0,
         free_watermark: 0,
@@ -116,11 +124,13 @@ impl Slab {
         class: SizeClass(0),
         span_slabs: 0,
         flags: 0,
-        _pad0: [0; 5],
+        _pad0: 0,
+        head_offset: 0,
+        _pad1: [0; 2],
         thread_free: AtomicPtr::new(ptr::null_mut()),
         next: ptr::null_mut(),
         prev: ptr::null_mut(),
-        _pad1: [0; 40],
+        _pad2: [0; 40],
     };
 
     /// Prepares an unused descriptor for a span of `span_slabs` slabs at `start`.
@@ -138,7 +148,7 @@ impl Slab {
         self.block_size = block_size as u32;
         self.magic = magic_for(block_size);
         self.start = start;
-        self.span_bytes = span_bytes as u32;
+        self.block_bytes = self.capacity * block_size as u32;
         self.next = ptr::null_mut();
         self.prev = ptr::null_mut();
         self.thread_free.store(ptr::null_mut(), Ordering::Relaxed);
@@ -151,8 +161,8 @@ impl Slab {
     }
 
     #[inline(always)]
-    pub fn span_bytes(&self) -> usize {
-        self.span_bytes as usize
+    pub fn block_bytes(&self) -> usize {
+        self.block_bytes as usize
     }
 
     /// Marks the descriptor unused so stale pointers into the span are rejected by `free`.
@@ -165,7 +175,7 @@ impl Slab {
     pub fn block_at(&self, p: *mut u8) -> Option<*mut Block> {
         let off = (p as usize).wrapping_sub(self.start as usize);
         let exact = (off as u64).wrapping_mul(self.magic) & ((1 << MAGIC_SHIFT) - 1) < EXACT_LIMIT;
-        if off < self.span_bytes() && exact {
+        if off < self.block_bytes() && exact {
             Some(p.cast())
         } else {
             None
@@ -214,8 +224,8 @@ impl Slab {
         self.refresh_watermark();
     }
 
-    pub fn set_checked(&mut self) {
-        self.flags |= CHECKED;
+    pub fn set_slow(&mut self) {
+        self.flags |= SLOW;
         self.refresh_watermark();
     }
 
@@ -227,7 +237,7 @@ impl Slab {
 
     /// Sets the watermark for the slab's list and mode (see `free_watermark`).
     pub fn refresh_watermark(&mut self) {
-        self.free_watermark = if self.flags & CHECKED != 0 {
+        self.free_watermark = if self.flags & SLOW != 0 {
             u32::MAX
         } else if self.flags & FULL != 0 {
             self.unfull_threshold() + 1
@@ -239,7 +249,7 @@ impl Slab {
     /// The empty slab stays as its class's only slab: its frees need no slow path until
     /// another slab joins the class (`refresh_watermark` then re-arms it).
     pub fn keep_while_only(&mut self) {
-        if self.flags & CHECKED == 0 {
+        if self.flags & SLOW == 0 {
             self.free_watermark = 0;
         }
     }
@@ -285,14 +295,14 @@ impl Slab {
             for _ in 1..n {
                 let next = b.add(self.block_size());
                 (*b.cast::<Block>()).next = next.cast();
-                if self.flags & CHECKED != 0 {
-                    // A reused span may hold an old freed key here; check mode must not take
-                    // a fresh block for a freed one.
+                if self.flags & SLOW != 0 {
+                    // A reused span may hold an old freed key here; check mode (which rides on
+                    // `SLOW`) must not take a fresh block for a freed one.
                     (*b.cast::<Block>()).key = 0;
                 }
                 b = next;
             }
-            if self.flags & CHECKED != 0 {
+            if self.flags & SLOW != 0 {
                 (*b.cast::<Block>()).key = 0;
             }
             (*b.cast::<Block>()).next = self.free;
@@ -323,14 +333,15 @@ mod tests {
             let mut s = Slab::UNUSED;
             let base = 0x10_0000usize as *mut u8;
             s.init(class, base, class.span_slabs(), ptr::null_mut());
-            for off in 0..s.span_bytes() {
-                let expect = off % s.block_size() == 0;
+            let span_bytes = class.span_slabs() * SLAB_SIZE;
+            for off in 0..span_bytes {
+                let expect = off % s.block_size() == 0 && off < s.block_bytes();
                 // SAFETY: only address arithmetic, nothing is dereferenced.
                 let got = s.block_at(unsafe { base.add(off) }).is_some();
                 assert_eq!(got, expect, "class {c} offset {off}");
             }
             // SAFETY: as above.
-            assert!(s.block_at(unsafe { base.add(s.span_bytes()) }).is_none());
+            assert!(s.block_at(unsafe { base.add(span_bytes) }).is_none());
             assert!(s.block_at(unsafe { base.sub(16) }).is_none());
         }
     }

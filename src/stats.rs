@@ -1,7 +1,10 @@
 //! The statistics report (`HAKMEM_STATS=1` at exit, `malloc_stats()`, `hak_stats_print()`):
-//! how many calls each tier served, proof of which allocator did the work. Remote frees are
-//! counted when the owning thread takes the blocks back (so the freeing thread touches no
-//! shared counter); blocks still waiting in a remote list at exit are not in the count.
+//! how many calls each tier served, proof of which allocator did the work, and the SuperSlab
+//! pool's activity (SuperSlabs mapped, spans acquired/released). The Tiny and Mid tiers count
+//! calls only in statistics mode (`HAKMEM_STATS=1`), which routes every call through their slow
+//! paths; remote frees are counted when the owning thread takes the blocks back (so the freeing
+//! thread touches no shared counter); blocks still waiting in a remote list at exit are not in
+//! the count.
 
 use crate::diag::Line;
 use core::sync::atomic::Ordering;
@@ -17,10 +20,13 @@ pub struct Report {
     pub large_cache_hits: u64,
     pub foreign_frees: u64,
     pub superslabs: u64,
+    pub spans_acquired: u64,
+    pub spans_released: u64,
 }
 
 pub fn report() -> Report {
     let (tiny, mid, local, remote) = crate::heap::tier_totals();
+    let (superslabs, spans_acquired, spans_released) = crate::superslab::pool_counts();
     Report {
         tiny_mallocs: tiny,
         mid_mallocs: mid,
@@ -31,33 +37,44 @@ pub fn report() -> Report {
         large_frees: crate::large::LARGE_FREES.load(Ordering::Relaxed),
         large_cache_hits: crate::large::LARGE_CACHE_HITS.load(Ordering::Relaxed),
         foreign_frees: crate::init::FOREIGN_FREES.load(Ordering::Relaxed) as u64,
-        superslabs: crate::superslab::superslabs_mapped() as u64,
+        superslabs: superslabs as u64,
+        spans_acquired,
+        spans_released,
     }
 }
 
 pub fn print() {
     let r = report();
     let mut l = Line::new();
-    l.str("hakmem stats: malloc tiny=")
-        .num(r.tiny_mallocs)
-        .str(" mid=")
-        .num(r.mid_mallocs)
-        .str(" large=")
-        .num(r.large_mallocs)
-        .str(" bootstrap=")
-        .num(r.bootstrap_mallocs)
-        .str(" | free local=")
-        .num(r.local_frees)
-        .str(" remote=")
-        .num(r.remote_frees)
-        .str(" large=")
-        .num(r.large_frees)
-        .str(" foreign=")
-        .num(r.foreign_frees)
-        .str(" | large_cache_hits=")
+    l.str("hakmem stats: ");
+    if crate::config::get().stats {
+        l.str("malloc tiny=")
+            .num(r.tiny_mallocs)
+            .str(" mid=")
+            .num(r.mid_mallocs)
+            .str(" large=")
+            .num(r.large_mallocs)
+            .str(" bootstrap=")
+            .num(r.bootstrap_mallocs)
+            .str(" | free local=")
+            .num(r.local_frees)
+            .str(" remote=")
+            .num(r.remote_frees)
+            .str(" large=")
+            .num(r.large_frees)
+            .str(" foreign=")
+            .num(r.foreign_frees);
+    } else {
+        l.str("(calls are counted with HAKMEM_STATS=1)");
+    }
+    l.str(" | large_cache_hits=")
         .num(r.large_cache_hits)
         .str(" superslabs=")
         .num(r.superslabs)
+        .str(" spans=")
+        .num(r.spans_acquired)
+        .str("/")
+        .num(r.spans_released)
         .str(if crate::init::jemalloc_loaded() { " jemalloc=loaded" } else { "" })
         .str("\n");
     l.write_stderr();

@@ -1,8 +1,9 @@
 //! SuperSlabs: 2 MiB-aligned regions of 32 slabs of 64 KiB, shared by all size classes and
 //! threads, and the process-wide pool that hands out spans of slabs.
 //!
-//! Slab 0 of each SuperSlab holds the SuperSlab's header (this struct: the 32 slab descriptors and
-//! the map from slab index to the descriptor of the span that covers it); slabs 1..32 hold blocks.
+//! Slab 0 of each SuperSlab holds the SuperSlab's header (this struct: the 32 slab descriptors,
+//! each of which also names the descriptor of the span that covers its slab); slabs 1..32 hold
+//! blocks.
 //! A span is 1, 2, 10 or 15 consecutive slabs given to one size class (`SizeClass::span_slabs`).
 //! The pool has no fixed limit: it maps a new SuperSlab whenever no free span fits, and returns
 //! SuperSlabs beyond a small cache of empty ones to the kernel.
@@ -25,10 +26,9 @@ const HEADER_SLABS_MASK: u32 = 1;
 
 #[repr(C)]
 pub struct SuperSlab {
-    /// Descriptor `i` describes the span starting at slab `i` (only span heads are in use).
+    /// Descriptor `i` describes the span starting at slab `i` (only span heads are in use; every
+    /// descriptor's `head_offset` names its span's head).
     pub slabs: [Slab; SLABS_PER_SUPERSLAB],
-    /// For each slab index, the index of the head of the span that covers it (0: none).
-    span_head: [u8; SLABS_PER_SUPERSLAB],
     /// Bit i set: slab i belongs to a span in use (bit 0: the header).
     used_mask: u32,
     /// Bit i set: slab i was used since it was last purged.
@@ -41,19 +41,29 @@ const _: () = assert!(core::mem::size_of::<SuperSlab>() <= SLAB_SIZE);
 const _: () = assert!(SLABS_PER_SUPERSLAB == 32);
 
 impl SuperSlab {
-    /// The descriptor of the span that holds `p`, a pointer inside SuperSlab `ss`.
+    /// The descriptor of the span that holds `p`, a pointer inside a SuperSlab.
     ///
     /// # Safety
-    /// `ss` must be a live SuperSlab (the pagemap said so) and `p` inside it.
+    /// `p` must lie in a live SuperSlab (the pagemap said so).
     #[inline(always)]
-    pub unsafe fn slab_of(ss: *mut SuperSlab, p: *mut u8) -> *mut Slab {
+    pub unsafe fn slab_of(p: *mut u8) -> *mut Slab {
+        let ss = (p as usize & !(SUPERSLAB_SIZE - 1)) as *mut SuperSlab;
         let idx = (p as usize >> SLAB_SHIFT) & (SLABS_PER_SUPERSLAB - 1);
-        // SAFETY: `ss` is live per the caller; idx < 32. Slab 0's descriptor is never in use, so
-        // pointers into the header (or into free slabs) get an unused descriptor.
+        // SAFETY: `ss` is live per the caller and idx < 32; `head_offset` is the offset of a
+        // descriptor of `ss` by construction. Slab 0's descriptor is never in use, so pointers
+        // into the header (or into free slabs) get an unused descriptor.
         unsafe {
-            let head = (*ss).span_head[idx] as usize;
-            // `span_head` entries are slab indexes (< 32) by construction.
-            (*ss).slabs.as_mut_ptr().add(head)
+            let head = (*ss).slabs[idx].head_offset as usize;
+            ss.cast::<u8>().add(head).cast()
+        }
+    }
+
+    /// Points the descriptors of slabs `first..first + n` at the head of their span (`head`:
+    /// `first`), or at the unused header descriptor (`head`: 0).
+    unsafe fn set_head(ss: *mut SuperSlab, first: usize, n: usize, head: usize) {
+        for i in first..first + n {
+            // SAFETY: `ss` is live and i < 32 (the caller holds the pool lock).
+            unsafe { (*ss).slabs[i].head_offset = (head * core::mem::size_of::<Slab>()) as u16 };
         }
     }
 
@@ -76,6 +86,9 @@ struct Pool {
     superslabs_mapped: usize,
     /// Free slabs whose pages still hold data: `Σ popcount(dirty_mask & !used_mask)`.
     dirty_free_slabs: usize,
+    /// Spans handed out and given back since start (statistics).
+    spans_acquired: u64,
+    spans_released: u64,
 }
 
 /// Free slabs may hold this many dirty pages' worth (16 MiB) before they are all purged.
@@ -95,6 +108,8 @@ static POOL: PoolCell = PoolCell(core::cell::UnsafeCell::new(Pool {
     sweep_class: 0,
     superslabs_mapped: 0,
     dirty_free_slabs: 0,
+    spans_acquired: 0,
+    spans_released: 0,
 }));
 
 /// How many abandoned slabs one span acquisition re-examines for blocks freed since.
@@ -169,7 +184,7 @@ impl Pool {
             }
             (*ss).used_mask = HEADER_SLABS_MASK;
         }
-        if !pagemap::register(mem as usize, SUPERSLAB_SIZE, mem as usize) {
+        if !pagemap::set_superslab(mem as usize, true) {
             os::unmap(mem, SUPERSLAB_SIZE);
             return ptr::null_mut();
         }
@@ -218,11 +233,10 @@ impl Pool {
             if (*ss).used_mask == u32::MAX {
                 self.unlink(ss);
             }
-            for i in first..first + n {
-                (*ss).span_head[i] = first as u8;
-            }
+            self.spans_acquired += 1;
             let slab = ptr::addr_of_mut!((*ss).slabs[first]);
             (*slab).init(class, SuperSlab::base(ss).add(first * SLAB_SIZE), n, owner);
+            SuperSlab::set_head(ss, first, n, first);
             slab
         }
     }
@@ -234,9 +248,8 @@ impl Pool {
             let first = ((*slab).start as usize - ss as usize) >> SLAB_SHIFT;
             let n = (*slab).span_slabs as usize;
             (*slab).clear();
-            for i in first..first + n {
-                (*ss).span_head[i] = 0;
-            }
+            SuperSlab::set_head(ss, first, n, 0);
+            self.spans_released += 1;
             if (*ss).used_mask == u32::MAX {
                 self.link(ss);
             }
@@ -262,7 +275,7 @@ impl Pool {
             self.dirty_free_slabs -= ((*ss).dirty_mask & !(*ss).used_mask).count_ones() as usize;
             self.unlink(ss);
             self.superslabs_mapped -= 1;
-            pagemap::unregister(ss as usize, SUPERSLAB_SIZE);
+            pagemap::set_superslab(ss as usize, false);
             os::unmap(ss.cast(), SUPERSLAB_SIZE);
         }
         SUPERSLAB_SIZE
@@ -430,8 +443,9 @@ pub fn trim() -> usize {
     with_pool(|p| p.trim())
 }
 
-pub fn superslabs_mapped() -> usize {
-    with_pool(|p| p.superslabs_mapped)
+/// (SuperSlabs mapped now, spans acquired, spans released) since start.
+pub fn pool_counts() -> (usize, u64, u64) {
+    with_pool(|p| (p.superslabs_mapped, p.spans_acquired, p.spans_released))
 }
 
 #[cfg(test)]
@@ -457,16 +471,15 @@ mod tests {
         assert!(!a.is_null());
         // SAFETY: `a` is a span we own; its start and last byte lie in its SuperSlab.
         unsafe {
-            let ss = pagemap::lookup((*a).start as usize) as *mut SuperSlab;
-            assert!(!ss.is_null());
-            let last = (*a).start.add((*a).span_bytes() - 1);
-            assert_eq!(SuperSlab::slab_of(ss, (*a).start), a);
-            assert_eq!(SuperSlab::slab_of(ss, last), a);
+            assert!(pagemap::is_superslab((*a).start as usize));
+            let last = (*a).start.add(class.span_slabs() * SLAB_SIZE - 1);
+            assert_eq!(SuperSlab::slab_of((*a).start), a);
+            assert_eq!(SuperSlab::slab_of(last), a);
             assert_eq!((*a).start as usize % SLAB_SIZE, 0);
             let start = (*a).start;
             release_span(a);
             // The descriptor now rejects the old pointer.
-            assert!((*SuperSlab::slab_of(ss, start)).block_at(start).is_none());
+            assert!((*SuperSlab::slab_of(start)).block_at(start).is_none());
         }
     }
 }
