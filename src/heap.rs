@@ -18,7 +18,7 @@ use crate::pagemap;
 use crate::size_class::{self, SizeClass, FIRST_MID_CLASS, NUM_CLASSES, TINY_GRANULES};
 use crate::check;
 use crate::slab::{freed_key, Block, Slab};
-use crate::superslab::{self, SuperSlab};
+use crate::superslab::{self, SuperSlab, SuperSlabs};
 use crate::sync::Mutex;
 use crate::tls::ThreadState;
 use core::cell::UnsafeCell;
@@ -78,6 +78,8 @@ pub struct Heap {
     /// Frees since the last full slab validation in check mode.
     check_ticks: u32,
     pub stats: HeapStats,
+    /// The SuperSlabs whose spans serve this heap first (see `superslab`; pool lock only).
+    superslabs: SuperSlabs,
     /// Links in the registry of live heaps, or in the free list of heap records.
     next: *mut Heap,
     prev: *mut Heap,
@@ -101,6 +103,7 @@ const fn sentinel(kind: Kind) -> Heap {
         counting: false,
         check_ticks: 0,
         stats: HeapStats::ZERO,
+        superslabs: SuperSlabs::EMPTY,
         next: ptr::null_mut(),
         prev: ptr::null_mut(),
     }
@@ -261,7 +264,7 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
             push_full(heap, s);
         }
         // 4. A fresh span.
-        let s = superslab::acquire_span(class, heap);
+        let s = superslab::acquire_span(class, heap, ptr::addr_of_mut!((*heap).superslabs));
         if s.is_null() {
             return ptr::null_mut();
         }
@@ -653,6 +656,7 @@ unsafe extern "C" fn thread_exit(arg: *mut libc::c_void) {
         (*ts).depth = 1;
         let heap = arg.cast::<Heap>();
         abandon_all(heap);
+        superslab::disown(ptr::addr_of_mut!((*heap).superslabs));
         retire_heap(heap);
         (*ts).heap = ptr::addr_of!(DEAD) as *mut Heap;
         (*ts).depth = depth;
