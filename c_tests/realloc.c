@@ -1,8 +1,10 @@
 /* realloc: realloc(NULL, n) behaves as malloc; realloc(p, 0) frees p and
  * returns NULL (glibc); contents are preserved when growing and shrinking
  * across every pair of sizes around the tier boundaries (1 B .. 4 MiB), in
- * chains, between interleaved live blocks, for aligned blocks, and the
- * result stays 16-byte aligned. */
+ * chains, between interleaved live blocks, for aligned blocks, for a large
+ * block whose mapping the program split (which the kernel's mremap cannot
+ * move), and the result stays 16-byte aligned. */
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include "common.h"
@@ -219,6 +221,26 @@ static void test_realloc_same_size(void)
     }
 }
 
+/* A large block part of which the program marked MADV_DONTFORK: its memory is
+ * now two kernel mappings, which mremap refuses to grow or move. */
+static void test_split_mapping(void)
+{
+    for (int round = 0; round < 8; round++) {
+        size_t n = (size_t)(3 + round) << 20;
+        unsigned char *p = malloc(n);
+        CHECK(p, "malloc(%zu)", n);
+        pat_fill(p, n, 5);
+        uintptr_t page = ((uintptr_t)p + (1 << 20)) & ~(uintptr_t)4095;
+        CHECK(madvise((void *)page, 4096, MADV_DONTFORK) == 0, "madvise(MADV_DONTFORK)");
+        size_t m = n * 2 + 12345;
+        unsigned char *q = realloc(p, m);
+        CHECK(q, "realloc(%zu -> %zu) of a split mapping", n, m);
+        PAT_CHECK(q, n, 5, "realloc of a split mapping (%zu -> %zu)", n, m);
+        memset(q + n, 7, m - n);
+        free(q);
+    }
+}
+
 int main(void)
 {
     test_realloc_null();
@@ -228,6 +250,7 @@ int main(void)
     test_many_live();
     test_aligned_blocks();
     test_realloc_same_size();
+    test_split_mapping();
     printf("realloc: ok\n");
     return 0;
 }

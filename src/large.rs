@@ -4,9 +4,15 @@
 //! bytes in (64, or the requested alignment). The pagemap entry of every 2 MiB chunk the mapping
 //! covers points at the header, so `free` finds it in O(1) without reading before the block.
 //! Freed mappings go to a small cache keyed by size, so hot sizes do not cost an mmap/munmap
-//! pair each time. The cache is bounded in entries and bytes, keeps at most a quarter of its
-//! bytes dirty (older entries are purged with madvise), and unmaps entries idle for a second;
+//! pair each time. The cache is bounded in entries and bytes, keeps at most half of its bytes
+//! dirty (older entries are purged with madvise), and unmaps entries idle for a second;
 //! `malloc_trim` empties it.
+//!
+//! Growing a block (realloc) extends its mapping in place, or copies it into a cached mapping
+//! whose pages are still there, or moves its pages to a new mapping with `mremap` (no copy).
+//! Dirty cached pages are preferred because the page faults of fresh memory cost more than the
+//! copy (large_block, 1 thread: 115k faults and 4.6k ops/s with `mremap` only; 37k faults and
+//! 10k ops/s copying into cached mappings with half the cache dirty; mimalloc 7.1k).
 
 use crate::config;
 use crate::diag;
@@ -50,7 +56,7 @@ struct Cached {
 const NO_ENTRY: Cached = Cached { header: ptr::null_mut(), bytes: 0, freed_at_ms: 0, dirty: false };
 
 /// Freed mappings kept for reuse. Bounds: `CACHE_SLOTS` entries, `large_cache_bytes` mapped,
-/// a quarter of that dirty (older dirty entries are purged, so they cost no memory), and
+/// half of that dirty (older dirty entries are purged, so they cost no memory), and
 /// `EXPIRE_MS` of idleness (then unmapped).
 struct Cache {
     /// Oldest first; `len` used.
@@ -96,7 +102,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     };
     LARGE_MALLOCS.fetch_add(1, Ordering::Relaxed);
     if user_offset <= CHUNK_SIZE {
-        if let Some((h, got)) = cache_take(need) {
+        if let Some((h, got)) = cache_take(need, false) {
             LARGE_CACHE_HITS.fetch_add(1, Ordering::Relaxed);
             // SAFETY: a cached mapping is ours, `got >= need` bytes, and registered.
             unsafe {
@@ -198,6 +204,13 @@ pub unsafe fn resize(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
             }
             return user_ptr(h);
         }
+        // Growing into a cached mapping whose pages are still there: copying the block costs
+        // less than the page faults of fresh memory for the grown part.
+        if offset <= CHUNK_SIZE {
+            if let Some((dest, got)) = cache_take(need, true) {
+                return copy_to(h, dest, got);
+            }
+        }
         // Growing: double at least, so that realloc chains stay amortised O(1) in syscalls.
         let target = need.max(old_bytes.saturating_mul(2).min(need + (64 << 20)));
         for want in [target, need] {
@@ -221,16 +234,35 @@ pub unsafe fn resize(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
         // and register it, and a late unregister would erase that thread's entries.
         pagemap::unregister(h as usize, old_bytes);
         if !os::move_mapping(h.cast(), old_bytes, dest, need) {
+            // The kernel moves only a range that is one mapping (the program may have split it,
+            // with mprotect for instance): copy instead.
             if !pagemap::register(h as usize, old_bytes, h as usize) {
                 diag::fatal("pagemap: cannot re-register a block after a failed move");
             }
-            pagemap::unregister(dest as usize, need);
-            os::unmap(dest, need);
-            return ptr::null_mut();
+            return copy_to(h, dest.cast(), need);
         }
         let moved = dest.cast::<LargeHeader>();
         (*moved).map_bytes = need;
         user_ptr(moved)
+    }
+}
+
+/// Moves the block of `h` into the registered mapping `dest` of `dest_bytes` bytes (at least the
+/// block's size) by copying, and frees the old mapping. Returns the new block.
+///
+/// # Safety
+/// `h` is a live large header; `dest` is a registered mapping no block uses, large enough.
+unsafe fn copy_to(h: *mut LargeHeader, dest: *mut LargeHeader, dest_bytes: usize) -> *mut u8 {
+    // SAFETY: per the caller; the two mappings are distinct.
+    unsafe {
+        let (old_bytes, offset) = ((*h).map_bytes, (*h).user_offset);
+        dest.write(LargeHeader { state: AtomicUsize::new(LIVE), map_bytes: dest_bytes, user_offset: offset });
+        ptr::copy_nonoverlapping(user_ptr(h), user_ptr(dest), old_bytes - offset);
+        (*h).state.store(FREED, Ordering::Relaxed);
+        if !cache_put(h, old_bytes) {
+            unmap(h, old_bytes);
+        }
+        user_ptr(dest)
     }
 }
 
@@ -264,7 +296,9 @@ impl Cache {
     }
 }
 
-fn cache_take(need: usize) -> Option<(*mut LargeHeader, usize)> {
+/// Takes a cached mapping of at least `need` bytes (one whose pages are still there when
+/// `dirty_only`).
+fn cache_take(need: usize, dirty_only: bool) -> Option<(*mut LargeHeader, usize)> {
     let mut expired = [NO_ENTRY; CACHE_SLOTS];
     let (taken, n) = with_cache(|c| {
         let n = c.take_expired(now_ms(), &mut expired);
@@ -273,7 +307,8 @@ fn cache_take(need: usize) -> Option<(*mut LargeHeader, usize)> {
         let mut best: Option<usize> = None;
         for i in 0..c.len {
             let bytes = c.slots[i].bytes;
-            if bytes >= need && bytes / 4 <= need && best.is_none_or(|b| bytes < c.slots[b].bytes) {
+            let fits = bytes >= need && bytes / 4 <= need && (c.slots[i].dirty || !dirty_only);
+            if fits && best.is_none_or(|b| bytes < c.slots[b].bytes) {
                 best = Some(i);
             }
         }
@@ -307,7 +342,7 @@ fn cache_put(h: *mut LargeHeader, bytes: usize) -> bool {
         // Purge the oldest dirty entries beyond the dirty budget. This runs under the lock:
         // a purged entry must not be taken (and written) while madvise runs on it.
         let mut i = 0;
-        while c.dirty_bytes > limit / 4 && i < c.len {
+        while c.dirty_bytes > limit / 2 && i < c.len {
             if c.slots[i].dirty {
                 // Keep the header page: the entry is still described by it.
                 // SAFETY: a large mapping spans more than one page.

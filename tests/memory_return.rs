@@ -40,8 +40,8 @@ fn a_freed_peak_is_given_back() {
         unsafe { hak_free(p as *mut std::ffi::c_void) };
     }
     let after = rss_bytes();
-    // Budgets: 16 MiB dirty free slabs, 4 cached empty SuperSlabs, 16 MiB dirty large cache,
+    // Budgets: 16 MiB dirty free slabs, 4 cached empty SuperSlabs, 32 MiB dirty large cache,
     // plus the test harness's own allocations.
     eprintln!("RSS before {} MiB, peak {} MiB, after {} MiB", before >> 20, peak >> 20, after >> 20);
-    assert!(after < before + (48 << 20), "RSS stayed high after free: before {before}, peak {peak}, after {after}");
+    assert!(after < before + (64 << 20), "RSS stayed high after free: before {before}, peak {peak}, after {after}");
 }
