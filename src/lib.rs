@@ -4,17 +4,18 @@
 //! ```text
 //!  ffi (exports, depth guard, errno) ─► api (C semantics) ─┬─► heap  (Tiny ≤ 1 KiB, Mid ≤ 128 KiB):
 //!                                                          │     per-thread slabs of one size class
-//!                                                          │     └─► superslab (2 MiB regions, pool)
+//!                                                          │     └─► superslab (2 MiB regions, pool,
+//!                                                          │         one owner heap per region)
 //!                                                          └─► large (> 128 KiB: own mapping + cache)
-//!  pagemap: address → SuperSlab / large header, O(1), "is it ours"
+//!  pagemap: address → SuperSlab (flat byte map) / large header (radix), O(1), "is it ours"
 //!  slab + remote_free: free lists (owner's, and a lock-free one for other threads' frees)
 //!  os: the only mmap/munmap/madvise/mremap calls     bootstrap: arena for re-entered calls
 //!  tls: the thread's heap + depth guard   init: ctor, fork, jemalloc, foreign pointers
 //!  config: HAKMEM_* options   stats: per-tier counters   diag: messages without allocating
 //!  check: the HAKMEM_CHECK validation mode
 //! ```
-//! malloc: size → class (table) → the thread heap's current slab for the class → pop (one test).
-//! free: pagemap → SuperSlab → slab descriptor → owner? push to its local list : push to its
+//! malloc: size → the thread heap's current slab for the size's class (one load) → pop (one test).
+//! free: pagemap byte → SuperSlab → slab descriptor → owner? push to its local list : push to its
 //! atomic remote list. Every piece of metadata lives in memory mapped directly from the kernel.
 
 #![deny(unsafe_op_in_unsafe_fn)]
