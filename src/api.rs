@@ -20,7 +20,7 @@ pub const MIN_ALIGN: usize = 16;
 pub unsafe fn malloc(ts: *mut ThreadState, size: usize) -> *mut u8 {
     if size <= TINY_MAX {
         // SAFETY: see the module-level contract.
-        unsafe { heap::alloc_tiny(ts, size) }
+        unsafe { heap::alloc(ts, SizeClass::for_tiny(size)) }
     } else {
         // SAFETY: as above.
         unsafe { malloc_beyond_tiny(ts, size) }

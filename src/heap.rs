@@ -15,7 +15,7 @@
 use crate::diag::{fatal, fatal_ptr};
 use crate::os;
 use crate::pagemap;
-use crate::size_class::{self, SizeClass, FIRST_MID_CLASS, NUM_CLASSES, TINY_GRANULES};
+use crate::size_class::{SizeClass, FIRST_MID_CLASS, NUM_CLASSES};
 use crate::check;
 use crate::slab::{freed_key, Block, Slab};
 use crate::superslab::{self, SuperSlab, SuperSlabs};
@@ -58,9 +58,6 @@ impl Heap {
 
 #[repr(C)]
 pub struct Heap {
-    /// Per tiny granule (see `size_class::granule`): `fast` of its class, so that malloc of a
-    /// tiny size goes from the size to the slab in one load.
-    fast_tiny: [*mut Slab; TINY_GRANULES],
     /// Per class: the slab malloc's fast path pops from: the head of `avail`, or the empty
     /// sentinel when there is none or in check or statistics mode (so that every malloc takes
     /// the slow path, which checks and counts).
@@ -93,7 +90,6 @@ pub static EMPTY_SLAB: Slab = Slab::UNUSED;
 
 const fn sentinel(kind: Kind) -> Heap {
     Heap {
-        fast_tiny: [ptr::addr_of!(EMPTY_SLAB) as *mut Slab; TINY_GRANULES],
         fast: [ptr::addr_of!(EMPTY_SLAB) as *mut Slab; NUM_CLASSES],
         avail: [ptr::addr_of!(EMPTY_SLAB) as *mut Slab; NUM_CLASSES],
         full: [ptr::null_mut(); NUM_CLASSES],
@@ -134,30 +130,12 @@ fn empty_slab() -> *mut Slab {
 #[inline(always)]
 pub unsafe fn alloc(ts: *mut ThreadState, class: SizeClass) -> *mut u8 {
     // SAFETY: `ts.heap` is the thread's heap or a sentinel; both have a valid slab per class.
-    unsafe { pop_or(ts, (*(*ts).heap).fast[class.index()], || class) }
-}
-
-/// `alloc` for a tiny size, which finds its slab without computing the class.
-///
-/// # Safety
-/// As for `alloc`; `size <= TINY_MAX`.
-#[inline(always)]
-pub unsafe fn alloc_tiny(ts: *mut ThreadState, size: usize) -> *mut u8 {
-    // SAFETY: as in `alloc`; a granule is always < TINY_GRANULES.
     unsafe {
-        let slab = *(*(*ts).heap).fast_tiny.get_unchecked(size_class::granule(size));
-        pop_or(ts, slab, || SizeClass::for_tiny(size))
-    }
-}
-
-/// Pops the first free block of `slab`, or takes the slow path for the class `class()`.
-#[inline(always)]
-unsafe fn pop_or(ts: *mut ThreadState, slab: *mut Slab, class: impl FnOnce() -> SizeClass) -> *mut u8 {
-    // SAFETY: `slab` is one of the heap's fast slabs (or the empty sentinel), owned by this thread.
-    unsafe {
+        let heap = (*ts).heap;
+        let slab = (*heap).fast[class.index()];
         let b = (*slab).free;
         if b.is_null() {
-            return alloc_slow(ts, class());
+            return alloc_slow(ts, class);
         }
         (*slab).free = (*b).next;
         (*b).key = 0;
@@ -310,14 +288,7 @@ unsafe fn set_avail_head(heap: *mut Heap, c: usize, s: *mut Slab) {
     // SAFETY: `heap` is live and used by its owner (caller).
     unsafe {
         (*heap).avail[c] = s;
-        let fast = if (*heap).slow() { empty_slab() } else { s };
-        (*heap).fast[c] = fast;
-        let class = SizeClass(c as u8);
-        if class.is_tiny() {
-            for g in class.granules() {
-                (*heap).fast_tiny[g] = fast;
-            }
-        }
+        (*heap).fast[c] = if (*heap).slow() { empty_slab() } else { s };
     }
 }
 

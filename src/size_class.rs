@@ -63,12 +63,9 @@ const CLASS_SIZES: [u32; NUM_CLASSES] = {
     t
 };
 
-/// Tiny sizes in 16-byte granules: `granule(size) = (size + 15) / 16` is in `0..TINY_GRANULES`.
-pub const TINY_GRANULES: usize = TINY_MAX / 16 + 1;
-
-/// Class of every tiny size, indexed by granule.
-const TINY_CLASS_BY_GRANULE: [u8; TINY_GRANULES] = {
-    let mut t = [0u8; TINY_GRANULES];
+/// Class of every tiny size, indexed by `(size + 15) / 16`.
+const TINY_CLASS_BY_GRANULE: [u8; TINY_MAX / 16 + 1] = {
+    let mut t = [0u8; TINY_MAX / 16 + 1];
     let mut g = 0;
     while g < t.len() {
         t[g] = compute_class(g * 16) as u8;
@@ -80,25 +77,12 @@ const TINY_CLASS_BY_GRANULE: [u8; TINY_GRANULES] = {
 const _: () = assert!(class_size_of(NUM_CLASSES - 1) == MID_MAX);
 const _: () = assert!(class_size_of(FIRST_MID_CLASS - 1) == TINY_MAX);
 
-/// The granule of a tiny size (`size <= TINY_MAX`).
-#[inline(always)]
-pub fn granule(size: usize) -> usize {
-    debug_assert!(size <= TINY_MAX);
-    (size + 15) >> 4
-}
-
 impl SizeClass {
     /// Class of a tiny request (`size <= TINY_MAX`): one table load.
     #[inline(always)]
     pub fn for_tiny(size: usize) -> SizeClass {
-        SizeClass(TINY_CLASS_BY_GRANULE[granule(size)])
-    }
-
-    /// The granules whose sizes this tiny class serves (a contiguous range).
-    pub fn granules(self) -> core::ops::Range<usize> {
-        debug_assert!(self.is_tiny());
-        let first = if self.0 == 0 { 0 } else { SizeClass(self.0 - 1).block_size() / 16 + 1 };
-        first..self.block_size() / 16 + 1
+        debug_assert!(size <= TINY_MAX);
+        SizeClass(TINY_CLASS_BY_GRANULE[(size + 15) >> 4])
     }
 
     /// Class of any request up to `MID_MAX`.
@@ -173,7 +157,6 @@ mod tests {
             if size <= TINY_MAX {
                 assert_eq!(c, SizeClass::for_tiny(size));
                 assert!(c.is_tiny());
-                assert!(c.granules().contains(&granule(size)), "size {size}");
             } else {
                 assert!(!c.is_tiny());
             }
