@@ -82,13 +82,46 @@ pub fn purge(p: *mut u8, size: usize) {
     })
 }
 
-/// Grows a mapping in place from `old_size` to `new_size` bytes; false when the pages after it
-/// are taken. The new part reads as zero.
-pub fn grow_in_place(p: *mut u8, old_size: usize, new_size: usize) -> bool {
-    // SAFETY: `p..p+old_size` is our mapping; without MREMAP_MAYMOVE the kernel either extends it
-    // into free address space or fails, never touching other mappings.
-    let r = unsafe { libc::mremap(p.cast(), old_size, new_size, 0) };
-    r != libc::MAP_FAILED
+/// Why a mapping could not grow in place.
+#[derive(PartialEq, Eq, Debug)]
+pub enum GrowError {
+    /// The pages after it are taken (or the kernel is out of memory).
+    NoRoom,
+    /// The range is no longer one kernel mapping (the program changed the attributes of part of
+    /// it, with madvise or mprotect): the kernel can neither grow nor move it.
+    Split,
+}
+
+/// Grows a mapping in place from `old_size` to `new_size` bytes. The new part reads as zero.
+/// Leaves `errno` as it was.
+pub fn grow_in_place(p: *mut u8, old_size: usize, new_size: usize) -> Result<(), GrowError> {
+    let mut result = Ok(());
+    preserving_errno(|| {
+        // SAFETY: `p..p+old_size` is our mapping; without MREMAP_MAYMOVE the kernel either extends
+        // it into free address space or fails, never touching other mappings.
+        let r = unsafe { libc::mremap(p.cast(), old_size, new_size, 0) };
+        if r == libc::MAP_FAILED {
+            // SAFETY: __errno_location returns this thread's errno slot.
+            let split = unsafe { *libc::__errno_location() } == libc::EFAULT;
+            result = Err(if split { GrowError::Split } else { GrowError::NoRoom });
+        }
+    });
+    result
+}
+
+/// Whether the range `p..p+size` of one of our mappings is no longer one kernel mapping (see
+/// `GrowError::Split`). Probes by growing it by a page, undone at once when that succeeds.
+pub fn is_split(p: *mut u8, size: usize) -> bool {
+    match grow_in_place(p, size, size + PAGE_SIZE) {
+        Err(e) => e == GrowError::Split,
+        Ok(()) => {
+            // SAFETY: the page just added is ours and unused; shrinking never moves the mapping.
+            preserving_errno(|| unsafe {
+                libc::mremap(p.cast(), size + PAGE_SIZE, size, 0);
+            });
+            false
+        }
+    }
 }
 
 /// Moves the pages of mapping `old` (`old_size` bytes) to `new`, a region of `new_size` bytes we
