@@ -58,7 +58,7 @@ int hak_posix_memalign(void **out, size_t align, size_t size);
 size_t hak_usable_size(void *p);
 
 /**
- * Prints the per-tier call counts to stderr.
+ * Prints the statistics report to stderr (the per-tier call counts need `HAKMEM_STATS=1`).
  */
 void hak_stats_print(void);
 

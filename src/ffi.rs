@@ -384,7 +384,7 @@ pub unsafe extern "C" fn hak_usable_size(p: *mut c_void) -> usize {
     unsafe { do_usable_size(p) }
 }
 
-/// Prints the per-tier call counts to stderr.
+/// Prints the statistics report to stderr (the per-tier call counts need `HAKMEM_STATS=1`).
 #[no_mangle]
 pub extern "C" fn hak_stats_print() {
     guarded(|_| stats::print(), || ())

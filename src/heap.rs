@@ -170,7 +170,12 @@ unsafe fn alloc_slow_inner(ts: *mut ThreadState, class: SizeClass) -> *mut u8 {
             }
             Kind::Dead | Kind::Orphan => {
                 let _g = ORPHAN_LOCK.lock();
-                alloc_from(ORPHAN.0.get(), class)
+                let orphan = ORPHAN.0.get();
+                // The modes are fixed once init has run, which was long before a thread exited.
+                let config = crate::config::get();
+                (*orphan).check = config.check;
+                (*orphan).counting = config.stats;
+                alloc_from(orphan, class)
             }
         }
     }
@@ -282,7 +287,7 @@ unsafe fn take_block(heap: *mut Heap, s: *mut Slab) -> Option<*mut u8> {
 }
 
 // Lists: `avail[c]` (head first) and `full[c]`, doubly linked through the slabs; `fast[c]`
-// follows `avail[c]` outside check mode.
+// follows `avail[c]` outside check and statistics modes.
 
 unsafe fn set_avail_head(heap: *mut Heap, c: usize, s: *mut Slab) {
     // SAFETY: `heap` is live and used by its owner (caller).

@@ -14,7 +14,7 @@
 //!  config: HAKMEM_* options   stats: per-tier counters   diag: messages without allocating
 //!  check: the HAKMEM_CHECK validation mode
 //! ```
-//! malloc: size → the thread heap's current slab for the size's class (one load) → pop (one test).
+//! malloc: size → class (table) → the thread heap's current slab for the class → pop (one test).
 //! free: pagemap byte → SuperSlab → slab descriptor → owner? push to its local list : push to its
 //! atomic remote list. Every piece of metadata lives in memory mapped directly from the kernel.
 

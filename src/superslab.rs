@@ -567,7 +567,7 @@ mod tests {
 
     #[test]
     fn spans_map_back_to_their_descriptor_and_are_reused() {
-        let class = SizeClass::for_size(20000); // an 8-slab span
+        let class = SizeClass::for_size(20000); // a 10-slab span
         let a = acquire_span(class, ptr::null_mut(), ptr::null_mut());
         assert!(!a.is_null());
         // SAFETY: `a` is a span we own; its start and last byte lie in its SuperSlab.
