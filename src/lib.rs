@@ -7,7 +7,7 @@
 //!                                                          │     └─► superslab (2 MiB regions, pool,
 //!                                                          │         one owner heap per region)
 //!                                                          └─► large (> 128 KiB: own mapping + cache)
-//!  pagemap: address → SuperSlab (flat byte map) / large header (radix), O(1), "is it ours"
+//!  pagemap: address → SuperSlab (flat bitmap) / large header (radix), O(1), "is it ours"
 //!  slab + remote_free: free lists (owner's, and a lock-free one for other threads' frees)
 //!  os: the only mmap/munmap/madvise/mremap calls     bootstrap: arena for re-entered calls
 //!  tls: the thread's heap + depth guard   init: ctor, fork, jemalloc, foreign pointers

@@ -4,7 +4,7 @@
 //! * SuperSlab chunks: a flat bitmap, one bit per chunk of the 47-bit user address space (8 MiB
 //!   of zero-initialised `.bss`; only the pages covering our chunks are ever touched). It is the
 //!   one lookup on `free`'s fast path: one load, and the SuperSlab is the chunk's base. (A byte
-//!   per chunk saved 3 instructions but took 64 MiB of address space, which `ulimit -v` counts:
+//!   per chunk saved 2 instructions but took 64 MiB of address space, which `ulimit -v` counts:
 //!   under a 40 MB limit the loader refused the library.)
 //! * Large mappings: a two-level radix of header addresses, for every chunk the mapping covers
 //!   (a static root of 2^14 leaf pointers, leaves of 2^13 entries mapped on first use with raw
