@@ -49,13 +49,6 @@ impl HeapStats {
     const ZERO: HeapStats = HeapStats { mallocs: [0; NUM_CLASSES], frees: [0; NUM_CLASSES], remote_frees: 0 };
 }
 
-impl Heap {
-    /// Whether every call takes the slow path (check or statistics mode).
-    fn slow(&self) -> bool {
-        self.check || self.counting
-    }
-}
-
 #[repr(C)]
 pub struct Heap {
     /// Per class: the slab malloc's fast path pops from: the head of `avail`, or the empty
@@ -85,6 +78,13 @@ pub struct Heap {
 // SAFETY: a heap is used by its thread only (the orphan heap under its lock); the static
 // sentinels are never written.
 unsafe impl Sync for Heap {}
+
+impl Heap {
+    /// Whether every call takes the slow path (check or statistics mode).
+    fn slow(&self) -> bool {
+        self.check || self.counting
+    }
+}
 
 pub static EMPTY_SLAB: Slab = Slab::UNUSED;
 
