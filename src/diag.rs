@@ -64,10 +64,15 @@ impl Line {
 
     /// Writes the line to stderr, retrying short writes; errors are ignored (nowhere to report them).
     pub fn write_stderr(&self) {
+        self.write_fd(2);
+    }
+
+    /// Writes the line to `fd`, as `write_stderr` does.
+    pub fn write_fd(&self, fd: libc::c_int) {
         let mut rest = self.as_bytes();
         while !rest.is_empty() {
             // SAFETY: `rest` is a valid readable slice for its whole length.
-            let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+            let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
             if n <= 0 {
                 break;
             }

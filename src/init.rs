@@ -42,6 +42,9 @@ fn init_slow() {
         return;
     }
     config::load_from_environ();
+    if config::get().stats {
+        crate::stats::keep_report_fd();
+    }
     seed_secret();
     // SAFETY: the handlers only lock/unlock our own statically initialised mutexes.
     unsafe { libc::pthread_atfork(Some(prefork), Some(postfork_parent), Some(postfork_child)) };

@@ -7,7 +7,21 @@
 //! the count.
 
 use crate::diag::Line;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicI32, Ordering};
+
+/// Where the report goes: a private copy of stderr taken at init in statistics mode, because
+/// many programs close stderr at exit (coreutils does) before the library destructor runs.
+static REPORT_FD: AtomicI32 = AtomicI32::new(2);
+
+/// Keeps a private copy of stderr for the report: close-on-exec, so children do not inherit it,
+/// and above the descriptors shells hand out (0-9).
+pub fn keep_report_fd() {
+    // SAFETY: fcntl only duplicates a descriptor; on failure the report keeps using fd 2.
+    let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 10) };
+    if fd >= 0 {
+        REPORT_FD.store(fd, Ordering::Relaxed);
+    }
+}
 
 pub struct Report {
     pub tiny_mallocs: u64,
@@ -77,5 +91,5 @@ pub fn print() {
         .num(r.spans_released)
         .str(if crate::init::jemalloc_loaded() { " jemalloc=loaded" } else { "" })
         .str("\n");
-    l.write_stderr();
+    l.write_fd(REPORT_FD.load(Ordering::Relaxed));
 }
