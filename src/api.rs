@@ -118,9 +118,7 @@ pub unsafe fn realloc(ts: *mut ThreadState, p: *mut u8, size: usize) -> Result<*
         Owner::Slab(slab, b) => {
             // SAFETY: `owner_of` validated `b` as a block of the live slab `slab`.
             unsafe {
-                if (*b).key == crate::slab::freed_key(b) {
-                    heap::double_free("realloc", p);
-                }
+                heap::key_unless_freed("realloc", b);
                 let block = (*slab).block_size();
                 // Stay in place unless the block would be less than half used.
                 if size <= block && (size > block / 2 || block <= 2 * MIN_ALIGN) {

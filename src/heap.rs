@@ -84,6 +84,13 @@ impl Heap {
     fn slow(&self) -> bool {
         self.check || self.counting
     }
+
+    /// Takes the check and statistics modes from the options (fixed once init has run).
+    fn take_modes(&mut self) {
+        let config = crate::config::get();
+        self.check = config.check;
+        self.counting = config.stats;
+    }
 }
 
 pub static EMPTY_SLAB: Slab = Slab::UNUSED;
@@ -171,10 +178,8 @@ unsafe fn alloc_slow_inner(ts: *mut ThreadState, class: SizeClass) -> *mut u8 {
             Kind::Dead | Kind::Orphan => {
                 let _g = ORPHAN_LOCK.lock();
                 let orphan = ORPHAN.0.get();
-                // The modes are fixed once init has run, which was long before a thread exited.
-                let config = crate::config::get();
-                (*orphan).check = config.check;
-                (*orphan).counting = config.stats;
+                // Init ran long before a thread exited: the modes are final.
+                (*orphan).take_modes();
                 alloc_from(orphan, class)
             }
         }
@@ -428,6 +433,21 @@ pub fn double_free(call: &str, p: *mut u8) -> ! {
     fatal_ptr(unsafe { core::str::from_utf8_unchecked(line.as_bytes()) }, p as usize)
 }
 
+/// The key `b` gets when it is freed, after checking that `b` does not hold it already (a
+/// double free, reported naming `call`).
+///
+/// # Safety
+/// `b` is a block of a live slab (`block_at` said so), hence readable.
+#[inline(always)]
+pub unsafe fn key_unless_freed(call: &str, b: *mut Block) -> usize {
+    let key = freed_key(b);
+    // SAFETY: per the caller.
+    if unsafe { (*b).key } == key {
+        double_free(call, b.cast());
+    }
+    key
+}
+
 /// Frees `p`; null is a no-op (the null page is in no SuperSlab, so the fast path needs no test).
 ///
 /// # Safety
@@ -442,10 +462,7 @@ pub unsafe fn free(ts: *mut ThreadState, p: *mut u8) {
     unsafe {
         let slab = SuperSlab::slab_of(p);
         let Some(b) = (*slab).block_at(p) else { invalid_pointer("free", p) };
-        let key = freed_key(b);
-        if (*b).key == key {
-            double_free("free", p);
-        }
+        let key = key_unless_freed("free", b);
         let heap = (*ts).heap;
         // Relaxed: only the owner itself ever stores its own heap here, so equality is stable.
         if (*slab).owner.load(Ordering::Relaxed) == heap {
@@ -453,7 +470,7 @@ pub unsafe fn free(ts: *mut ThreadState, p: *mut u8) {
                 free_local_slow(heap, slab, b);
             }
         } else {
-            free_remote(slab, b);
+            free_remote(slab, b, key);
         }
     }
 }
@@ -474,13 +491,13 @@ fn free_not_slab(p: *mut u8) {
 }
 
 #[inline(never)]
-unsafe fn free_remote(slab: *mut Slab, b: *mut Block) {
+unsafe fn free_remote(slab: *mut Slab, b: *mut Block, key: usize) {
     // SAFETY: `b` is a handed-out block of `slab` (validated by the caller).
     unsafe {
         if check::enabled() {
             check::poison(&*slab, b);
         }
-        (*slab).push_remote(b);
+        (*slab).push_remote(b, key);
     }
 }
 
@@ -490,20 +507,14 @@ unsafe fn free_remote(slab: *mut Slab, b: *mut Block) {
 /// # Safety
 /// `p` was returned by this allocator and not freed since (or is foreign: see `init`).
 pub unsafe fn free_reentrant(p: *mut u8) {
-    match owner_of(p, "free") {
-        Owner::Slab(slab, b) => {
-            // SAFETY: `b` is a validated block of `slab`; checked for a double free first.
-            unsafe {
-                if (*b).key == freed_key(b) {
-                    double_free("free", p);
-                }
-                (*slab).push_remote(b);
-            }
-        }
-        // SAFETY: `owner_of` validated the header.
-        Owner::Large(hdr) => unsafe { crate::large::free(hdr) },
-        Owner::Bootstrap => {}
-        Owner::Foreign => crate::init::free_foreign(p),
+    if !pagemap::is_superslab(p as usize) {
+        return free_not_slab(p);
+    }
+    // SAFETY: the pagemap says `p` lies in a live SuperSlab; its descriptors are readable.
+    unsafe {
+        let slab = SuperSlab::slab_of(p);
+        let Some(b) = (*slab).block_at(p) else { invalid_pointer("free", p) };
+        (*slab).push_remote(b, key_unless_freed("free", b));
     }
 }
 
@@ -598,9 +609,7 @@ unsafe fn create_heap(ts: *mut ThreadState) -> *mut Heap {
         unsafe {
             r.free_records = (*h).next;
             h.write(sentinel(Kind::Live));
-            let config = crate::config::get();
-            (*h).check = config.check;
-            (*h).counting = config.stats;
+            (*h).take_modes();
             (*h).next = r.live;
             if !r.live.is_null() {
                 (*r.live).prev = h;

@@ -254,15 +254,17 @@ impl Slab {
         }
     }
 
-    /// Any other thread's free: a lock-free push to `thread_free`.
+    /// Any other thread's free: a lock-free push to `thread_free`, the block marked with its
+    /// freed `key`.
     ///
     /// # Safety
     /// `b` is a handed-out block of this slab.
     #[inline]
-    pub unsafe fn push_remote(&self, b: *mut Block) {
+    pub unsafe fn push_remote(&self, b: *mut Block, key: usize) {
+        debug_assert_eq!(key, freed_key(b));
         // SAFETY: `b` is a handed-out block of this slab; after the push it belongs to the list.
         unsafe {
-            (*b).key = freed_key(b);
+            (*b).key = key;
             remote_free::push(&self.thread_free, b);
         }
     }
@@ -383,7 +385,7 @@ mod tests {
                 if i % 2 == 0 {
                     s.push_local(b, freed_key(b));
                 } else {
-                    s.push_remote(b);
+                    s.push_remote(b, freed_key(b));
                 }
             }
         }
