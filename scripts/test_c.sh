@@ -100,13 +100,8 @@ stderr_pattern() { # fixed string that stderr must contain
 }
 hakmem_only() { [[ $1 == prefixed_api || $1 == stats ]]; }
 
-show_log() { # indent the tail of a log file
-    local f=$1 label=$2
-    if [[ -s "$f" ]]; then
-        echo "    --- $label (last 15 lines) ---"
-        tail -n 15 "$f" | sed 's/^/    /'
-    fi
-}
+# shellcheck source=scripts/lib/cbuild.sh
+. "$ROOT/scripts/lib/cbuild.sh"
 
 # --- build ------------------------------------------------------------------
 # build MODE NAME: compile c_tests/NAME.c for MODE into $OUTDIR/MODE/NAME
@@ -128,24 +123,8 @@ build() {
             -pthread -ldl)
         ;;
     esac
-    local stamp="$OUTDIR/$mode/.$name.cmd" input up_to_date=1
-    if [[ -x "$bin" && -f "$stamp" && "$(cat "$stamp")" == "${cmd[*]}" ]]; then
-        for input in "$src" "$ROOT/c_tests/common.h" "$ROOT/include/hakmem.h" "$ROOT/scripts/test_c.sh"; do
-            if [[ -e "$input" && "$input" -nt "$bin" ]]; then
-                up_to_date=0
-            fi
-        done
-    else
-        up_to_date=0
-    fi
-    [[ $up_to_date == 1 ]] && return 0
-    rm -f "$bin" "$stamp"
-    if "${cmd[@]}" >"$log" 2>&1; then
-        echo "${cmd[*]}" >"$stamp"
-    else
-        echo "command: ${cmd[*]}" >>"$log"
-        rm -f "$bin"
-    fi
+    compile "$bin" "$log" "$src" "$ROOT/c_tests/common.h" "$ROOT/include/hakmem.h" \
+        "$ROOT/scripts/test_c.sh" -- "${cmd[@]}"
 }
 
 # build everything first, two compilers at a time

@@ -104,34 +104,16 @@ if [ -n "$LIB" ] && [ ! -f "$LIB" ]; then
 fi
 echo "test_stress: scale $scale, preload ${LIB:-none (plain glibc)}, modes: $modes"
 
-show_log() { # indent the tail of a log file
-    if [ -s "$1" ]; then
-        echo "    --- $2 (last ${3:-15} lines) ---"
-        tail -n "${3:-15}" "$1" | sed 's/^/    /'
-    fi
-}
+# shellcheck source=scripts/lib/cbuild.sh
+. "$ROOT/scripts/lib/cbuild.sh"
 
 # --- build ------------------------------------------------------------------
 # build NAME: c_tests/stress/NAME.c -> build/stress/NAME, unless up to date; on a compile
 # error the binary is removed and the compiler output is in logs/NAME.build.
 build() {
     local name=$1 src=$SRCDIR/$1.c bin=$OUTDIR/$1 log=$LOGDIR/$1.build
-    local -a cmd=("$CC" "${CFLAGS_WORDS[@]}" -I"$ROOT/c_tests" -o "$bin" "$src" -pthread -ldl)
-    local stamp=$OUTDIR/.$name.cmd input
-    if [ -x "$bin" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${cmd[*]}" ]; then
-        local fresh=1
-        for input in "$src" "$SRCDIR/stress.h" "$ROOT/c_tests/common.h"; do
-            [ "$input" -nt "$bin" ] && fresh=0
-        done
-        [ $fresh = 1 ] && return 0
-    fi
-    rm -f "$bin" "$stamp"
-    if "${cmd[@]}" >"$log" 2>&1; then
-        echo "${cmd[*]}" >"$stamp"
-    else
-        echo "command: ${cmd[*]}" >>"$log"
-        rm -f "$bin"
-    fi
+    compile "$bin" "$log" "$src" "$SRCDIR/stress.h" "$ROOT/c_tests/common.h" \
+        -- "$CC" "${CFLAGS_WORDS[@]}" -I"$ROOT/c_tests" -o "$bin" "$src" -pthread -ldl
 }
 
 # --- run ------------------------------------------------------------------
