@@ -30,11 +30,13 @@ pub struct Block {
     pub key: usize,
 }
 
-/// Fixed-point reciprocal of the block size: `(off * magic) >> MAGIC_SHIFT == off / block_size`
-/// for every offset in a span, and the low bits stay below `EXACT_LIMIT` exactly when `off` is a
-/// multiple of the block size (tested exhaustively below).
-const MAGIC_SHIFT: u32 = 40;
-const EXACT_LIMIT: u64 = 1 << 20;
+/// Divisibility by multiplication (Lemire, Kaser & Kurz, "Faster remainder by direct
+/// computation", 2019): with `magic = ⌊(2^64 - 1) / d⌋ + 1`, an offset `off < 2^32` is a multiple
+/// of `d` exactly when `off * magic mod 2^64 < magic` (tested exhaustively below). One multiply
+/// and one compare, both with the descriptor in memory.
+fn magic_for(block_size: usize) -> u64 {
+    u64::MAX / block_size as u64 + 1
+}
 
 /// Random per-process secret mixed into the freed-block key, so that user data does not look freed.
 static SECRET: AtomicUsize = AtomicUsize::new(0x9e37_79b9_7f4a_7c15);
@@ -64,8 +66,8 @@ pub struct Slab {
     pub free: *mut Block,
     pub magic: u64,
     /// `capacity * block_size`: the bytes of the span that blocks cover (a pointer into the
-    /// unusable tail past them is not a block).
-    block_bytes: u32,
+    /// unusable tail past them is not a block). 64 bits, so that `free` compares it in place.
+    block_bytes: u64,
     block_size: u32,
     pub used: u32,
     /// The owner's free takes the heap's slow path once `used` drops below this: 1 on the
@@ -74,9 +76,6 @@ pub struct Slab {
     /// statistics modes (every free is checked and counted), 0 (never) for the class's only slab,
     /// which is kept when empty. One comparison on the fast path covers all of these.
     pub free_watermark: u32,
-    /// Blocks carved from the span so far; blocks are carved a page at a time so that a new slab
-    /// does not touch all its memory at once.
-    pub reserved: u32,
     pub capacity: u32,
     pub class: SizeClass,
     pub span_slabs: u8,
@@ -95,11 +94,15 @@ pub struct Slab {
     /// Links in the owner heap's list, or in the pool's abandoned list.
     pub next: *mut Slab,
     pub prev: *mut Slab,
-    _pad2: [u8; 40],
+    /// Blocks carved from the span so far; blocks are carved a page at a time so that a new slab
+    /// does not touch all its memory at once. (Owner only, slow paths: it can share the line
+    /// other threads' frees write.)
+    pub reserved: u32,
+    _pad2: [u8; 36],
 }
 
 const _: () = assert!(core::mem::size_of::<Slab>() == 128);
-const _: () = assert!(core::mem::offset_of!(Slab, flags) < 64);
+const _: () = assert!(core::mem::offset_of!(Slab, head_offset) < 64);
 const _: () = assert!(core::mem::offset_of!(Slab, thread_free) == 64);
 
 // SAFETY: the owner-only fields are touched only by the owning thread or under the pool lock;
@@ -119,7 +122,6 @@ impl Slab {
         block_size: 0,
         used: 0,
         free_watermark: 0,
-        reserved: 0,
         capacity: 0,
         class: SizeClass(0),
         span_slabs: 0,
@@ -130,7 +132,8 @@ impl Slab {
         thread_free: AtomicPtr::new(ptr::null_mut()),
         next: ptr::null_mut(),
         prev: ptr::null_mut(),
-        _pad2: [0; 40],
+        reserved: 0,
+        _pad2: [0; 36],
     };
 
     /// Prepares an unused descriptor for a span of `span_slabs` slabs at `start`.
@@ -148,7 +151,7 @@ impl Slab {
         self.block_size = block_size as u32;
         self.magic = magic_for(block_size);
         self.start = start;
-        self.block_bytes = self.capacity * block_size as u32;
+        self.block_bytes = self.capacity as u64 * block_size as u64;
         self.next = ptr::null_mut();
         self.prev = ptr::null_mut();
         self.thread_free.store(ptr::null_mut(), Ordering::Relaxed);
@@ -173,9 +176,9 @@ impl Slab {
     /// The block `p` points at, if `p` is the start of a block of this slab.
     #[inline(always)]
     pub fn block_at(&self, p: *mut u8) -> Option<*mut Block> {
-        let off = (p as usize).wrapping_sub(self.start as usize);
-        let exact = (off as u64).wrapping_mul(self.magic) & ((1 << MAGIC_SHIFT) - 1) < EXACT_LIMIT;
-        if off < self.block_bytes() && exact {
+        let off = (p as usize).wrapping_sub(self.start as usize) as u64;
+        // Spans are under 2^32 bytes, so the divisibility test holds wherever `off` is in range.
+        if off < self.block_bytes && off.wrapping_mul(self.magic) < self.magic {
             Some(p.cast())
         } else {
             None
@@ -317,10 +320,6 @@ impl Slab {
     pub fn has_pending_frees(&self) -> bool {
         !self.thread_free.load(Ordering::Relaxed).is_null()
     }
-}
-
-fn magic_for(block_size: usize) -> u64 {
-    (1u64 << MAGIC_SHIFT) / block_size as u64 + 1
 }
 
 #[cfg(test)]
