@@ -3,35 +3,49 @@
 //! (the tiny fast path never fails, so the test lives on the slow paths); `realloc` reports
 //! failure as `Err` and the export sets errno.
 
-use crate::heap::{self, Owner};
+use crate::heap::{self, Heap, Owner};
 use crate::large;
 use crate::size_class::{SizeClass, MID_MAX, TINY_MAX};
-use crate::tls::ThreadState;
 use crate::{bootstrap, init};
 use core::ptr;
 
 pub const MIN_ALIGN: usize = 16;
 
 /// # Safety
-/// (For every function here that takes `ts`.) `ts` is the calling thread's state, inside an
-/// entry point (depth guard set); pointers passed in were returned by this allocator (or are
-/// foreign, handled by policy).
+/// (For every function here that takes `heap`.) `heap` is the calling thread's heap (or a
+/// sentinel other than `BUSY`) as its entry point took it and `heap::thread_heap` resolved it;
+/// pointers passed in were returned by this allocator (or are foreign, handled by policy).
 #[inline(always)]
-pub unsafe fn malloc(ts: *mut ThreadState, size: usize) -> *mut u8 {
+pub unsafe fn malloc(heap: *mut Heap, size: usize) -> *mut u8 {
     if size <= TINY_MAX {
         // SAFETY: see the module-level contract.
-        unsafe { heap::alloc(ts, SizeClass::for_tiny(size)) }
+        unsafe { heap::alloc(heap, SizeClass::for_tiny(size)) }
     } else {
         // SAFETY: as above.
-        unsafe { malloc_beyond_tiny(ts, size) }
+        unsafe { malloc_beyond_tiny(heap, size) }
+    }
+}
+
+/// malloc's fast path: a tiny block from the heap's current slab, or null when the call needs
+/// `malloc` (a larger size, an empty slab, a sentinel heap, check or statistics mode).
+///
+/// # Safety
+/// As for `heap::pop_fast`.
+#[inline(always)]
+pub unsafe fn malloc_fast(heap: *mut Heap, size: usize) -> *mut u8 {
+    if size <= TINY_MAX {
+        // SAFETY: forwarded from the caller.
+        unsafe { heap::pop_fast(heap, SizeClass::for_tiny(size)) }
+    } else {
+        ptr::null_mut()
     }
 }
 
 #[inline(never)]
-unsafe fn malloc_beyond_tiny(ts: *mut ThreadState, size: usize) -> *mut u8 {
+unsafe fn malloc_beyond_tiny(heap: *mut Heap, size: usize) -> *mut u8 {
     if size <= MID_MAX {
         // SAFETY: see `malloc`.
-        unsafe { heap::alloc(ts, SizeClass::for_size(size)) }
+        unsafe { heap::alloc(heap, SizeClass::for_size(size)) }
     } else {
         large_alloc(size, 0, false)
     }
@@ -55,14 +69,14 @@ pub fn set_enomem() {
 /// # Safety
 /// See `malloc`.
 #[inline(always)]
-pub unsafe fn free(ts: *mut ThreadState, p: *mut u8) {
+pub unsafe fn free(heap: *mut Heap, p: *mut u8) {
     // SAFETY: see `malloc`; `heap::free` takes null too.
-    unsafe { heap::free(ts, p) }
+    unsafe { heap::free(heap, p, || {}) }
 }
 
 /// # Safety
 /// See `malloc`.
-pub unsafe fn calloc(ts: *mut ThreadState, count: usize, size: usize) -> *mut u8 {
+pub unsafe fn calloc(heap: *mut Heap, count: usize, size: usize) -> *mut u8 {
     let Some(total) = count.checked_mul(size) else {
         set_enomem();
         return ptr::null_mut();
@@ -72,7 +86,7 @@ pub unsafe fn calloc(ts: *mut ThreadState, count: usize, size: usize) -> *mut u8
         return large_alloc(total, 0, true);
     }
     // SAFETY: see `malloc`.
-    let p = unsafe { malloc(ts, total) };
+    let p = unsafe { malloc(heap, total) };
     if !p.is_null() {
         // SAFETY: `p` holds at least `total` bytes.
         unsafe { ptr::write_bytes(p, 0, total) };
@@ -84,15 +98,15 @@ pub unsafe fn calloc(ts: *mut ThreadState, count: usize, size: usize) -> *mut u8
 ///
 /// # Safety
 /// See `malloc`.
-pub unsafe fn aligned(ts: *mut ThreadState, align: usize, size: usize) -> *mut u8 {
+pub unsafe fn aligned(heap: *mut Heap, align: usize, size: usize) -> *mut u8 {
     debug_assert!(align.is_power_of_two());
     if align <= MIN_ALIGN {
         // SAFETY: see `malloc`.
-        return unsafe { malloc(ts, size) };
+        return unsafe { malloc(heap, size) };
     }
     match SizeClass::for_aligned(size, align) {
         // SAFETY: see `malloc`.
-        Some(class) => unsafe { heap::alloc(ts, class) },
+        Some(class) => unsafe { heap::alloc(heap, class) },
         None => large_alloc(size, align, false),
     }
 }
@@ -103,15 +117,15 @@ pub unsafe fn aligned(ts: *mut ThreadState, align: usize, size: usize) -> *mut u
 /// # Safety
 /// See `malloc`.
 #[allow(clippy::result_unit_err)]
-pub unsafe fn realloc(ts: *mut ThreadState, p: *mut u8, size: usize) -> Result<*mut u8, ()> {
+pub unsafe fn realloc(heap: *mut Heap, p: *mut u8, size: usize) -> Result<*mut u8, ()> {
     if p.is_null() {
         // SAFETY: see `malloc`.
-        let q = unsafe { malloc(ts, size) };
+        let q = unsafe { malloc(heap, size) };
         return if q.is_null() { Err(()) } else { Ok(q) };
     }
     if size == 0 {
         // SAFETY: see `malloc`.
-        unsafe { free(ts, p) };
+        unsafe { free(heap, p) };
         return Ok(ptr::null_mut());
     }
     let old_size = match heap::owner_of(p, "realloc") {
@@ -146,14 +160,14 @@ pub unsafe fn realloc(ts: *mut ThreadState, p: *mut u8, size: usize) -> Result<*
         }
     };
     // SAFETY: see `malloc`.
-    let q = unsafe { malloc(ts, size) };
+    let q = unsafe { malloc(heap, size) };
     if q.is_null() {
         return Err(());
     }
     // SAFETY: both blocks hold at least min(old, new) bytes and do not overlap.
     unsafe {
         ptr::copy_nonoverlapping(p, q, old_size.min(size));
-        free(ts, p);
+        free(heap, p);
     }
     Ok(q)
 }

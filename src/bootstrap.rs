@@ -1,5 +1,5 @@
 //! The bootstrap arena: serves calls that re-enter the allocator (from `dlsym`, `pthread_*`,
-//! anything the allocator itself calls while its depth guard is set).
+//! anything the allocator itself calls while its reentrancy guard is set).
 //!
 //! It is a static buffer inside libhakmem, so its pointers are ours and recognisable by address;
 //! it never calls anything. Blocks are never reused (re-entered calls are rare and small); when

@@ -1,13 +1,15 @@
 //! The C ABI: glibc-named exports that interpose the system allocator, and the prefixed `hak_*`
 //! API declared in `include/hakmem.h`.
 //!
-//! Every export first sets the thread's reentrancy depth guard (`tls::ThreadState::depth`); a call
-//! that finds it already set comes from inside the allocator (dlsym, pthread_setspecific, ...) and
-//! is served by the bootstrap arena. Then it converts and calls `api`, which sets errno for the
-//! allocations it fails; the validation errors of the C API (EINVAL) are set here.
+//! Every export first takes the thread's heap out of its slot, leaving the `BUSY` sentinel as the
+//! reentrancy guard (`tls::Entered`); a call that finds `BUSY` comes from inside the allocator
+//! (dlsym, pthread_setspecific, ...) and is served by the bootstrap arena. Then it converts and
+//! calls `api`, which sets errno for the allocations it fails; the validation errors of the C API
+//! (EINVAL) are set here.
 
-use crate::tls::{self, ThreadState};
-use crate::{api, bootstrap, heap, os, stats};
+use crate::heap::{self, Heap};
+use crate::tls::Entered;
+use crate::{api, bootstrap, os, stats};
 use core::ffi::{c_char, c_int, c_void};
 use core::ptr;
 
@@ -17,20 +19,23 @@ fn set_errno(e: c_int) {
     unsafe { *libc::__errno_location() = e };
 }
 
-/// Runs `f` with the depth guard held, or `reentrant` when the guard was already held.
+/// Runs `f` on the thread's heap inside the guard, or `reentrant` when the call re-entered.
+/// `alloc`: the call may allocate, so a thread's first call creates its heap.
 #[inline(always)]
-fn guarded<R>(f: impl FnOnce(*mut ThreadState) -> R, reentrant: impl FnOnce() -> R) -> R {
-    let ts = tls::current();
-    // SAFETY: `ts` is this thread's state block; only this thread touches it.
-    unsafe {
-        if (*ts).depth != 0 {
-            return reentrant();
-        }
-        (*ts).depth = 1;
-        let r = f(ts);
-        (*ts).depth = 0;
-        r
+fn guarded<R>(
+    e: Entered,
+    alloc: bool,
+    f: impl FnOnce(*mut Heap) -> R,
+    reentrant: impl FnOnce() -> R,
+) -> R {
+    if e.reentrant() {
+        return reentrant();
     }
+    // SAFETY: inside the guard, not re-entered.
+    let heap = if alloc { unsafe { heap::thread_heap(e.heap) } } else { e.heap };
+    let r = f(heap);
+    e.leave(heap);
+    r
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -48,30 +53,40 @@ fn reentrant_alloc(size: usize, align: usize) -> *mut u8 {
 
 #[inline(always)]
 fn do_malloc(size: usize) -> *mut c_void {
-    // SAFETY: inside the guard, `ts` is the caller's state.
-    guarded(|ts| unsafe { api::malloc(ts, size) }, || reentrant_alloc(size, api::MIN_ALIGN)).cast()
+    let e = Entered::enter();
+    // SAFETY: `e.heap` is the heap (or sentinel) this entry point took.
+    let b = unsafe { api::malloc_fast(e.heap, size) };
+    if !b.is_null() {
+        e.leave(e.heap);
+        return b.cast();
+    }
+    malloc_slow(e, size)
+}
+
+#[inline(never)]
+fn malloc_slow(e: Entered, size: usize) -> *mut c_void {
+    let reentrant = || reentrant_alloc(size, api::MIN_ALIGN);
+    // SAFETY: `heap` is the thread's, inside the guard.
+    guarded(e, true, |heap| unsafe { api::malloc(heap, size) }, reentrant).cast()
 }
 
 /// # Safety
 /// `p` is null or a live block of this allocator (or foreign: see `init`).
 #[inline(always)]
 unsafe fn do_free(p: *mut c_void) {
-    // SAFETY: inside the guard, `ts` is the caller's state; `p` is as the caller promised.
-    guarded(
-        |ts| unsafe { api::free(ts, p.cast()) },
-        || {
-            if !p.is_null() {
-                // SAFETY: as above.
-                unsafe { heap::free_reentrant(p.cast()) }
-            }
-        },
-    )
+    let e = Entered::enter();
+    // SAFETY: `e.heap` is the heap (or sentinel) this entry point took: a re-entered call has
+    // `BUSY`, which owns no slab, so its free takes the remote path, safe whatever state the
+    // interrupted call is in. `p` is as the caller promised.
+    unsafe { heap::free(e.heap, p.cast(), move || e.leave(e.heap)) };
 }
 
 fn do_calloc(count: usize, size: usize) -> *mut c_void {
     guarded(
+        Entered::enter(),
+        true,
         // SAFETY: inside the guard.
-        |ts| unsafe { api::calloc(ts, count, size) },
+        |heap| unsafe { api::calloc(heap, count, size) },
         // The bootstrap arena is never reused, so its memory is still zero.
         || reentrant_alloc(count.saturating_mul(size), api::MIN_ALIGN),
     )
@@ -81,9 +96,12 @@ fn do_calloc(count: usize, size: usize) -> *mut c_void {
 /// # Safety
 /// As for `do_free`.
 unsafe fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    let e = Entered::enter();
     let r = guarded(
+        e,
+        true,
         // SAFETY: inside the guard.
-        |ts| unsafe { api::realloc(ts, p.cast(), size) },
+        |heap| unsafe { api::realloc(heap, p.cast(), size) },
         || {
             let q = bootstrap::alloc(size, api::MIN_ALIGN);
             if q.is_null() {
@@ -93,7 +111,7 @@ unsafe fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
                 // SAFETY: `p` is a live block of at least its usable size; `q` holds `size`.
                 unsafe {
                     ptr::copy_nonoverlapping(p.cast::<u8>(), q, api::usable_size(p.cast()).min(size));
-                    heap::free_reentrant(p.cast());
+                    api::free(e.heap, p.cast());
                 }
             }
             Ok(q)
@@ -110,8 +128,9 @@ unsafe fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
 
 /// `align` must be a power of two here.
 fn do_aligned(align: usize, size: usize) -> *mut u8 {
+    let reentrant = || reentrant_alloc(size, align);
     // SAFETY: inside the guard.
-    guarded(|ts| unsafe { api::aligned(ts, align, size) }, || reentrant_alloc(size, align))
+    guarded(Entered::enter(), true, |heap| unsafe { api::aligned(heap, align, size) }, reentrant)
 }
 
 fn do_posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
@@ -263,12 +282,12 @@ mod interpose {
 
     #[no_mangle]
     pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
-        guarded(|_| api::trim() as c_int, || 0)
+        guarded(Entered::enter(), false, |_| api::trim() as c_int, || 0)
     }
 
     #[no_mangle]
     pub extern "C" fn malloc_stats() {
-        guarded(|_| stats::print(), || ())
+        guarded(Entered::enter(), false, |_| stats::print(), || ())
     }
 
     /// Accepted for compatibility; hakmem has no tunables of glibc's kind.
@@ -387,7 +406,7 @@ pub unsafe extern "C" fn hak_usable_size(p: *mut c_void) -> usize {
 /// Prints the statistics report to stderr (the per-tier call counts need `HAKMEM_STATS=1`).
 #[no_mangle]
 pub extern "C" fn hak_stats_print() {
-    guarded(|_| stats::print(), || ())
+    guarded(Entered::enter(), false, |_| stats::print(), || ())
 }
 
 /// The library version, a static NUL-terminated string.

@@ -7,10 +7,11 @@
 //! * free: the pagemap gives the SuperSlab, the SuperSlab the slab; the owner pushes to the slab's
 //!   `free` list, any other thread to its atomic `thread_free` (see `slab`).
 //! * A new thread starts on the static `EMPTY` heap, whose slabs are all the empty sentinel, so its
-//!   first malloc falls into the slow path, which creates its heap. At thread exit the heap's slabs
-//!   are abandoned for adoption and the thread switches to `DEAD`: later mallocs on that thread
-//!   (from other TLS destructors) are served by a shared, locked `ORPHAN` heap, and its frees take
-//!   the remote path.
+//!   first malloc falls into the slow path, which creates its heap (`thread_heap`). While an entry
+//!   point runs, the thread's slot holds the static `BUSY` heap (see `tls`). At thread exit the
+//!   heap's slabs are abandoned for adoption and the thread switches to `DEAD`: later mallocs on
+//!   that thread (from other TLS destructors) are served by a shared, locked `ORPHAN` heap, and
+//!   its frees take the remote path.
 
 use crate::diag::{fatal, fatal_ptr};
 use crate::os;
@@ -20,7 +21,6 @@ use crate::check;
 use crate::slab::{freed_key, Block, Slab};
 use crate::superslab::{self, SuperSlab, SuperSlabs};
 use crate::sync::Mutex;
-use crate::tls::ThreadState;
 use core::cell::UnsafeCell;
 use core::ptr;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +31,9 @@ enum Kind {
     Empty,
     /// The static heap of threads whose exit cleanup already ran.
     Dead,
+    /// The static heap a thread's slot holds while one of its calls runs: what a re-entered
+    /// call finds.
+    Busy,
     Live,
     /// The shared heap that serves dead threads, under `ORPHAN_LOCK`.
     Orphan,
@@ -114,6 +117,12 @@ const fn sentinel(kind: Kind) -> Heap {
 
 pub static EMPTY: Heap = sentinel(Kind::Empty);
 pub static DEAD: Heap = sentinel(Kind::Dead);
+pub static BUSY: Heap = sentinel(Kind::Busy);
+
+#[inline(always)]
+pub fn busy() -> *mut Heap {
+    ptr::addr_of!(BUSY) as *mut Heap
+}
 
 struct HeapCell(UnsafeCell<Heap>);
 // SAFETY: the orphan heap is touched only with ORPHAN_LOCK held.
@@ -129,20 +138,20 @@ fn empty_slab() -> *mut Slab {
 // ---------------------------------------------------------------------------------------------
 // malloc
 
-/// Allocates a block of `class` for the calling thread; null with errno ENOMEM when out of
-/// memory (set on the slow path, so the fast path has no test for it).
+/// The fast path: a block of `class` from the heap's current slab, or null when that slab has
+/// none (always so for the sentinel heaps, and in check and statistics modes).
 ///
 /// # Safety
-/// `ts` is the calling thread's state, inside an entry point (depth guard set).
+/// `heap` is the calling thread's heap or a sentinel, taken by its entry point (`tls::Entered`).
 #[inline(always)]
-pub unsafe fn alloc(ts: *mut ThreadState, class: SizeClass) -> *mut u8 {
-    // SAFETY: `ts.heap` is the thread's heap or a sentinel; both have a valid slab per class.
+pub unsafe fn pop_fast(heap: *mut Heap, class: SizeClass) -> *mut u8 {
+    // SAFETY: every heap, sentinels included, has a valid slab per class; a live one is used
+    // only by its thread.
     unsafe {
-        let heap = (*ts).heap;
         let slab = (*heap).fast[class.index()];
         let b = (*slab).free;
         if b.is_null() {
-            return alloc_slow(ts, class);
+            return b.cast();
         }
         (*slab).free = (*b).next;
         (*b).key = 0;
@@ -151,30 +160,41 @@ pub unsafe fn alloc(ts: *mut ThreadState, class: SizeClass) -> *mut u8 {
     }
 }
 
+/// Allocates a block of `class`; null with errno ENOMEM when out of memory (set on the slow
+/// path, so the fast path has no test for it).
+///
+/// # Safety
+/// As for `pop_fast`; `heap` is not `BUSY` (re-entered calls are served by the bootstrap arena).
+#[inline(always)]
+pub unsafe fn alloc(heap: *mut Heap, class: SizeClass) -> *mut u8 {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let b = pop_fast(heap, class);
+        if b.is_null() {
+            return alloc_slow(heap, class);
+        }
+        b
+    }
+}
+
 #[cold]
 #[inline(never)]
-unsafe fn alloc_slow(ts: *mut ThreadState, class: SizeClass) -> *mut u8 {
+unsafe fn alloc_slow(heap: *mut Heap, class: SizeClass) -> *mut u8 {
     // SAFETY: see `alloc`.
-    let p = unsafe { alloc_slow_inner(ts, class) };
+    let p = unsafe { alloc_slow_inner(heap, class) };
     if p.is_null() {
         crate::api::set_enomem();
     }
     p
 }
 
-unsafe fn alloc_slow_inner(ts: *mut ThreadState, class: SizeClass) -> *mut u8 {
+unsafe fn alloc_slow_inner(heap: *mut Heap, class: SizeClass) -> *mut u8 {
     // SAFETY: see `alloc`.
     unsafe {
-        let heap = (*ts).heap;
         match (*heap).kind {
             Kind::Live => alloc_from(heap, class),
-            Kind::Empty => {
-                let heap = create_heap(ts);
-                if heap.is_null() {
-                    return ptr::null_mut();
-                }
-                alloc_from(heap, class)
-            }
+            // `thread_heap` could not create the thread's heap: out of memory.
+            Kind::Empty | Kind::Busy => ptr::null_mut(),
             Kind::Dead | Kind::Orphan => {
                 let _g = ORPHAN_LOCK.lock();
                 let orphan = ORPHAN.0.get();
@@ -448,50 +468,68 @@ pub unsafe fn key_unless_freed(call: &str, b: *mut Block) -> usize {
     key
 }
 
-/// Frees `p`; null is a no-op (the null page is in no SuperSlab, so the fast path needs no test).
+/// Frees `p`, then runs `done` (an entry point's `leave`: every path ends with it, the slow ones
+/// by a tail call, so that the fast path saves no registers). Null is a no-op (the null page is
+/// in no SuperSlab, so the fast path needs no test). A block of a slab `heap` does not own
+/// (always so for the sentinels, `BUSY` included) takes the lock-free remote path.
 ///
 /// # Safety
-/// `ts` is the calling thread's state inside an entry point; `p` is null or was returned by this
-/// allocator and not freed since (violations are detected where cheap, and abort).
+/// `heap` is the calling thread's heap or a sentinel, taken by its entry point; `p` is null or
+/// was returned by this allocator and not freed since (violations are detected where cheap, and
+/// abort).
 #[inline(always)]
-pub unsafe fn free(ts: *mut ThreadState, p: *mut u8) {
+pub unsafe fn free(heap: *mut Heap, p: *mut u8, done: impl FnOnce()) {
     if !pagemap::is_superslab(p as usize) {
-        return free_not_slab(p);
+        return free_not_slab(p, done);
     }
     // SAFETY: the pagemap says `p` lies in a live SuperSlab; its descriptors are readable.
     unsafe {
         let slab = SuperSlab::slab_of(p);
-        let Some(b) = (*slab).block_at(p) else { invalid_pointer("free", p) };
-        let key = key_unless_freed("free", b);
-        let heap = (*ts).heap;
+        let Some(b) = (*slab).block_at(p) else { return free_rejected(p) };
+        let key = freed_key(b);
+        if (*b).key == key {
+            return free_rejected(p);
+        }
         // Relaxed: only the owner itself ever stores its own heap here, so equality is stable.
         if (*slab).owner.load(Ordering::Relaxed) == heap {
             if (*slab).push_local(b, key) {
-                free_local_slow(heap, slab, b);
+                return free_local_slow(heap, slab, b, done);
             }
+            done()
         } else {
-            free_remote(slab, b, key);
+            free_remote(slab, b, key, done)
         }
+    }
+}
+
+/// A pointer of a SuperSlab that `free` must not take: not a block start, or a block that is
+/// already free. Reached by a tail call, so that the fast path needs no stack frame.
+#[cold]
+#[inline(never)]
+fn free_rejected(p: *mut u8) {
+    match owner_of(p, "free") {
+        Owner::Slab(_, b) => double_free("free", b.cast()),
+        _ => fatal("pagemap changed under free"),
     }
 }
 
 #[cold]
 #[inline(never)]
-fn free_not_slab(p: *mut u8) {
-    if p.is_null() {
-        return;
+fn free_not_slab(p: *mut u8, done: impl FnOnce()) {
+    if !p.is_null() {
+        match owner_of(p, "free") {
+            // SAFETY: `owner_of` validated the header and that `p` is its block.
+            Owner::Large(hdr) => unsafe { crate::large::free(hdr) },
+            Owner::Bootstrap => {}
+            Owner::Foreign => crate::init::free_foreign(p),
+            Owner::Slab(..) => fatal("pagemap changed under free"),
+        }
     }
-    match owner_of(p, "free") {
-        // SAFETY: `owner_of` validated the header and that `p` is its block.
-        Owner::Large(hdr) => unsafe { crate::large::free(hdr) },
-        Owner::Bootstrap => {}
-        Owner::Foreign => crate::init::free_foreign(p),
-        Owner::Slab(..) => fatal("pagemap changed under free"),
-    }
+    done()
 }
 
 #[inline(never)]
-unsafe fn free_remote(slab: *mut Slab, b: *mut Block, key: usize) {
+unsafe fn free_remote(slab: *mut Slab, b: *mut Block, key: usize, done: impl FnOnce()) {
     // SAFETY: `b` is a handed-out block of `slab` (validated by the caller).
     unsafe {
         if check::enabled() {
@@ -499,23 +537,7 @@ unsafe fn free_remote(slab: *mut Slab, b: *mut Block, key: usize) {
         }
         (*slab).push_remote(b, key);
     }
-}
-
-/// Frees a block on behalf of a re-entered call: always the lock-free remote path, which is safe
-/// whatever state the interrupted call left the thread's heap in.
-///
-/// # Safety
-/// `p` was returned by this allocator and not freed since (or is foreign: see `init`).
-pub unsafe fn free_reentrant(p: *mut u8) {
-    if !pagemap::is_superslab(p as usize) {
-        return free_not_slab(p);
-    }
-    // SAFETY: the pagemap says `p` lies in a live SuperSlab; its descriptors are readable.
-    unsafe {
-        let slab = SuperSlab::slab_of(p);
-        let Some(b) = (*slab).block_at(p) else { invalid_pointer("free", p) };
-        (*slab).push_remote(b, key_unless_freed("free", b));
-    }
+    done()
 }
 
 /// After local frees, a slab that was full goes back to the available list once an eighth of it
@@ -524,7 +546,7 @@ pub unsafe fn free_reentrant(p: *mut u8) {
 /// allocated and freed repeatedly). In check and statistics modes every local free comes here.
 #[cold]
 #[inline(never)]
-unsafe fn free_local_slow(heap: *mut Heap, s: *mut Slab, b: *mut Block) {
+unsafe fn free_local_slow(heap: *mut Heap, s: *mut Slab, b: *mut Block, done: impl FnOnce()) {
     // SAFETY: `s` is owned by `heap`, and the caller is its owner thread; `b` was just freed.
     unsafe {
         let c = (*s).class.index();
@@ -547,6 +569,7 @@ unsafe fn free_local_slow(heap: *mut Heap, s: *mut Slab, b: *mut Block) {
             push_avail(heap, s);
         }
     }
+    done()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -578,8 +601,27 @@ fn with_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
 
 const RECORDS_PER_MAP: usize = 64;
 
+/// The heap an allocating call uses: `heap`, the one its entry point took, unless that is the
+/// thread's first call (`EMPTY`), which creates the thread's heap. (`EMPTY` stays when that fails:
+/// the allocation then fails with ENOMEM.) The caller leaves the result in the thread's slot.
+///
+/// # Safety
+/// Inside an entry point that is not re-entered (the slot holds `BUSY`).
+#[inline(always)]
+pub unsafe fn thread_heap(heap: *mut Heap) -> *mut Heap {
+    // SAFETY: every heap, sentinels included, is readable.
+    if unsafe { (*heap).kind } == Kind::Empty {
+        let created = create_heap();
+        if !created.is_null() {
+            return created;
+        }
+    }
+    heap
+}
+
 #[cold]
-unsafe fn create_heap(ts: *mut ThreadState) -> *mut Heap {
+#[inline(never)]
+fn create_heap() -> *mut Heap {
     crate::init::ensure();
     let (heap, key) = with_registry(|r| {
         if r.free_records.is_null() {
@@ -621,31 +663,27 @@ unsafe fn create_heap(ts: *mut ThreadState) -> *mut Heap {
     if heap.is_null() {
         return heap;
     }
-    // SAFETY: `ts` is this thread's state.
-    unsafe { (*ts).heap = heap };
     if let Some(key) = key {
-        // May allocate (glibc's second-level key table); the depth guard routes that to the
-        // bootstrap arena.
+        // May allocate (glibc's second-level key table): such a call finds `BUSY` in the slot
+        // and is served by the bootstrap arena.
         // SAFETY: `key` is a valid key.
         unsafe { libc::pthread_setspecific(key, heap.cast()) };
     }
     heap
 }
 
-/// pthread key destructor: runs when a thread that created a heap exits.
+/// pthread key destructor: runs when a thread that created a heap exits (never inside one of
+/// its allocator calls). Later calls on the thread find `DEAD`.
 unsafe extern "C" fn thread_exit(arg: *mut libc::c_void) {
-    let ts = crate::tls::current();
-    // SAFETY: `ts` is this thread's state; `arg` is the heap registered by `create_heap`.
+    let e = crate::tls::Entered::enter();
+    // SAFETY: `arg` is the heap registered by `create_heap`, owned by this thread.
     unsafe {
-        let depth = (*ts).depth;
-        (*ts).depth = 1;
         let heap = arg.cast::<Heap>();
         abandon_all(heap);
         superslab::disown(ptr::addr_of_mut!((*heap).superslabs));
         retire_heap(heap);
-        (*ts).heap = ptr::addr_of!(DEAD) as *mut Heap;
-        (*ts).depth = depth;
     }
+    e.leave(ptr::addr_of!(DEAD) as *mut Heap);
 }
 
 /// Returns the empty slabs of `heap` and abandons the others for adoption.

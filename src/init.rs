@@ -2,7 +2,7 @@
 //! foreign-pointer policy.
 //!
 //! Init runs once, from the library constructor or from the first thread heap's creation,
-//! whichever comes first, always under the caller's depth guard (so `dlsym`/`pthread_atfork`
+//! whichever comes first, always under the caller's reentrancy guard (so `dlsym`/`pthread_atfork`
 //! allocating inside it are served by the bootstrap arena). Threads that arrive while another
 //! thread initialises do not wait for it: the allocator works with the default options until init
 //! has published its results, so no lock order can deadlock against the dynamic loader's.
@@ -104,7 +104,7 @@ fn find_jemalloc(name: &mut [u8; 256]) -> bool {
 /// object in link order.
 fn resolve_next(lib: Option<&[u8; 256]>) {
     // SAFETY: dlopen with RTLD_NOLOAD only returns a handle to an already loaded object; dlsym
-    // may allocate, which the caller's depth guard routes to the bootstrap arena.
+    // may allocate, which the caller's reentrancy guard routes to the bootstrap arena.
     unsafe {
         let handle = match lib {
             Some(name) => libc::dlopen(name.as_ptr().cast(), libc::RTLD_NOLOAD | libc::RTLD_LAZY),
@@ -208,14 +208,10 @@ unsafe extern "C" fn postfork_child() {
 /// Library constructor: initialise before `main` when nothing allocated earlier.
 #[ctor::ctor]
 fn hakmem_init() {
-    let ts = crate::tls::current();
-    // SAFETY: `ts` is this thread's state; the guard makes allocations inside init re-entered.
-    unsafe {
-        let depth = (*ts).depth;
-        (*ts).depth = depth + 1;
-        ensure();
-        (*ts).depth = depth;
-    }
+    // The guard makes allocations inside init re-entered calls.
+    let e = crate::tls::Entered::enter();
+    ensure();
+    e.leave(e.heap);
 }
 
 /// Library destructor: the `HAKMEM_STATS` report.

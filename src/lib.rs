@@ -2,7 +2,7 @@
 //!
 //! # Architecture
 //! ```text
-//!  ffi (exports, depth guard, errno) ─► api (C semantics) ─┬─► heap  (Tiny ≤ 1 KiB, Mid ≤ 128 KiB):
+//!  ffi (exports, guard, errno) ─────► api (C semantics) ─┬─► heap  (Tiny ≤ 1 KiB, Mid ≤ 128 KiB):
 //!                                                          │     per-thread slabs of one size class
 //!                                                          │     └─► superslab (2 MiB regions, pool,
 //!                                                          │         one owner heap per region)
@@ -10,12 +10,12 @@
 //!  pagemap: address → SuperSlab (flat bitmap) / large header (radix), O(1), "is it ours"
 //!  slab + remote_free: free lists (owner's, and a lock-free one for other threads' frees)
 //!  os: the only mmap/munmap/madvise/mremap calls     bootstrap: arena for re-entered calls
-//!  tls: the thread's heap + depth guard   init: ctor, fork, jemalloc, foreign pointers
+//!  tls: the thread's heap (also the reentrancy guard)   init: ctor, fork, jemalloc, foreign ptrs
 //!  config: HAKMEM_* options   stats: per-tier counters   diag: messages without allocating
 //!  check: the HAKMEM_CHECK validation mode
 //! ```
 //! malloc: size → class (table) → the thread heap's current slab for the class → pop (one test).
-//! free: pagemap byte → SuperSlab → slab descriptor → owner? push to its local list : push to its
+//! free: pagemap bit → SuperSlab → slab descriptor → owner? push to its local list : push to its
 //! atomic remote list. Every piece of metadata lives in memory mapped directly from the kernel.
 
 #![deny(unsafe_op_in_unsafe_fn)]

@@ -1,21 +1,64 @@
-//! The one thread-local word pair the allocator keeps: the thread's heap and its reentrancy depth.
+//! The one thread-local word the allocator keeps: the thread's heap, which is also its reentrancy
+//! guard.
 //!
-//! On x86_64 Linux the block lives in the initial-exec TLS model, defined in assembly because
+//! Every entry point takes the heap out of the slot first and leaves the `heap::BUSY` sentinel
+//! there until it returns (`Entered`). A call that re-enters the allocator meanwhile (from dlsym,
+//! pthread_setspecific, anything the allocator calls, or a signal handler) finds `BUSY`: its
+//! slabs are all the empty sentinel, so malloc falls into the slow path, which serves it from the
+//! bootstrap arena, and it owns no slab, so free takes the lock-free remote path. The guard thus
+//! costs the fast paths two stores and no test.
+//!
+//! On x86_64 Linux the word lives in the initial-exec TLS model, defined in assembly because
 //! stable Rust has no `#[thread_local]`: reaching it costs one GOT load plus one `fs:` add, where
 //! `thread_local!` in a shared object would call `__tls_get_addr` on every access (which may itself
-//! allocate). The block's initial image points at the static empty heap, so a new thread's first
-//! call finds empty pages and takes the slow path, which sets the thread up; no extra test on the
-//! fast path. Elsewhere a `thread_local!` stands in.
+//! allocate). Its initial image points at the static empty heap, so a new thread's first malloc
+//! finds empty slabs and takes the slow path, which creates the thread's heap. Elsewhere a
+//! `thread_local!` stands in.
 
-use crate::heap::Heap;
+use crate::heap::{self, Heap};
 
 #[repr(C)]
 pub struct ThreadState {
-    /// The thread's heap, or one of the static sentinels (`heap::EMPTY`, `heap::DEAD`).
+    /// The thread's heap, or one of the static sentinels (`heap::EMPTY`, `heap::DEAD`, and
+    /// `heap::BUSY` while an entry point runs).
     pub heap: *mut Heap,
-    /// Nonzero while an allocator entry point runs on this thread; a call that finds it set is a
-    /// re-entered one (from something the allocator itself called).
-    pub depth: usize,
+}
+
+/// An entry point's hold on the thread's heap (see the module docs); `leave` puts a heap back.
+#[derive(Clone, Copy)]
+pub struct Entered {
+    ts: *mut ThreadState,
+    /// The heap the slot held on entry: `BUSY` for a re-entered call.
+    pub heap: *mut Heap,
+}
+
+impl Entered {
+    /// Takes the thread's heap, leaving `BUSY` in its place: the first thing every entry point
+    /// does.
+    #[inline(always)]
+    pub fn enter() -> Entered {
+        let ts = current();
+        // SAFETY: `ts` is this thread's state; only this thread touches it.
+        unsafe {
+            let heap = (*ts).heap;
+            (*ts).heap = heap::busy();
+            Entered { ts, heap }
+        }
+    }
+
+    /// Whether this call re-entered the allocator from inside another call on this thread.
+    #[inline(always)]
+    pub fn reentrant(&self) -> bool {
+        self.heap == heap::busy()
+    }
+
+    /// Ends the call with `heap` in the slot: the heap it entered with, or the one it created.
+    /// A re-entered call puts `BUSY` back, which the interrupted call still needs.
+    #[inline(always)]
+    pub fn leave(self, heap: *mut Heap) {
+        // SAFETY: as in `enter`.
+        unsafe { (*self.ts).heap = heap };
+    }
 }
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -24,14 +67,13 @@ mod imp {
 
     core::arch::global_asm!(
         ".pushsection .tdata,\"awT\",@progbits",
-        ".p2align 4",
+        ".p2align 3",
         ".globl __hakmem_thread_state",
         ".hidden __hakmem_thread_state",
         ".type __hakmem_thread_state, @object",
-        ".size __hakmem_thread_state, 16",
+        ".size __hakmem_thread_state, 8",
         "__hakmem_thread_state:",
         ".quad {empty}",
-        ".quad 0",
         ".popsection",
         empty = sym crate::heap::EMPTY,
     );
@@ -63,7 +105,6 @@ mod imp {
         static STATE: UnsafeCell<ThreadState> = const {
             UnsafeCell::new(ThreadState {
                 heap: &crate::heap::EMPTY as *const crate::heap::Heap as *mut crate::heap::Heap,
-                depth: 0,
             })
         };
     }
