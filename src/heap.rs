@@ -485,10 +485,10 @@ pub unsafe fn free(heap: *mut Heap, p: *mut u8, done: impl FnOnce()) {
     // SAFETY: the pagemap says `p` lies in a live SuperSlab; its descriptors are readable.
     unsafe {
         let slab = SuperSlab::slab_of(p);
-        let Some(b) = (*slab).block_at(p) else { return free_rejected(p) };
+        let Some(b) = (*slab).block_at(p) else { return free_rejected(p, done) };
         let key = freed_key(b);
         if (*b).key == key {
-            return free_rejected(p);
+            return free_rejected(p, done);
         }
         // Relaxed: only the owner itself ever stores its own heap here, so equality is stable.
         if (*slab).owner.load(Ordering::Relaxed) == heap {
@@ -502,15 +502,20 @@ pub unsafe fn free(heap: *mut Heap, p: *mut u8, done: impl FnOnce()) {
     }
 }
 
-/// A pointer of a SuperSlab that `free` must not take: not a block start, or a block that is
-/// already free. Reached by a tail call, so that the fast path needs no stack frame.
+/// A SuperSlab pointer that failed the fast path's checks, checked again from the start:
+/// `owner_of` aborts on a pointer that is not a block start, `key_unless_freed` on a block that
+/// is already free. (Only a descriptor changed under the fast path gets past both; the remote
+/// push frees such a block safely from any thread.) Reached by a tail call, and returns, so that
+/// the fast path needs no stack frame.
 #[cold]
 #[inline(never)]
-fn free_rejected(p: *mut u8) {
+fn free_rejected(p: *mut u8, done: impl FnOnce()) {
     match owner_of(p, "free") {
-        Owner::Slab(_, b) => double_free("free", b.cast()),
-        _ => fatal("pagemap changed under free"),
+        // SAFETY: `owner_of` validated `b` as a block of the live slab `slab`.
+        Owner::Slab(slab, b) => unsafe { (*slab).push_remote(b, key_unless_freed("free", b)) },
+        _ => return free_not_slab(p, done),
     }
+    done()
 }
 
 #[cold]
