@@ -153,7 +153,14 @@ pub unsafe fn pop_fast(heap: *mut Heap, class: SizeClass) -> *mut u8 {
         if b.is_null() {
             return b.cast();
         }
-        (*slab).free = (*b).next;
+        let next = (*b).next;
+        (*slab).free = next;
+        // The next malloc of this class reads `next`'s link: start fetching its line now, so
+        // that this class's next call (usually several calls away) finds it in cache. (Larson:
+        // the load of the popped block's link was malloc's largest stall.) Never faults, even
+        // for null.
+        #[cfg(target_arch = "x86_64")]
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(next.cast());
         (*b).key = 0;
         (*slab).used += 1;
         b.cast()
