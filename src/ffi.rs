@@ -78,7 +78,7 @@ unsafe fn do_free(p: *mut c_void) {
     // SAFETY: `e.heap` is the heap (or sentinel) this entry point took: a re-entered call has
     // `BUSY`, which owns no slab, so its free takes the remote path, safe whatever state the
     // interrupted call is in. `p` is as the caller promised.
-    unsafe { heap::free(e.heap, p.cast(), move || e.leave(e.heap)) };
+    unsafe { heap::free(e.heap, p.cast(), move |heap| e.leave(heap)) };
 }
 
 fn do_calloc(count: usize, size: usize) -> *mut c_void {

@@ -1,9 +1,9 @@
 //! The multi-producer, single-consumer queue behind cross-thread frees.
 //!
-//! Any thread pushes a block with a CAS on the list head; only the slab's owner consumes, and it
-//! takes the whole list in one atomic swap, so a block is never popped by two threads and the ABA
-//! problem cannot arise (nobody pops single nodes). Each block's `next` is written before the CAS
-//! that publishes it.
+//! Any thread pushes a block (or a chain of blocks) with a CAS on the list head; only the slab's
+//! owner consumes, and it takes the whole list in one atomic swap, so a block is never popped by
+//! two threads and the ABA problem cannot arise (nobody pops single nodes). Each block's `next`
+//! is written before the CAS that publishes it.
 //!
 //! Both functions are generic over [`ListHead`] so that `tests/remote_free_loom.rs` can
 //! model-check them with loom's atomics (every interleaving and weak-memory outcome); the slabs
@@ -48,22 +48,35 @@ impl ListHead for AtomicPtr<Block> {
     }
 }
 
+/// Pushes the chain `first ..= last` (linked through `next`, ending at `last`) onto the queue
+/// in one CAS.
+///
+/// # Safety
+/// The chain's blocks are valid, linked from `first` to `last`, and owned by the caller (no list
+/// holds them); after the call the queue does.
+#[inline]
+pub unsafe fn push_chain<H: ListHead + ?Sized>(head: &H, first: *mut Block, last: *mut Block) {
+    let mut cur = head.load(Ordering::Relaxed);
+    loop {
+        // SAFETY: `last` is a block the caller owns until the CAS below publishes the chain.
+        unsafe { (*last).next = cur };
+        // Release: the consumer that swaps the list out must see the links and the freed
+        // contents.
+        match head.compare_exchange_weak(cur, first, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(now) => cur = now,
+        }
+    }
+}
+
 /// Pushes block `b` onto the queue.
 ///
 /// # Safety
 /// `b` is a valid block that the caller owns (no list holds it); after the call the queue does.
 #[inline]
 pub unsafe fn push<H: ListHead + ?Sized>(head: &H, b: *mut Block) {
-    let mut cur = head.load(Ordering::Relaxed);
-    loop {
-        // SAFETY: `b` is a block the caller owns until the CAS below publishes it.
-        unsafe { (*b).next = cur };
-        // Release: the consumer that swaps the list out must see `b.next` and the freed contents.
-        match head.compare_exchange_weak(cur, b, Ordering::Release, Ordering::Relaxed) {
-            Ok(_) => return,
-            Err(now) => cur = now,
-        }
-    }
+    // SAFETY: a one-block chain, as the caller promised.
+    unsafe { push_chain(head, b, b) }
 }
 
 /// Takes every queued block: (head, tail, count); head is null when the queue was empty.

@@ -272,6 +272,18 @@ impl Slab {
         }
     }
 
+    /// Another thread's frees of several blocks at once: the chain `first ..= last` (linked
+    /// through `next`, each block already marked with its freed key) joins `thread_free` in one
+    /// CAS.
+    ///
+    /// # Safety
+    /// The chain's blocks are handed-out blocks of this slab, freed by the caller.
+    #[inline]
+    pub unsafe fn push_remote_chain(&self, first: *mut Block, last: *mut Block) {
+        // SAFETY: forwarded from the caller.
+        unsafe { remote_free::push_chain(&self.thread_free, first, last) };
+    }
+
     /// Moves the blocks other threads freed onto `free` (owner only); returns how many.
     /// (Remote frees are counted here, by the receiver, so that the freeing thread touches no
     /// shared counter.)

@@ -9,7 +9,7 @@
 //! makes the producer's writes visible, loom reports a causality violation.
 //! `LOOM_MAX_PREEMPTIONS` overrides the preemption bound set below.
 
-use hakmem::remote_free::{push, take_all, ListHead};
+use hakmem::remote_free::{push, push_chain, take_all, ListHead};
 use hakmem::slab::Block;
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicPtr, Ordering};
@@ -56,21 +56,41 @@ fn payload_of(key: usize) -> usize {
     key.wrapping_mul(0x9e37_79b9) | 1
 }
 
-/// A producer: allocates its blocks, writes their contents, then pushes them in order.
-fn produce(head: &LoomHead, p: usize, n: usize) {
+/// A producer: allocates its blocks, writes their contents, then pushes them in order, one by
+/// one (`chain` 1) or in chains of `chain` blocks, each built newest first (as a freeing thread
+/// builds its pending chains), so that the consumer still sees each producer's blocks in
+/// reverse order within a take.
+fn produce(head: &LoomHead, p: usize, n: usize, chain: usize) {
+    let (mut first, mut last): (*mut Block, *mut Block) = (ptr::null_mut(), ptr::null_mut());
+    let mut len = 0;
     for i in 0..n {
         let node = Box::into_raw(Box::new(Node {
             block: Block { next: ptr::null_mut(), key: 0 },
             payload: UnsafeCell::new(0),
         }));
         let key = key_of(p, i);
-        // SAFETY: the node is ours until `push` publishes it.
+        // SAFETY: the node is ours until a push publishes it.
         unsafe {
             (*node).block.key = key;
             (*node).payload.with_mut(|v| *v = payload_of(key));
         }
-        // SAFETY: the node is a valid block no list holds; the queue takes it.
-        unsafe { push(head, node.cast()) };
+        if chain == 1 {
+            // SAFETY: the node is a valid block no list holds; the queue takes it.
+            unsafe { push(head, node.cast()) };
+            continue;
+        }
+        // SAFETY: as above; the chain is ours until `push_chain` publishes it.
+        unsafe { (*node).block.next = first };
+        if last.is_null() {
+            last = node.cast();
+        }
+        first = node.cast();
+        len += 1;
+        if len == chain || i + 1 == n {
+            // SAFETY: `first ..= last` is a chain of valid blocks no list holds.
+            unsafe { push_chain(head, first, last) };
+            (first, last, len) = (ptr::null_mut(), ptr::null_mut(), 0);
+        }
     }
 }
 
@@ -167,9 +187,9 @@ fn builder(bound: Option<usize>) -> loom::model::Builder {
     b
 }
 
-/// Producers push `producers[p]` blocks each; the consumer takes `concurrent_takes` times while
-/// they run, then joins them and drains.
-fn model(producers: &'static [usize], concurrent_takes: usize, bound: Option<usize>) {
+/// Producers push `producers[p]` blocks each (in chains of `chain`); the consumer takes
+/// `concurrent_takes` times while they run, then joins them and drains.
+fn model(producers: &'static [usize], chain: usize, concurrent_takes: usize, bound: Option<usize>) {
     builder(bound).check(move || {
         let head = Arc::new(LoomHead(AtomicPtr::new(ptr::null_mut())));
         let handles: Vec<_> = producers
@@ -177,7 +197,7 @@ fn model(producers: &'static [usize], concurrent_takes: usize, bound: Option<usi
             .enumerate()
             .map(|(p, &n)| {
                 let head = head.clone();
-                thread::spawn(move || produce(&head, p, n))
+                thread::spawn(move || produce(&head, p, n, chain))
             })
             .collect();
         let mut got = Received::new(producers);
@@ -205,15 +225,24 @@ fn model(producers: &'static [usize], concurrent_takes: usize, bound: Option<usi
 /// then a drain after joining them. Each take lands anywhere among the pushes.
 #[test]
 fn two_producers_race_the_consumer() {
-    model(&[1, 1], 1, None);
-    model(&[2, 1], 1, Some(4));
-    model(&[2, 2], 1, Some(4));
-    model(&[1, 2], 2, Some(4));
-    model(&[2, 2], 2, Some(3));
+    model(&[1, 1], 1, 1, None);
+    model(&[2, 1], 1, 1, Some(4));
+    model(&[2, 2], 1, 1, Some(4));
+    model(&[1, 2], 1, 2, Some(4));
+    model(&[2, 2], 1, 2, Some(3));
+}
+
+/// (c) Chains: two producers push chains of two blocks (one of them a chain and then a single
+/// block) while the consumer takes, once or twice.
+#[test]
+fn chains_race_the_consumer() {
+    model(&[2, 1], 2, 1, Some(4));
+    model(&[2, 2], 2, 1, Some(4));
+    model(&[3, 2], 2, 2, Some(3));
 }
 
 /// (b) Three producers, one block each; the consumer drains after joining them.
 #[test]
 fn three_producers_then_drain() {
-    model(&[1, 1, 1], 0, Some(4));
+    model(&[1, 1, 1], 1, 0, Some(4));
 }
