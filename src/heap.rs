@@ -333,6 +333,7 @@ unsafe fn collect(heap: *mut Heap, s: *mut Slab) {
 }
 
 /// Pops a block from `s` after collecting its pending frees or carving new blocks.
+#[inline(always)]
 unsafe fn take_block(heap: *mut Heap, s: *mut Slab) -> Option<*mut u8> {
     // SAFETY: `s` is owned by `heap`, which the caller may use.
     unsafe {
@@ -387,6 +388,7 @@ unsafe fn push_avail(heap: *mut Heap, s: *mut Slab) {
     }
 }
 
+#[inline(always)]
 unsafe fn push_full(heap: *mut Heap, s: *mut Slab) {
     // SAFETY: as in `push_avail`.
     unsafe {
@@ -421,6 +423,7 @@ unsafe fn push_full_tail(heap: *mut Heap, s: *mut Slab) {
     }
 }
 
+#[inline(always)]
 unsafe fn unlink(heap: *mut Heap, s: *mut Slab) {
     // SAFETY: `s` is on one of `heap`'s lists, which `in_full` names.
     unsafe {
