@@ -8,7 +8,7 @@ RAW_CSV has one row per run:
 (status is "ok" or a failure description). For every (workload, threads, allocator) the
 median over the successful repetitions is reported, with the peak RSS (median of the runs'
 ru_maxrss) and the ratio of the throughput to the reference allocator's (hakmem when it was
-run). A cell with any failed run is shown as FAIL.
+run): the median of the per-repetition ratios. A cell with any failed run is shown as FAIL.
 
 The PNG is written with the standard library only (zlib + a built-in 5x7 pixel font), so
 the benchmark needs no plotting package.
@@ -52,6 +52,7 @@ def summarise(rows, allocators):
                 "failed": len(failed),
                 "fail_reason": failed[0]["status"] if failed else "",
                 "all": [float(r["ops_per_sec"]) for r in ok],
+                "by_rep": {r["rep"]: float(r["ops_per_sec"]) for r in ok},
                 "ops": statistics.median([float(r["ops_per_sec"]) for r in ok]) if ok else None,
                 "rss_kb": statistics.median([float(r["maxrss_kb"]) for r in ok]) if ok else None,
             }
@@ -76,11 +77,15 @@ def fmt_mib(kb):
 
 
 def ratio(cell, ref):
+    """Median over the repetitions of cell / ref within each repetition: the runs of one
+    repetition ran back to back, so the machine's drift (large on shared machines) cancels in
+    each quotient, where a quotient of medians would carry it."""
     if cell is None or ref is None or cell.get("failed") or ref.get("failed"):
         return None
-    if cell["ops"] is None or not ref["ops"]:
+    pairs = [(v, ref["by_rep"][k]) for k, v in cell["by_rep"].items() if ref["by_rep"].get(k)]
+    if not pairs:
         return None
-    return cell["ops"] / ref["ops"]
+    return statistics.median(v / r for v, r in pairs)
 
 
 def print_table(summary, allocators, reference):
@@ -112,8 +117,9 @@ def print_table(summary, allocators, reference):
     print()
     print("ops/s: median throughput over the repetitions (higher is better; what an op is")
     print("       differs per workload, see BENCHMARKS.md). RSS MiB: median peak RSS of the run.")
-    print("%s: this allocator's median throughput divided by %s's (>1 = faster than %s)."
-          % (rlab, reference, reference))
+    print("%s: median over the repetitions of this allocator's throughput divided by %s's in"
+          % (rlab, reference))
+    print("       the same repetition (>1 = faster than %s)." % reference)
 
 
 def write_csv(path, summary, allocators, reference):
