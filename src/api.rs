@@ -191,8 +191,14 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
     }
 }
 
-/// Gives cached and free memory back to the kernel; true when something was released.
-pub fn trim() -> bool {
+/// Gives cached and free memory back to the kernel; true when something was released. The
+/// calling thread's held-back frees of other threads' blocks go to their slabs first.
+///
+/// # Safety
+/// See `malloc`.
+pub unsafe fn trim(heap: *mut Heap) -> bool {
+    // SAFETY: see `malloc`.
+    unsafe { heap::flush_pending(heap) };
     let bytes = large::trim() + crate::superslab::trim();
     bytes > 0
 }

@@ -282,7 +282,8 @@ mod interpose {
 
     #[no_mangle]
     pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
-        guarded(Entered::enter(), false, |_| api::trim() as c_int, || 0)
+        // SAFETY: inside the guard.
+        guarded(Entered::enter(), false, |heap| unsafe { api::trim(heap) } as c_int, || 0)
     }
 
     #[no_mangle]

@@ -653,6 +653,22 @@ unsafe fn free_remote_slow(
     }
 }
 
+/// Hands every pending chain of `heap` (see `PendingFrees`) to its slab; nothing for the
+/// sentinels, which hold none.
+///
+/// # Safety
+/// `heap` is the calling thread's heap or a sentinel.
+pub unsafe fn flush_pending(heap: *mut Heap) {
+    // SAFETY: a live heap is the calling thread's.
+    unsafe {
+        if (*heap).kind == Kind::Live {
+            for pending in &mut (*heap).pending {
+                pending.flush();
+            }
+        }
+    }
+}
+
 /// After local frees, a slab that was full goes back to the available list once an eighth of it
 /// is free (so malloc finds those blocks without scanning), and an empty slab gives its span
 /// back unless it is the class's only slab (keeping that one avoids churn when one block is
@@ -792,9 +808,7 @@ unsafe extern "C" fn thread_exit(arg: *mut libc::c_void) {
     // SAFETY: `arg` is the heap registered by `create_heap`, owned by this thread.
     unsafe {
         let heap = arg.cast::<Heap>();
-        for pending in &mut (*heap).pending {
-            pending.flush();
-        }
+        flush_pending(heap);
         abandon_all(heap);
         superslab::disown(ptr::addr_of_mut!((*heap).superslabs));
         retire_heap(heap);
