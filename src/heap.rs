@@ -629,7 +629,7 @@ unsafe fn free_remote(
     // the calling thread's.
     unsafe {
         let c = (*slab).class.index();
-        if (*heap).kind == Kind::Live && c < FIRST_MID_CLASS && !check::enabled() {
+        if (*heap).kind == Kind::Live && c < FIRST_MID_CLASS && !(*heap).check {
             let pending = &mut (*heap).pending[c];
             let bytes = pending.bytes + (*slab).block_size();
             if pending.slab == slab && bytes < PENDING_BYTES {
