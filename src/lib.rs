@@ -15,8 +15,9 @@
 //!  check: the HAKMEM_CHECK validation mode
 //! ```
 //! malloc: size → class (table) → the thread heap's current slab for the class → pop (one test).
-//! free: pagemap bit → SuperSlab → slab descriptor → owner? push to its local list : push to its
-//! atomic remote list. Every piece of metadata lives in memory mapped directly from the kernel.
+//! free: pagemap bit → SuperSlab → slab descriptor → owner? push to its local list (which
+//! becomes the class's current slab) : push to its atomic remote list (tiny blocks in chains, one
+//! CAS each). Every piece of metadata lives in memory mapped directly from the kernel.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
