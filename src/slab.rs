@@ -163,11 +163,6 @@ impl Slab {
         self.block_size as usize
     }
 
-    #[inline(always)]
-    pub fn block_bytes(&self) -> usize {
-        self.block_bytes as usize
-    }
-
     /// Marks the descriptor unused so stale pointers into the span are rejected by `free`.
     pub fn clear(&mut self) {
         *self = Slab::UNUSED;
@@ -348,7 +343,7 @@ mod tests {
             s.init(class, base, class.span_slabs(), ptr::null_mut());
             let span_bytes = class.span_slabs() * SLAB_SIZE;
             for off in 0..span_bytes {
-                let expect = off % s.block_size() == 0 && off < s.block_bytes();
+                let expect = off % s.block_size() == 0 && (off as u64) < s.block_bytes;
                 // SAFETY: only address arithmetic, nothing is dereferenced.
                 let got = s.block_at(unsafe { base.add(off) }).is_some();
                 assert_eq!(got, expect, "class {c} offset {off}");
