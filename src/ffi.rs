@@ -65,6 +65,12 @@ fn do_malloc(size: usize) -> *mut c_void {
 
 #[inline(never)]
 fn malloc_slow(e: Entered, size: usize) -> *mut c_void {
+    // SAFETY: `e.heap` is the heap (or sentinel) this entry point took.
+    let b = unsafe { api::malloc_fast_mid(e.heap, size) };
+    if !b.is_null() {
+        e.leave(e.heap);
+        return b.cast();
+    }
     let reentrant = || reentrant_alloc(size, api::MIN_ALIGN);
     // SAFETY: `heap` is the thread's, inside the guard.
     guarded(e, true, |heap| unsafe { api::malloc(heap, size) }, reentrant).cast()
