@@ -6,7 +6,7 @@
 //! pthread_setspecific, anything the allocator calls, or a signal handler) finds `BUSY`: its
 //! slabs are all the empty sentinel, so malloc falls into the slow path, which serves it from the
 //! bootstrap arena, and it owns no slab, so free takes the lock-free remote path. The guard thus
-//! costs the fast paths two stores and no test.
+//! costs the fast paths two stores (and a load of the sentinel's address), and no test.
 //!
 //! On x86_64 Linux the word lives in the initial-exec TLS model, defined in assembly because
 //! stable Rust has no `#[thread_local]`: reaching it costs one GOT load plus one `fs:` add, where
