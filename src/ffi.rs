@@ -63,6 +63,8 @@ fn do_malloc(size: usize) -> *mut c_void {
     malloc_slow(e, size)
 }
 
+/// malloc past the tiny fast path: a mid-size block from its class's current slab, else the
+/// generic path (heap creation, refills, the Large tier, re-entered calls).
 #[inline(never)]
 fn malloc_slow(e: Entered, size: usize) -> *mut c_void {
     // SAFETY: `e.heap` is the heap (or sentinel) this entry point took.
