@@ -124,6 +124,21 @@ impl PendingFrees {
     const NONE: PendingFrees =
         PendingFrees { slab: ptr::null_mut(), first: ptr::null_mut(), last: ptr::null_mut(), bytes: 0 };
 
+    /// Links `b`, a block of the chain's slab freed with `key`, at the front; the chain then
+    /// holds `bytes`.
+    ///
+    /// # Safety
+    /// `b` is a handed-out block of `self.slab`, freed by the calling thread.
+    unsafe fn prepend(&mut self, b: *mut Block, key: usize, bytes: usize) {
+        // SAFETY: the caller freed `b`; it belongs to the chain from now on.
+        unsafe {
+            (*b).key = key;
+            (*b).next = self.first;
+        }
+        self.first = b;
+        self.bytes = bytes;
+    }
+
     /// Hands the chain to its slab.
     fn flush(&mut self) {
         if !self.slab.is_null() {
@@ -633,10 +648,7 @@ unsafe fn free_remote(
             let pending = &mut (*heap).pending[c];
             let bytes = pending.bytes + (*slab).block_size();
             if pending.slab == slab && bytes < PENDING_BYTES {
-                (*b).key = key;
-                (*b).next = pending.first;
-                pending.first = b;
-                pending.bytes = bytes;
+                pending.prepend(b, key, bytes);
                 return done(heap);
             }
         }
@@ -668,17 +680,12 @@ unsafe fn free_remote_slow(
             (*slab).push_remote(b, key);
             return done(heap);
         }
-        (*b).key = key;
         let pending = &mut (*heap).pending[c];
-        if pending.slab == slab {
-            (*b).next = pending.first;
-            pending.first = b;
-        } else {
+        if pending.slab != slab {
             pending.flush();
-            (*b).next = ptr::null_mut();
-            *pending = PendingFrees { slab, first: b, last: b, bytes: 0 };
+            *pending = PendingFrees { slab, first: ptr::null_mut(), last: b, bytes: 0 };
         }
-        pending.bytes += (*slab).block_size();
+        pending.prepend(b, key, pending.bytes + (*slab).block_size());
         if pending.bytes >= PENDING_BYTES {
             pending.flush();
         }
