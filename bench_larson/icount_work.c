@@ -1,8 +1,11 @@
 /* icount_work.c — fixed micro-workloads for instruction counting (scripts/icount).
  *
- *   icount_work <fixed64|random|xthread> <n> <real|dry>
+ *   icount_work <fixed64|ws64|random|xthread> <n> <real|dry>
  *
  *   fixed64  n times malloc(64) and free it at once (the size-class fast path)
+ *   ws64     1024 live blocks of 64 B; n times free a random one and malloc(64) in its
+ *            place (fixed_size's steady state: the class always has free blocks, so each
+ *            allocator's pure fast paths, where fixed64 may empty a list on every call)
  *   random   n times free the block in a ring slot (256 slots) and malloc a new one of
  *            random size 16..1040 B (a mix of classes and of live blocks)
  *   xthread  a producer thread mallocs n blocks of 64 B and hands them, 1024 per batch,
@@ -15,6 +18,7 @@
 #include "bench_common.h"
 
 #define RING 256
+#define WS 1024
 #define XBATCH 1024
 
 static int g_dry;
@@ -39,6 +43,20 @@ static void run_fixed64(uint64_t n) {
         g_sink = p;
         op_free(p);
     }
+}
+
+static void run_ws64(uint64_t n) {
+    static void *set[WS];
+    rng_t rng = rng_for(42, 1);
+    for (int i = 0; i < WS; i++) set[i] = op_malloc(64);
+    for (uint64_t i = 0; i < n; i++) {
+        void **slot = &set[rng_next(&rng) % WS];
+        op_free(*slot);
+        unsigned char *p = (unsigned char *)op_malloc(64);
+        p[0] = (unsigned char)i;
+        *slot = p;
+    }
+    for (int i = 0; i < WS; i++) op_free(set[i]);
 }
 
 static void run_random(uint64_t n) {
@@ -114,7 +132,7 @@ static void run_xthread(uint64_t n) {
 
 int main(int argc, char **argv) {
     if (argc != 4) {
-        fprintf(stderr, "usage: icount_work <fixed64|random|xthread> <n> <real|dry>\n");
+        fprintf(stderr, "usage: icount_work <fixed64|ws64|random|xthread> <n> <real|dry>\n");
         return EXIT_USAGE;
     }
     uint64_t n = (uint64_t)parse_ll("n", argv[2], 0, 1LL << 40);
@@ -124,6 +142,8 @@ int main(int argc, char **argv) {
         bench_die(EXIT_USAGE, "bad mode '%s' (want real or dry)", argv[3]);
     if (strcmp(argv[1], "fixed64") == 0)
         run_fixed64(n);
+    else if (strcmp(argv[1], "ws64") == 0)
+        run_ws64(n);
     else if (strcmp(argv[1], "random") == 0)
         run_random(n);
     else if (strcmp(argv[1], "xthread") == 0)
