@@ -83,7 +83,7 @@ pub unsafe fn maybe_validate(s: &Slab, ticks: &mut u32) {
         // SAFETY: `cur` was validated as a block of `s`.
         cur = unsafe { (*cur).next };
     }
-    if n + s.used != s.reserved {
+    if n + s.used() != s.reserved {
         fatal_ptr("check: heap corruption: slab counts disagree with its free list", s.start as usize);
     }
 }

@@ -174,11 +174,6 @@ pub static EMPTY: Heap = sentinel(Kind::Empty);
 pub static DEAD: Heap = sentinel(Kind::Dead);
 pub static BUSY: Heap = sentinel(Kind::Busy);
 
-#[inline(always)]
-pub fn busy() -> *mut Heap {
-    ptr::addr_of!(BUSY) as *mut Heap
-}
-
 struct HeapCell(UnsafeCell<Heap>);
 // SAFETY: the orphan heap is touched only with ORPHAN_LOCK held.
 unsafe impl Sync for HeapCell {}
@@ -217,7 +212,7 @@ pub unsafe fn pop_fast(heap: *mut Heap, class: SizeClass) -> *mut u8 {
         #[cfg(target_arch = "x86_64")]
         core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(next.cast());
         (*b).key = 0;
-        (*slab).used += 1;
+        (*slab).spare += 1;
         b.cast()
     }
 }
@@ -307,7 +302,7 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
             unlink(heap, s);
             if (*s).has_pending_frees() {
                 collect(heap, s);
-                if (*s).used == 0 && (*heap).avail[c] != empty_slab() {
+                if (*s).used() == 0 && (*heap).avail[c] != empty_slab() {
                     forget_fast(heap, s);
                     superslab::release_span(s);
                 } else {
@@ -727,14 +722,14 @@ unsafe fn free_local_slow(heap: *mut Heap, s: *mut Slab, b: *mut Block, done: im
             (*heap).stats.frees[c] += 1;
         }
         let only_slab = (*heap).avail[c] == s && (*s).next.is_null() && (*heap).full[c].is_null();
-        if (*s).used == 0 && only_slab {
+        if (*s).used() == 0 && only_slab {
             (*s).keep_while_only();
-        } else if (*s).used == 0 {
+        } else if (*s).used() == 0 {
             unlink(heap, s);
             forget_fast(heap, s);
             (*s).owner.store(ptr::null_mut(), Ordering::Relaxed);
             superslab::release_span(s);
-        } else if (*s).in_full() && (*s).used <= (*s).unfull_threshold() {
+        } else if (*s).in_full() && (*s).used() <= (*s).unfull_threshold() {
             unlink(heap, s);
             push_avail(heap, s);
         }
@@ -869,7 +864,7 @@ unsafe fn abandon_all(heap: *mut Heap) {
                     (*s).next = ptr::null_mut();
                     (*s).prev = ptr::null_mut();
                     collect(heap, s);
-                    if (*s).used == 0 {
+                    if (*s).used() == 0 {
                         (*s).owner.store(ptr::null_mut(), Ordering::Relaxed);
                         superslab::release_span(s);
                     } else {

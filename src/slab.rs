@@ -23,6 +23,10 @@ pub const FULL: u8 = 1;
 /// Every local free takes the owner heap's slow path (check or statistics mode).
 pub const SLOW: u8 = 2;
 
+/// A watermark above any slab's capacity, so that `spare` stays negative: every owner's free
+/// takes the slow path.
+const ALWAYS_SLOW: u32 = 1 << 30;
+
 /// A free block: the link, then the "freed" key used to catch double frees.
 #[repr(C)]
 pub struct Block {
@@ -33,7 +37,8 @@ pub struct Block {
 /// Divisibility by multiplication (Lemire, Kaser & Kurz, "Faster remainder by direct
 /// computation", 2019): with `magic = ⌊(2^64 - 1) / d⌋ + 1`, an offset `off < 2^32` is a multiple
 /// of `d` exactly when `off * magic mod 2^64 < magic` (tested exhaustively below). One multiply
-/// and one compare, both with the descriptor in memory.
+/// and one compare, both with the descriptor in memory. (`magic` 0, the unused descriptor's,
+/// rejects every offset.)
 fn magic_for(block_size: usize) -> u64 {
     u64::MAX / block_size as u64 + 1
 }
@@ -47,7 +52,31 @@ pub fn seed_secret(random: usize) {
 
 #[inline(always)]
 pub fn freed_key(b: *mut Block) -> usize {
-    SECRET.load(Ordering::Relaxed) ^ b as usize
+    secret() ^ b as usize
+}
+
+/// `SECRET`, read by one `rip`-relative load (an ordinary reference to a static in this shared
+/// object goes through the GOT: two loads on every free).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn secret() -> usize {
+    let k: usize;
+    // SAFETY: reads the static `SECRET` (an aligned word, written only once, at init).
+    unsafe {
+        core::arch::asm!(
+            "mov {k}, qword ptr [rip + {secret}]",
+            k = out(reg) k,
+            secret = sym SECRET,
+            options(pure, readonly, nostack, preserves_flags)
+        );
+    }
+    k
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn secret() -> usize {
+    SECRET.load(Ordering::Relaxed)
 }
 
 /// Two cache lines. Line 0 holds everything the owner's malloc and free touch (its free list
@@ -59,23 +88,29 @@ pub fn freed_key(b: *mut Block) -> usize {
 pub struct Slab {
     // --- line 0 ---
     // Fixed while the span is in use; read by every thread's free:
+    /// The span's first byte.
     pub start: *mut u8,
     /// The heap that owns the slab; null while the slab is abandoned or free.
     pub owner: AtomicPtr<Heap>,
     // Owner thread only (or the pool lock while unowned):
     pub free: *mut Block,
     pub magic: u64,
-    /// `capacity * block_size`: the bytes of the span that blocks cover (a pointer into the
-    /// unusable tail past them is not a block). 64 bits, so that `free` compares it in place.
-    block_bytes: u64,
+    /// The span's end. Blocks are packed against it (the bytes left over, span size modulo
+    /// block size, are at the span's head), so that within the span the block starts are
+    /// exactly the addresses a multiple of the block size below `end`: one divisibility test,
+    /// no bounds check (see `block_at`).
+    end: *mut u8,
     block_size: u32,
-    pub used: u32,
-    /// The owner's free takes the heap's slow path once `used` drops below this: 1 on the
+    /// `used() - free_watermark`: a malloc adds one, the owner's free takes one and goes to the
+    /// heap's slow path when the result is negative. One decrement and a sign test cover every
+    /// reason to leave the fast path (see `free_watermark`).
+    pub spare: i32,
+    /// The owner's free takes the heap's slow path once `used()` drops below this: 1 on the
     /// available list (the slab became empty), `unfull_threshold() + 1` on the full list (enough
-    /// blocks came back to make the slab worth allocating from again), `u32::MAX` in check and
+    /// blocks came back to make the slab worth allocating from again), `ALWAYS_SLOW` in check and
     /// statistics modes (every free is checked and counted), 0 (never) for the class's only slab,
-    /// which is kept when empty. One comparison on the fast path covers all of these.
-    pub free_watermark: u32,
+    /// which is kept when empty.
+    free_watermark: u32,
     pub capacity: u32,
     pub class: SizeClass,
     pub span_slabs: u8,
@@ -118,9 +153,9 @@ impl Slab {
         owner: AtomicPtr::new(ptr::null_mut()),
         free: ptr::null_mut(),
         magic: 0,
-        block_bytes: 0,
+        end: ptr::null_mut(),
         block_size: 0,
-        used: 0,
+        spare: 0,
         free_watermark: 0,
         capacity: 0,
         class: SizeClass(0),
@@ -141,17 +176,18 @@ impl Slab {
         let block_size = class.block_size();
         let span_bytes = span_slabs * SLAB_SIZE;
         self.free = ptr::null_mut();
-        self.used = 0;
+        self.spare = 0;
+        self.free_watermark = 0;
         self.reserved = 0;
         self.capacity = (span_bytes / block_size) as u32;
         self.class = class;
         self.flags = 0;
-        self.free_watermark = 1;
+        self.set_watermark(1);
         self.span_slabs = span_slabs as u8;
         self.block_size = block_size as u32;
         self.magic = magic_for(block_size);
         self.start = start;
-        self.block_bytes = self.capacity as u64 * block_size as u64;
+        self.end = start.wrapping_add(span_bytes);
         self.next = ptr::null_mut();
         self.prev = ptr::null_mut();
         self.thread_free.store(ptr::null_mut(), Ordering::Relaxed);
@@ -168,12 +204,15 @@ impl Slab {
         *self = Slab::UNUSED;
     }
 
-    /// The block `p` points at, if `p` is the start of a block of this slab.
+    /// The block `p` points at, if `p` is the start of a block of this slab. `p` lies in the
+    /// span (`SuperSlab::slab_of(p)` found this descriptor), or the descriptor is unused.
     #[inline(always)]
     pub fn block_at(&self, p: *mut u8) -> Option<*mut Block> {
-        let off = (p as usize).wrapping_sub(self.start as usize) as u64;
-        // Spans are under 2^32 bytes, so the divisibility test holds wherever `off` is in range.
-        if off < self.block_bytes && off.wrapping_mul(self.magic) < self.magic {
+        debug_assert!(self.magic == 0 || (self.start <= p && p < self.end));
+        // In 1..=span bytes (< 2^32), where the divisibility test is exact; its multiples of
+        // the block size there are the blocks' distances from `end`, and only those.
+        let off = (self.end as usize).wrapping_sub(p as usize) as u64;
+        if off.wrapping_mul(self.magic) < self.magic {
             Some(p.cast())
         } else {
             None
@@ -190,7 +229,7 @@ impl Slab {
                 self.free = (*b).next;
                 (*b).key = 0;
             }
-            self.used += 1;
+            self.spare += 1;
         }
         b
     }
@@ -209,8 +248,21 @@ impl Slab {
             (*b).key = key;
         }
         self.free = b;
-        self.used -= 1;
-        self.used < self.free_watermark
+        self.spare -= 1;
+        self.spare < 0
+    }
+
+    /// The blocks handed out and not taken back by the owner (those waiting in `thread_free`
+    /// included; see the module docs).
+    #[inline]
+    pub fn used(&self) -> u32 {
+        (self.spare + self.free_watermark as i32) as u32
+    }
+
+    fn set_watermark(&mut self, watermark: u32) {
+        let used = self.used();
+        self.free_watermark = watermark;
+        self.spare = used as i32 - watermark as i32;
     }
 
     pub fn in_full(&self) -> bool {
@@ -235,20 +287,20 @@ impl Slab {
 
     /// Sets the watermark for the slab's list and mode (see `free_watermark`).
     pub fn refresh_watermark(&mut self) {
-        self.free_watermark = if self.flags & SLOW != 0 {
-            u32::MAX
+        self.set_watermark(if self.flags & SLOW != 0 {
+            ALWAYS_SLOW
         } else if self.flags & FULL != 0 {
             self.unfull_threshold() + 1
         } else {
             1
-        };
+        });
     }
 
     /// The empty slab stays as its class's only slab: its frees need no slow path until
     /// another slab joins the class (`refresh_watermark` then re-arms it).
     pub fn keep_while_only(&mut self) {
         if self.flags & SLOW == 0 {
-            self.free_watermark = 0;
+            self.set_watermark(0);
         }
     }
 
@@ -288,7 +340,7 @@ impl Slab {
             // SAFETY: `take_all` gave us the whole remote list; its tail is a block of ours.
             unsafe { (*tail).next = self.free };
             self.free = head;
-            self.used -= count;
+            self.spare -= count as i32;
         }
         count
     }
@@ -300,9 +352,10 @@ impl Slab {
             return;
         }
         let n = ((crate::os::PAGE_SIZE / self.block_size()) as u32).clamp(1, left);
-        // SAFETY: blocks reserved..reserved+n lie inside the span and were never handed out.
+        // SAFETY: blocks reserved..reserved+n (counted from the first, `capacity` blocks below
+        // `end`) lie inside the span and were never handed out.
         unsafe {
-            let first = self.start.add(self.reserved as usize * self.block_size());
+            let first = self.end.sub((self.capacity - self.reserved) as usize * self.block_size());
             let mut b = first;
             for _ in 1..n {
                 let next = b.add(self.block_size());
@@ -342,15 +395,17 @@ mod tests {
             let base = 0x10_0000usize as *mut u8;
             s.init(class, base, class.span_slabs(), ptr::null_mut());
             let span_bytes = class.span_slabs() * SLAB_SIZE;
+            let head = span_bytes % s.block_size();
             for off in 0..span_bytes {
-                let expect = off % s.block_size() == 0 && (off as u64) < s.block_bytes;
+                let expect = off >= head && (off - head).is_multiple_of(s.block_size());
                 // SAFETY: only address arithmetic, nothing is dereferenced.
                 let got = s.block_at(unsafe { base.add(off) }).is_some();
                 assert_eq!(got, expect, "class {c} offset {off}");
             }
-            // SAFETY: as above.
-            assert!(s.block_at(unsafe { base.add(span_bytes) }).is_none());
-            assert!(s.block_at(unsafe { base.sub(16) }).is_none());
+            // Alignment: a class whose size is a multiple of a power of two up to the slab size
+            // keeps its blocks aligned to it (`SizeClass::for_aligned` relies on it).
+            let align = 1 << s.block_size().trailing_zeros().min(SLAB_SHIFT as u32);
+            assert_eq!(head % align, 0, "class {c}");
         }
     }
 
@@ -383,7 +438,7 @@ mod tests {
             got.push(b);
         }
         assert_eq!(got.len(), s.capacity as usize);
-        assert_eq!(s.used, s.capacity);
+        assert_eq!(s.used(), s.capacity);
         // Half back locally, half from "another thread".
         for (i, &b) in got.iter().enumerate() {
             // SAFETY: every block in `got` was handed out by `s` and is freed once.
@@ -395,10 +450,10 @@ mod tests {
                 }
             }
         }
-        assert_eq!(s.used as usize, got.len() / 2);
+        assert_eq!(s.used() as usize, got.len() / 2);
         assert!(s.has_pending_frees());
         s.collect();
-        assert_eq!(s.used, 0);
+        assert_eq!(s.used(), 0);
         let mut seen = std::collections::HashSet::new();
         let mut cur = s.free;
         while !cur.is_null() {

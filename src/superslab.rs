@@ -463,7 +463,7 @@ impl Pool {
             unsafe {
                 let n = (*slab).collect();
                 crate::heap::RETIRED_REMOTE_FREES.fetch_add(n as u64, Ordering::Relaxed);
-                if (*slab).used == 0 {
+                if (*slab).used() == 0 {
                     self.release(slab);
                 } else {
                     self.push_abandoned(slab);

@@ -6,28 +6,22 @@
 //! pthread_setspecific, anything the allocator calls, or a signal handler) finds `BUSY`: its
 //! slabs are all the empty sentinel, so malloc falls into the slow path, which serves it from the
 //! bootstrap arena, and it owns no slab, so free takes the lock-free remote path. The guard thus
-//! costs the fast paths two stores (and a load of the sentinel's address), and no test.
+//! costs the fast paths two stores and a `lea` (the sentinel's address), and no test.
 //!
 //! On x86_64 Linux the word lives in the initial-exec TLS model, defined in assembly because
-//! stable Rust has no `#[thread_local]`: reaching it costs one GOT load plus one `fs:` add, where
-//! `thread_local!` in a shared object would call `__tls_get_addr` on every access (which may itself
-//! allocate). Its initial image points at the static empty heap, so a new thread's first malloc
+//! stable Rust has no `#[thread_local]`: one GOT load gives its offset from the thread pointer,
+//! then `fs:`-relative moves read and write it, where `thread_local!` in a shared object would
+//! call `__tls_get_addr` on every access (which may itself allocate). Its initial image points at the static empty heap, so a new thread's first malloc
 //! finds empty slabs and takes the slow path, which creates the thread's heap. Elsewhere a
 //! `thread_local!` stands in.
 
-use crate::heap::{self, Heap};
-
-#[repr(C)]
-pub struct ThreadState {
-    /// The thread's heap, or one of the static sentinels (`heap::EMPTY`, `heap::DEAD`, and
-    /// `heap::BUSY` while an entry point runs).
-    pub heap: *mut Heap,
-}
+use crate::heap::Heap;
+use imp::Slot;
 
 /// An entry point's hold on the thread's heap (see the module docs); `leave` puts a heap back.
 #[derive(Clone, Copy)]
 pub struct Entered {
-    ts: *mut ThreadState,
+    slot: Slot,
     /// The heap the slot held on entry: `BUSY` for a re-entered call.
     pub heap: *mut Heap,
 }
@@ -37,33 +31,29 @@ impl Entered {
     /// does.
     #[inline(always)]
     pub fn enter() -> Entered {
-        let ts = current();
-        // SAFETY: `ts` is this thread's state; only this thread touches it.
-        unsafe {
-            let heap = (*ts).heap;
-            (*ts).heap = heap::busy();
-            Entered { ts, heap }
-        }
+        let slot = Slot::current();
+        let heap = slot.get();
+        slot.set(imp::busy());
+        Entered { slot, heap }
     }
 
     /// Whether this call re-entered the allocator from inside another call on this thread.
     #[inline(always)]
     pub fn reentrant(&self) -> bool {
-        self.heap == heap::busy()
+        self.heap == imp::busy()
     }
 
     /// Ends the call with `heap` in the slot: the heap it entered with, or the one it created.
     /// A re-entered call puts `BUSY` back, which the interrupted call still needs.
     #[inline(always)]
     pub fn leave(self, heap: *mut Heap) {
-        // SAFETY: as in `enter`.
-        unsafe { (*self.ts).heap = heap };
+        self.slot.set(heap);
     }
 }
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod imp {
-    use super::ThreadState;
+    use crate::heap::Heap;
 
     core::arch::global_asm!(
         ".pushsection .tdata,\"awT\",@progbits",
@@ -78,18 +68,71 @@ mod imp {
         empty = sym crate::heap::EMPTY,
     );
 
-    /// This thread's state block.
+    /// The slot's offset from the thread pointer: the slot is then read and written by single
+    /// `fs:`-relative moves.
+    #[derive(Clone, Copy)]
+    pub struct Slot(usize);
+
+    impl Slot {
+        #[inline(always)]
+        pub fn current() -> Slot {
+            let off: usize;
+            // SAFETY: reads the GOT slot of our TLS symbol, which the loader filled in and which
+            // never changes (hence pure).
+            unsafe {
+                core::arch::asm!(
+                    "mov {off}, qword ptr [rip + __hakmem_thread_state@GOTTPOFF]",
+                    off = out(reg) off,
+                    options(pure, readonly, nostack, preserves_flags)
+                );
+            }
+            Slot(off)
+        }
+
+        #[inline(always)]
+        pub fn get(self) -> *mut Heap {
+            let heap: *mut Heap;
+            // SAFETY: `fs:[off]` is this thread's slot for the life of the thread. Not pure:
+            // `set` changes it.
+            unsafe {
+                core::arch::asm!(
+                    "mov {heap}, qword ptr fs:[{off}]",
+                    heap = out(reg) heap,
+                    off = in(reg) self.0,
+                    options(readonly, nostack, preserves_flags)
+                );
+            }
+            heap
+        }
+
+        /// Also a compiler barrier (the asm may touch any memory), so that no access to the
+        /// heap moves across the guard's edges, where a signal handler could see it.
+        #[inline(always)]
+        pub fn set(self, heap: *mut Heap) {
+            // SAFETY: as in `get`; only this thread touches its slot.
+            unsafe {
+                core::arch::asm!(
+                    "mov qword ptr fs:[{off}], {heap}",
+                    heap = in(reg) heap,
+                    off = in(reg) self.0,
+                    options(nostack, preserves_flags)
+                );
+            }
+        }
+    }
+
+    /// `heap::BUSY`'s address, computed from `rip` (an ordinary reference to a static in this
+    /// shared object costs a GOT load).
     #[inline(always)]
-    pub fn current() -> *mut ThreadState {
-        let p: *mut ThreadState;
-        // SAFETY: reads the thread pointer and the GOT slot of our TLS symbol; both are valid for
-        // the life of the thread, and the result is the same every time on one thread (pure).
+    pub fn busy() -> *mut Heap {
+        let p: *mut Heap;
+        // SAFETY: only computes an address.
         unsafe {
             core::arch::asm!(
-                "mov {p}, qword ptr [rip + __hakmem_thread_state@GOTTPOFF]",
-                "add {p}, qword ptr fs:[0]",
+                "lea {p}, [rip + {busy}]",
                 p = out(reg) p,
-                options(pure, readonly, nostack)
+                busy = sym crate::heap::BUSY,
+                options(pure, nomem, nostack, preserves_flags)
             );
         }
         p
@@ -98,21 +141,37 @@ mod imp {
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 mod imp {
-    use super::ThreadState;
-    use core::cell::UnsafeCell;
+    use crate::heap::Heap;
+    use core::cell::Cell;
 
     thread_local! {
-        static STATE: UnsafeCell<ThreadState> = const {
-            UnsafeCell::new(ThreadState {
-                heap: &crate::heap::EMPTY as *const crate::heap::Heap as *mut crate::heap::Heap,
-            })
+        static SLOT: Cell<*mut Heap> = const {
+            Cell::new(&crate::heap::EMPTY as *const Heap as *mut Heap)
         };
     }
 
+    #[derive(Clone, Copy)]
+    pub struct Slot;
+
+    impl Slot {
+        #[inline(always)]
+        pub fn current() -> Slot {
+            Slot
+        }
+
+        #[inline(always)]
+        pub fn get(self) -> *mut Heap {
+            SLOT.with(|s| s.get())
+        }
+
+        #[inline(always)]
+        pub fn set(self, heap: *mut Heap) {
+            SLOT.with(|s| s.set(heap))
+        }
+    }
+
     #[inline(always)]
-    pub fn current() -> *mut ThreadState {
-        STATE.with(|s| s.get())
+    pub fn busy() -> *mut Heap {
+        core::ptr::addr_of!(crate::heap::BUSY) as *mut Heap
     }
 }
-
-pub use imp::current;
