@@ -60,13 +60,13 @@ fn do_malloc(size: usize) -> *mut c_void {
         e.leave(e.heap);
         return b.cast();
     }
-    malloc_slow(e, size)
+    malloc_slow(size, e)
 }
 
 /// malloc past the tiny fast path: a mid-size block from its class's current slab, else the
 /// generic path (heap creation, refills, the Large tier, re-entered calls).
 #[inline(never)]
-fn malloc_slow(e: Entered, size: usize) -> *mut c_void {
+fn malloc_slow(size: usize, e: Entered) -> *mut c_void {
     // SAFETY: `e.heap` is the heap (or sentinel) this entry point took.
     let b = unsafe { api::malloc_fast_mid(e.heap, size) };
     if !b.is_null() {

@@ -567,20 +567,20 @@ pub unsafe fn key_unless_freed(call: &str, b: *mut Block) -> usize {
 #[inline(always)]
 pub unsafe fn free(heap: *mut Heap, p: *mut u8, done: impl FnOnce(*mut Heap)) {
     if !pagemap::is_superslab(p as usize) {
-        return free_not_slab(heap, p, done);
+        return free_not_slab(p, heap, done);
     }
     // SAFETY: the pagemap says `p` lies in a live SuperSlab; its descriptors are readable.
     unsafe {
         let slab = SuperSlab::slab_of(p);
-        let Some(b) = (*slab).block_at(p) else { return free_rejected(heap, p, done) };
+        let Some(b) = (*slab).block_at(p) else { return free_rejected(p, heap, done) };
         let key = freed_key(b);
         if (*b).key == key {
-            return free_rejected(heap, p, done);
+            return free_rejected(p, heap, done);
         }
         // Relaxed: only the owner itself ever stores its own heap here, so equality is stable.
         if (*slab).owner.load(Ordering::Relaxed) == heap {
             if (*slab).push_local(b, key) {
-                return free_local_slow(heap, slab, b, done);
+                return free_local_slow(b, heap, slab, done);
             }
             // The next malloc of this class takes `b` back (see `Heap::fast`). (Not in check or
             // statistics mode: there `push_local` always sends the free to the slow path.)
@@ -588,7 +588,7 @@ pub unsafe fn free(heap: *mut Heap, p: *mut u8, done: impl FnOnce(*mut Heap)) {
             *(*heap).fast.get_unchecked_mut((*slab).class.index()) = slab;
             done(heap)
         } else {
-            free_remote(heap, slab, b, key, done)
+            free_remote(b, heap, slab, key, done)
         }
     }
 }
@@ -600,18 +600,18 @@ pub unsafe fn free(heap: *mut Heap, p: *mut u8, done: impl FnOnce(*mut Heap)) {
 /// the fast path needs no stack frame.
 #[cold]
 #[inline(never)]
-fn free_rejected(heap: *mut Heap, p: *mut u8, done: impl FnOnce(*mut Heap)) {
+fn free_rejected(p: *mut u8, heap: *mut Heap, done: impl FnOnce(*mut Heap)) {
     match owner_of(p, "free") {
         // SAFETY: `owner_of` validated `b` as a block of the live slab `slab`.
         Owner::Slab(slab, b) => unsafe { (*slab).push_remote(b, key_unless_freed("free", b)) },
-        _ => return free_not_slab(heap, p, done),
+        _ => return free_not_slab(p, heap, done),
     }
     done(heap)
 }
 
 #[cold]
 #[inline(never)]
-fn free_not_slab(heap: *mut Heap, p: *mut u8, done: impl FnOnce(*mut Heap)) {
+fn free_not_slab(p: *mut u8, heap: *mut Heap, done: impl FnOnce(*mut Heap)) {
     if !p.is_null() {
         match owner_of(p, "free") {
             // SAFETY: `owner_of` validated the header and that `p` is its block.
@@ -629,9 +629,9 @@ fn free_not_slab(heap: *mut Heap, p: *mut u8, done: impl FnOnce(*mut Heap)) {
 /// everything else is `free_remote_slow`'s.
 #[inline(never)]
 unsafe fn free_remote(
+    b: *mut Block,
     heap: *mut Heap,
     slab: *mut Slab,
-    b: *mut Block,
     key: usize,
     done: impl FnOnce(*mut Heap),
 ) {
@@ -647,7 +647,7 @@ unsafe fn free_remote(
                 return done(heap);
             }
         }
-        free_remote_slow(heap, slab, b, key, done)
+        free_remote_slow(b, heap, slab, key, done)
     }
 }
 
@@ -658,9 +658,9 @@ unsafe fn free_remote(
 #[cold]
 #[inline(never)]
 unsafe fn free_remote_slow(
+    b: *mut Block,
     heap: *mut Heap,
     slab: *mut Slab,
-    b: *mut Block,
     key: usize,
     done: impl FnOnce(*mut Heap),
 ) {
@@ -710,7 +710,7 @@ pub unsafe fn flush_pending(heap: *mut Heap) {
 /// allocated and freed repeatedly). In check and statistics modes every local free comes here.
 #[cold]
 #[inline(never)]
-unsafe fn free_local_slow(heap: *mut Heap, s: *mut Slab, b: *mut Block, done: impl FnOnce(*mut Heap)) {
+unsafe fn free_local_slow(b: *mut Block, heap: *mut Heap, s: *mut Slab, done: impl FnOnce(*mut Heap)) {
     // SAFETY: `s` is owned by `heap`, and the caller is its owner thread; `b` was just freed.
     unsafe {
         let c = (*s).class.index();
