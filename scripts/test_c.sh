@@ -20,7 +20,7 @@
 #   HAKMEM_TEST_LIB=/path/to/other/malloc.so
 #                       validate the tests against another allocator: only the
 #                       preload mode runs, with that library; hakmem-only tests
-#                       (prefixed_api, stats) are skipped, bad_input_* only
+#                       (prefixed_api, stats, bad_input_*_mid) are skipped, bad_input_* only
 #                       need the abort, and the programs get
 #                       HAKMEM_TEST_FOREIGN=1 (non-standard entry points such as
 #                       free_sized are skipped instead of required).
@@ -98,7 +98,9 @@ stderr_pattern() { # fixed string that stderr must contain
     bad_input_*) [[ $FOREIGN == 1 ]] || echo 'hakmem:' ;;
     esac
 }
-hakmem_only() { [[ $1 == prefixed_api || $1 == stats ]]; }
+# (The *_mid bad inputs go beyond what other allocators detect: glibc frees a 16 KiB block
+# twice without a word.)
+hakmem_only() { [[ $1 == prefixed_api || $1 == stats || $1 == bad_input_*_mid ]]; }
 
 # shellcheck source=scripts/lib/cbuild.sh
 . "$ROOT/scripts/lib/cbuild.sh"

@@ -571,12 +571,26 @@ pub unsafe fn free(heap: *mut Heap, p: *mut u8, done: impl FnOnce(*mut Heap)) {
     }
     // SAFETY: the pagemap says `p` lies in a live SuperSlab; its descriptors are readable.
     unsafe {
-        let slab = SuperSlab::slab_of(p);
+        // Not `slab_of`: a block past its span's first slab gets an unused descriptor here and
+        // goes to `free_rejected`, which finds the span.
+        let slab = SuperSlab::descriptor_at(p);
         let Some(b) = (*slab).block_at(p) else { return free_rejected(p, heap, done) };
         let key = freed_key(b);
         if (*b).key == key {
             return free_rejected(p, heap, done);
         }
+        free_block(b, heap, slab, key, done)
+    }
+}
+
+/// The rest of `free` for `b`, a block of `slab` that the caller validated; `key` is its freed key.
+///
+/// # Safety
+/// As for `free`; `b` is a handed-out block of the live slab `slab`, not freed since.
+#[inline(always)]
+unsafe fn free_block(b: *mut Block, heap: *mut Heap, slab: *mut Slab, key: usize, done: impl FnOnce(*mut Heap)) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
         // Relaxed: only the owner itself ever stores its own heap here, so equality is stable.
         if (*slab).owner.load(Ordering::Relaxed) == heap {
             if (*slab).push_local(b, key) {
@@ -593,20 +607,19 @@ pub unsafe fn free(heap: *mut Heap, p: *mut u8, done: impl FnOnce(*mut Heap)) {
     }
 }
 
-/// A SuperSlab pointer that failed the fast path's checks, checked again from the start:
-/// `owner_of` aborts on a pointer that is not a block start, `key_unless_freed` on a block that
-/// is already free. (Only a descriptor changed under the fast path gets past both; the remote
-/// push frees such a block safely from any thread.) Reached by a tail call, and returns, so that
-/// the fast path needs no stack frame.
+/// A SuperSlab pointer that failed the fast path's checks, checked again from the start with its
+/// span's descriptor: a block past the first slab of a mid span is freed from here; `owner_of`
+/// aborts on a pointer that is not a block start, `key_unless_freed` on a block that is already
+/// free. Reached by a tail call, and returns, so that the fast path needs no stack frame.
 #[cold]
 #[inline(never)]
 fn free_rejected(p: *mut u8, heap: *mut Heap, done: impl FnOnce(*mut Heap)) {
     match owner_of(p, "free") {
-        // SAFETY: `owner_of` validated `b` as a block of the live slab `slab`.
-        Owner::Slab(slab, b) => unsafe { (*slab).push_remote(b, key_unless_freed("free", b)) },
-        _ => return free_not_slab(p, heap, done),
+        // SAFETY: `owner_of` validated `b` as a block of the live slab `slab`; `heap` is as
+        // `free` was given it.
+        Owner::Slab(slab, b) => unsafe { free_block(b, heap, slab, key_unless_freed("free", b), done) },
+        _ => free_not_slab(p, heap, done),
     }
-    done(heap)
 }
 
 #[cold]

@@ -72,6 +72,22 @@ impl SuperSlab {
         }
     }
 
+    /// The descriptor of the slab that holds `p`: its span's descriptor when that slab is the
+    /// span's first, else an unused one (a later slab of a multi-slab span, the header, a free
+    /// slab), whose `block_at` rejects every pointer. One load fewer than `slab_of`, for
+    /// `free`'s fast path: tiny spans are one slab, and blocks further into mid spans take
+    /// the slow path, which uses `slab_of`.
+    ///
+    /// # Safety
+    /// As for `slab_of`.
+    #[inline(always)]
+    pub unsafe fn descriptor_at(p: *mut u8) -> *mut Slab {
+        let ss = (p as usize & !(SUPERSLAB_SIZE - 1)) as *mut SuperSlab;
+        let idx = (p as usize >> SLAB_SHIFT) & (SLABS_PER_SUPERSLAB - 1);
+        // SAFETY: `ss` is live per the caller and idx < 32.
+        unsafe { ptr::addr_of_mut!((*ss).slabs[idx]) }
+    }
+
     /// Points the descriptors of slabs `first..first + n` at the head of their span (`head`:
     /// `first`), or at the unused header descriptor (`head`: 0).
     unsafe fn set_head(ss: *mut SuperSlab, first: usize, n: usize, head: usize) {
@@ -576,6 +592,12 @@ mod tests {
             let last = (*a).start.add(class.span_slabs() * SLAB_SIZE - 1);
             assert_eq!(SuperSlab::slab_of((*a).start), a);
             assert_eq!(SuperSlab::slab_of(last), a);
+            // Only the span's first slab has its descriptor in place; `free` finds the block at
+            // the start of the next slab through `slab_of`.
+            assert_eq!(SuperSlab::descriptor_at((*a).start), a);
+            let second = (*a).start.add(SLAB_SIZE);
+            assert!((*SuperSlab::descriptor_at(second)).block_at(second).is_none());
+            assert_eq!(SuperSlab::slab_of(second), a);
             assert_eq!((*a).start as usize % SLAB_SIZE, 0);
             let start = (*a).start;
             release_span(a);
