@@ -502,12 +502,8 @@ pub enum Owner {
 pub fn owner_of(p: *mut u8, call: &str) -> Owner {
     if pagemap::is_superslab(p as usize) {
         // SAFETY: the pagemap says `p` lies in a live SuperSlab.
-        let slab = unsafe { SuperSlab::slab_of(p) };
-        // SAFETY: descriptors of a live SuperSlab are always readable.
-        return match unsafe { (*slab).block_at(p) } {
-            Some(b) => Owner::Slab(slab, b),
-            None => invalid_pointer(call, p),
-        };
+        let (slab, b) = unsafe { slab_block(p, call) };
+        return Owner::Slab(slab, b);
     }
     let hdr = pagemap::large_header(p as usize) as *mut crate::large::LargeHeader;
     if hdr.is_null() {
@@ -518,6 +514,22 @@ pub fn owner_of(p: *mut u8, call: &str) -> Owner {
         Some(true) => Owner::Large(hdr),
         Some(false) => invalid_pointer(call, p),
         None => Owner::Foreign,
+    }
+}
+
+/// The span descriptor and block of `p`; aborts, naming `call`, when `p` is not a block start.
+///
+/// # Safety
+/// `p` lies in a live SuperSlab (the pagemap said so).
+#[inline]
+unsafe fn slab_block(p: *mut u8, call: &str) -> (*mut Slab, *mut Block) {
+    // SAFETY: per the caller; descriptors of a live SuperSlab are always readable.
+    unsafe {
+        let slab = SuperSlab::slab_of(p);
+        match (*slab).block_at(p) {
+            Some(b) => (slab, b),
+            None => invalid_pointer(call, p),
+        }
     }
 }
 
@@ -614,11 +626,11 @@ unsafe fn free_block(b: *mut Block, heap: *mut Heap, slab: *mut Slab, key: usize
 #[cold]
 #[inline(never)]
 fn free_rejected(p: *mut u8, heap: *mut Heap, done: impl FnOnce(*mut Heap)) {
-    match owner_of(p, "free") {
-        // SAFETY: `owner_of` validated `b` as a block of the live slab `slab`; `heap` is as
-        // `free` was given it.
-        Owner::Slab(slab, b) => unsafe { free_block(b, heap, slab, key_unless_freed("free", b), done) },
-        _ => free_not_slab(p, heap, done),
+    // SAFETY: `free` found `p` in a live SuperSlab; `slab_block` validated `b` as a block of
+    // the live slab `slab`; `heap` is as `free` was given it.
+    unsafe {
+        let (slab, b) = slab_block(p, "free");
+        free_block(b, heap, slab, key_unless_freed("free", b), done)
     }
 }
 
