@@ -518,7 +518,7 @@ pub unsafe fn disown(lists: *mut SuperSlabs) {
 /// Returns an empty span (no block handed out, no owner) to its SuperSlab.
 ///
 /// # Safety
-/// `slab` must be a span head obtained from `acquire_span`/`adopt`, with `used == 0`, referenced
+/// `slab` must be a span head obtained from `acquire_span`/`adopt`, with `used() == 0`, referenced
 /// by no heap list.
 pub unsafe fn release_span(slab: *mut Slab) {
     // SAFETY: forwarded from the caller.
@@ -592,12 +592,15 @@ mod tests {
             let last = (*a).start.add(class.span_slabs() * SLAB_SIZE - 1);
             assert_eq!(SuperSlab::slab_of((*a).start), a);
             assert_eq!(SuperSlab::slab_of(last), a);
-            // Only the span's first slab has its descriptor in place; `free` finds the block at
-            // the start of the next slab through `slab_of`.
+            // Only the span's first slab has its descriptor in place: the first block of the
+            // next slab is found through `slab_of` alone.
             assert_eq!(SuperSlab::descriptor_at((*a).start), a);
-            let second = (*a).start.add(SLAB_SIZE);
-            assert!((*SuperSlab::descriptor_at(second)).block_at(second).is_none());
-            assert_eq!(SuperSlab::slab_of(second), a);
+            let (d, span) = (class.block_size(), class.span_slabs() * SLAB_SIZE);
+            let head = span % d;
+            let b = (*a).start.add(head + (SLAB_SIZE - head).div_ceil(d) * d);
+            assert!((*SuperSlab::descriptor_at(b)).block_at(b).is_none());
+            assert_eq!(SuperSlab::slab_of(b), a);
+            assert!((*a).block_at(b).is_some());
             assert_eq!((*a).start as usize % SLAB_SIZE, 0);
             let start = (*a).start;
             release_span(a);
