@@ -127,6 +127,25 @@ static inline size_t page_size(void)
     return ps;
 }
 
+/* A live 16 KiB block at least 64 KiB past another block of its size: in hakmem, past the
+ * first slab of its span (mid-size spans are several 64 KiB slabs long, and free finds such
+ * blocks by another path than the first slab's). Consecutive blocks of one class fill a span
+ * in address order, so the highest of 24 is far enough; the others stay allocated. */
+static inline unsigned char *mid_block_past_first_slab(void)
+{
+    enum { N = 24, SIZE = 16384 };
+    unsigned char *lo = NULL, *hi = NULL;
+    for (int i = 0; i < N; i++) {
+        unsigned char *b = malloc(SIZE);
+        CHECK(b, "malloc(%d)", SIZE);
+        memset(b, 0x5a, SIZE);
+        if (!lo || b < lo) lo = b;
+        if (!hi || b > hi) hi = b;
+    }
+    CHECK(hi - lo >= 65536, "no block past the span's first slab (%p..%p)", (void *)lo, (void *)hi);
+    return hi;
+}
+
 /* Current resident set size in KiB (from /proc/self/statm), -1 if unknown. */
 static inline long current_rss_kib(void)
 {

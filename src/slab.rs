@@ -120,7 +120,8 @@ pub struct Slab {
     _pad0: u8,
     /// Set in every descriptor of a SuperSlab, used or not: the byte offset, from the SuperSlab's
     /// base, of the descriptor of the span that covers this slab (0, the header's never-used
-    /// descriptor, for a free slab). `free` reads it from the descriptor its pointer falls in.
+    /// descriptor, for a free slab). `SuperSlab::slab_of` reads it from the descriptor its
+    /// pointer falls in (`free`'s fast path reads that descriptor itself: see `descriptor_at`).
     pub head_offset: u16,
     _pad1: [u8; 2],
     // --- line 1 ---
@@ -137,7 +138,6 @@ pub struct Slab {
 }
 
 const _: () = assert!(core::mem::size_of::<Slab>() == 128);
-const _: () = assert!(core::mem::offset_of!(Slab, head_offset) < 64);
 const _: () = assert!(core::mem::offset_of!(Slab, thread_free) == 64);
 
 // SAFETY: the owner-only fields are touched only by the owning thread or under the pool lock;
