@@ -619,10 +619,10 @@ unsafe fn free_block(b: *mut Block, heap: *mut Heap, slab: *mut Slab, key: usize
     }
 }
 
-/// A SuperSlab pointer that failed the fast path's checks, checked again from the start with its
-/// span's descriptor: a block past the first slab of a mid span is freed from here; `owner_of`
-/// aborts on a pointer that is not a block start, `key_unless_freed` on a block that is already
-/// free. Reached by a tail call, and returns, so that the fast path needs no stack frame.
+/// A SuperSlab pointer that failed the fast path's checks, checked again with its span's
+/// descriptor: a block past the first slab of a mid span is freed from here; `slab_block` aborts
+/// on a pointer that is not a block start, `key_unless_freed` on a block that is already free.
+/// Reached by a tail call, and returns, so that the fast path needs no stack frame.
 #[cold]
 #[inline(never)]
 fn free_rejected(p: *mut u8, heap: *mut Heap, done: impl FnOnce(*mut Heap)) {
