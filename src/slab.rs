@@ -176,13 +176,13 @@ impl Slab {
         let block_size = class.block_size();
         let span_bytes = span_slabs * SLAB_SIZE;
         self.free = ptr::null_mut();
-        self.spare = 0;
-        self.free_watermark = 0;
+        // No block used; on the available list, so the watermark is 1.
+        self.free_watermark = 1;
+        self.spare = -1;
         self.reserved = 0;
         self.capacity = (span_bytes / block_size) as u32;
         self.class = class;
         self.flags = 0;
-        self.set_watermark(1);
         self.span_slabs = span_slabs as u8;
         self.block_size = block_size as u32;
         self.magic = magic_for(block_size);

@@ -11,9 +11,9 @@
 //! On x86_64 Linux the word lives in the initial-exec TLS model, defined in assembly because
 //! stable Rust has no `#[thread_local]`: one GOT load gives its offset from the thread pointer,
 //! then `fs:`-relative moves read and write it, where `thread_local!` in a shared object would
-//! call `__tls_get_addr` on every access (which may itself allocate). Its initial image points at the static empty heap, so a new thread's first malloc
-//! finds empty slabs and takes the slow path, which creates the thread's heap. Elsewhere a
-//! `thread_local!` stands in.
+//! call `__tls_get_addr` on every access (which may itself allocate). Its initial image points
+//! at the static empty heap, so a new thread's first malloc finds empty slabs and takes the slow
+//! path, which creates the thread's heap. Elsewhere a `thread_local!` stands in.
 
 use crate::heap::Heap;
 use imp::Slot;
