@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* Entry points that glibc's headers do not declare (or that older glibc does
@@ -157,6 +158,17 @@ static inline long current_rss_kib(void)
         resident = -1;
     fclose(f);
     return resident < 0 ? -1 : resident * (long)(page_size() / 1024);
+}
+
+/* Sets the soft RLIMIT_AS to `bytes` (at most the hard limit). */
+static inline void set_address_space_limit(size_t bytes)
+{
+    struct rlimit rl;
+    CHECK(getrlimit(RLIMIT_AS, &rl) == 0, "getrlimit");
+    rl.rlim_cur = bytes;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
+        rl.rlim_cur = rl.rlim_max;
+    CHECK(setrlimit(RLIMIT_AS, &rl) == 0, "setrlimit(RLIMIT_AS): %s", strerror(errno));
 }
 
 /* ---- deterministic byte patterns ------------------------------------- */

@@ -2,9 +2,12 @@
 # Build and run the C behaviour tests in c_tests/ against libhakmem.so.
 #
 # Each c_tests/NAME.c (common.h holds the shared helpers) is one program
-# testing one behaviour.  Every test runs in two modes:
+# testing one behaviour.  Every test runs in three modes:
 #   linked   built with  -Iinclude -Ltarget/release -lhakmem -Wl,-rpath,...
 #   preload  built without -lhakmem, run with LD_PRELOAD=target/release/libhakmem.so
+#   small-arena  the linked binary, run with HAKMEM_ARENA_MB=2: the SuperSlab arena
+#            holds one SuperSlab, the others are mapped on their own (as when there
+#            is no arena, under `ulimit -v`), so both kinds meet in one run
 # A test fails on a compile error, a non-zero exit, a signal, a timeout
 # (60 s) or a corrupted pattern (which the program reports and exits 1 on).
 # Tests named bad_input_* must instead abort: killed by SIGABRT (status 134)
@@ -20,14 +23,15 @@
 #   HAKMEM_TEST_LIB=/path/to/other/malloc.so
 #                       validate the tests against another allocator: only the
 #                       preload mode runs, with that library; hakmem-only tests
-#                       (prefixed_api, stats, bad_input_*_mid) are skipped, bad_input_* only
+#                       (prefixed_api, stats, bad_input_*_mid, bad_input_free_after_trim)
+#                       are skipped, bad_input_* only
 #                       need the abort, and the programs get
 #                       HAKMEM_TEST_FOREIGN=1 (non-standard entry points such as
 #                       free_sized are skipped instead of required).
 #   HAKMEM_TEST_LIB=none
 #                       the same, with no preload at all (plain glibc).
 #   HAKMEM_TEST_LIBDIR=DIR     where libhakmem.so is (default target/release).
-#   HAKMEM_TEST_MODES="linked preload"   modes to run (default: both; only
+#   HAKMEM_TEST_MODES="linked preload small-arena"   modes to run (default: all; only
 #                       "preload"/"plain" make sense with HAKMEM_TEST_LIB).
 #   HAKMEM_TEST_FILTER=REGEX   run only the tests whose name matches.
 #   HAKMEM_TEST_TIMEOUT=60     per-run timeout in seconds.
@@ -63,7 +67,7 @@ if [[ -n "${HAKMEM_TEST_LIB:-}" ]]; then
         MODES=${HAKMEM_TEST_MODES:-preload}
     fi
 else
-    MODES=${HAKMEM_TEST_MODES:-linked preload}
+    MODES=${HAKMEM_TEST_MODES:-linked preload small-arena}
 fi
 
 if [[ $FOREIGN == 0 && ! -f "$HAKLIB" ]]; then
@@ -99,13 +103,16 @@ stderr_pattern() { # fixed string that stderr must contain
     esac
 }
 # (The *_mid bad inputs go beyond what other allocators detect: glibc frees a 16 KiB block
-# twice without a word.)
-hakmem_only() { [[ $1 == prefixed_api || $1 == stats || $1 == bad_input_*_mid ]]; }
+# twice without a word; so does the free after malloc_trim.)
+hakmem_only() { [[ $1 == prefixed_api || $1 == stats || $1 == bad_input_*_mid || $1 == bad_input_free_after_trim ]]; }
 
 # shellcheck source=scripts/lib/cbuild.sh
 . "$ROOT/scripts/lib/cbuild.sh"
 
 # --- build ------------------------------------------------------------------
+# The build a mode runs: small-arena runs the linked binaries.
+build_of() { if [[ $1 == small-arena ]]; then echo linked; else echo "$1"; fi; }
+
 # build MODE NAME: compile c_tests/NAME.c for MODE into $OUTDIR/MODE/NAME
 # (skipped when the binary is newer than its inputs); on a compile error the
 # binary is removed and the compiler output is in $LOGDIR/NAME.MODE.build.
@@ -132,7 +139,7 @@ build() {
 # build everything first, two compilers at a time
 build_all() {
     local mode name running=0
-    for mode in $MODES; do
+    for mode in $(for mode in $MODES; do build_of "$mode"; done | sort -u); do
         for name in "${tests[@]}"; do
             if [[ $FOREIGN == 1 ]] && hakmem_only "$name"; then
                 continue
@@ -157,10 +164,10 @@ run_one() {
         skipped=$((skipped + 1))
         return
     fi
-    local bin=$OUTDIR/$mode/$name
+    local bin=$OUTDIR/$(build_of "$mode")/$name
     if [[ ! -x "$bin" ]]; then
         echo "FAIL $label (compile error)"
-        show_log "$LOGDIR/$name.$mode.build" "compiler output"
+        show_log "$LOGDIR/$name.$(build_of "$mode").build" "compiler output"
         failed=$((failed + 1))
         return
     fi
@@ -171,6 +178,9 @@ run_one() {
     for e in $(test_env "$name"); do envs+=("$e"); done
     if [[ $mode == preload && -n "$PRELOAD_LIB" ]]; then
         envs+=("LD_PRELOAD=$PRELOAD_LIB")
+    fi
+    if [[ $mode == small-arena ]]; then
+        envs+=("HAKMEM_ARENA_MB=2")
     fi
     # timeout and env run without the preload; only the test program gets it.
     # The subshell keeps bash's "Aborted" job message out of the output.
@@ -231,14 +241,14 @@ done
 
 for mode in $MODES; do
     case $mode in
-    linked | preload | plain) ;;
+    linked | preload | plain | small-arena) ;;
     *)
-        echo "test_c.sh: unknown mode '$mode' (linked, preload, plain)" >&2
+        echo "test_c.sh: unknown mode '$mode' (linked, preload, plain, small-arena)" >&2
         exit 2
         ;;
     esac
-    if [[ $mode == linked && $FOREIGN == 1 ]]; then
-        echo "test_c.sh: the linked mode needs libhakmem.so; unset HAKMEM_TEST_LIB" >&2
+    if [[ $(build_of "$mode") == linked && $FOREIGN == 1 ]]; then
+        echo "test_c.sh: the $mode mode needs libhakmem.so; unset HAKMEM_TEST_LIB" >&2
         exit 2
     fi
 done

@@ -11,7 +11,8 @@
 #   stress_fork           threads allocate while main forks; children (and grandchildren)
 #                         use and free inherited blocks and allocate across tiers; a hung
 #                         child is killed after 30 s and reported
-#   stress_oom            RLIMIT_AS = VM size + 256 MiB: malloc until NULL (errno ENOMEM) for
+#   stress_oom            RLIMIT_AS = 320 MiB, set before the program (re-executed) starts:
+#                         malloc until NULL (errno ENOMEM) for
 #                         several sizes, memory recovered after freeing, calloc/realloc/
 #                         posix_memalign/aligned_alloc/memalign failing cleanly
 #   stress_realloc_align  realloc chains across the tier boundaries (1 B .. 8 MiB); aligned

@@ -9,6 +9,7 @@
 //! | `HAKMEM_FOREIGN`       | auto    | pointers not allocated by hakmem: `abort`, `next` (hand to the next allocator in link order), `ignore` (leak them); `auto` = `next` when libjemalloc is loaded, else `abort` |
 //! | `HAKMEM_SS_CACHE`      | 4       | empty SuperSlabs (2 MiB each) kept mapped for reuse       |
 //! | `HAKMEM_LARGE_CACHE_MB`| 64      | bytes of freed large mappings kept for reuse              |
+//! | `HAKMEM_ARENA_MB`      | 32768   | address space reserved for SuperSlabs (see `arena`); 0: none |
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -27,16 +28,24 @@ pub struct Options {
     pub foreign: ForeignPolicy,
     pub superslab_cache: usize,
     pub large_cache_bytes: usize,
+    pub arena_bytes: usize,
 }
 
-const DEFAULTS: Options =
-    Options { stats: false, check: false, foreign: ForeignPolicy::Auto, superslab_cache: 4, large_cache_bytes: 64 << 20 };
+const DEFAULTS: Options = Options {
+    stats: false,
+    check: false,
+    foreign: ForeignPolicy::Auto,
+    superslab_cache: 4,
+    large_cache_bytes: 64 << 20,
+    arena_bytes: 32 << 30,
+};
 
 static STATS: AtomicUsize = AtomicUsize::new(DEFAULTS.stats as usize);
 static CHECK: AtomicUsize = AtomicUsize::new(DEFAULTS.check as usize);
 static FOREIGN: AtomicUsize = AtomicUsize::new(DEFAULTS.foreign as usize);
 static SUPERSLAB_CACHE: AtomicUsize = AtomicUsize::new(DEFAULTS.superslab_cache);
 static LARGE_CACHE_BYTES: AtomicUsize = AtomicUsize::new(DEFAULTS.large_cache_bytes);
+static ARENA_BYTES: AtomicUsize = AtomicUsize::new(DEFAULTS.arena_bytes);
 
 pub fn get() -> Options {
     Options {
@@ -50,6 +59,7 @@ pub fn get() -> Options {
         },
         superslab_cache: SUPERSLAB_CACHE.load(Ordering::Relaxed),
         large_cache_bytes: LARGE_CACHE_BYTES.load(Ordering::Relaxed),
+        arena_bytes: ARENA_BYTES.load(Ordering::Relaxed),
     }
 }
 
@@ -87,6 +97,11 @@ pub fn apply(entry: &[u8]) {
         b"HAKMEM_LARGE_CACHE_MB" => {
             if let Some(n) = parse(value) {
                 LARGE_CACHE_BYTES.store(n.saturating_mul(1 << 20), Ordering::Relaxed);
+            }
+        }
+        b"HAKMEM_ARENA_MB" => {
+            if let Some(n) = parse(value) {
+                ARENA_BYTES.store(n.saturating_mul(1 << 20), Ordering::Relaxed);
             }
         }
         _ => {}

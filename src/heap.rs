@@ -4,8 +4,9 @@
 //! * malloc: pop the first block of the class's current slab (one test); when that slab is empty,
 //!   `alloc_slow` collects pending frees, walks the class's other slabs, adopts an abandoned slab,
 //!   or takes a new span from the SuperSlab pool.
-//! * free: the pagemap gives the SuperSlab, the SuperSlab the slab; the owner pushes to the slab's
-//!   `free` list, any other thread to its atomic `thread_free` (see `slab`).
+//! * free: a range check finds the pointer in the arena (else the pagemap does), the SuperSlab
+//!   gives the slab; the owner pushes to the slab's `free` list, any other thread to its atomic
+//!   `thread_free` (see `slab`).
 //! * A new thread starts on the static `EMPTY` heap, whose slabs are all the empty sentinel, so its
 //!   first malloc falls into the slow path, which creates its heap (`thread_heap`). While an entry
 //!   point runs, the thread's slot holds the static `BUSY` heap (see `tls`). At thread exit the
@@ -13,6 +14,7 @@
 //!   that thread (from other TLS destructors) are served by a shared, locked `ORPHAN` heap, and
 //!   its frees take the remote path.
 
+use crate::arena;
 use crate::diag::{fatal, fatal_ptr};
 use crate::os;
 use crate::pagemap;
@@ -520,7 +522,7 @@ pub fn owner_of(p: *mut u8, call: &str) -> Owner {
 /// The span descriptor and block of `p`; aborts, naming `call`, when `p` is not a block start.
 ///
 /// # Safety
-/// `p` lies in a live SuperSlab (the pagemap said so).
+/// `p` lies in a live SuperSlab (the pagemap said so) or in the arena.
 #[inline]
 unsafe fn slab_block(p: *mut u8, call: &str) -> (*mut Slab, *mut Block) {
     // SAFETY: per the caller; descriptors of a live SuperSlab are always readable.
@@ -568,7 +570,7 @@ pub unsafe fn key_unless_freed(call: &str, b: *mut Block) -> usize {
 
 /// Frees `p`, then runs `done` with the heap the call ends with (an entry point's `leave`: every
 /// path ends with it, the slow ones by a tail call, so that the fast path saves no registers).
-/// Null is a no-op (the null page is in no SuperSlab, so the fast path needs no test). A block
+/// Null is a no-op (the null page is not in the arena, so the fast path needs no test). A block
 /// of a slab `heap` does not own (always so for the sentinels, `BUSY` included) takes the remote
 /// path.
 ///
@@ -578,10 +580,21 @@ pub unsafe fn key_unless_freed(call: &str, b: *mut Block) -> usize {
 /// abort).
 #[inline(always)]
 pub unsafe fn free(heap: *mut Heap, p: *mut u8, done: impl FnOnce(*mut Heap)) {
-    if !pagemap::is_superslab(p as usize) {
-        return free_not_slab(p, heap, done);
+    if !arena::contains(p as usize) {
+        return free_outside_arena(p, heap, done);
     }
-    // SAFETY: the pagemap says `p` lies in a live SuperSlab; its descriptors are readable.
+    // SAFETY: `p` lies in a SuperSlab of the arena, whose descriptors are readable (and all
+    // unused when it is retired).
+    unsafe { free_in_superslab(p, heap, done) }
+}
+
+/// `free` for a pointer into a SuperSlab.
+///
+/// # Safety
+/// As for `free`; `p` lies in a live SuperSlab or in the arena.
+#[inline(always)]
+unsafe fn free_in_superslab(p: *mut u8, heap: *mut Heap, done: impl FnOnce(*mut Heap)) {
+    // SAFETY: per the caller, the descriptors of `p`'s SuperSlab are readable.
     unsafe {
         // Not `slab_of`: a block past its span's first slab gets an unused descriptor here and
         // goes to `free_rejected`, which finds the span.
@@ -593,6 +606,17 @@ pub unsafe fn free(heap: *mut Heap, p: *mut u8, done: impl FnOnce(*mut Heap)) {
         }
         free_block(b, heap, slab, key, done)
     }
+}
+
+/// `free` outside the arena: a SuperSlab mapped on its own (there is no arena, or it is full),
+/// found through the pagemap, or anything else.
+#[inline(never)]
+fn free_outside_arena(p: *mut u8, heap: *mut Heap, done: impl FnOnce(*mut Heap)) {
+    if pagemap::is_superslab(p as usize) {
+        // SAFETY: the pagemap says `p` lies in a live SuperSlab.
+        return unsafe { free_in_superslab(p, heap, done) };
+    }
+    free_not_slab(p, heap, done)
 }
 
 /// The rest of `free` for `b`, a block of `slab` that the caller validated; `key` is its freed key.
@@ -621,13 +645,14 @@ unsafe fn free_block(b: *mut Block, heap: *mut Heap, slab: *mut Slab, key: usize
 
 /// A SuperSlab pointer that failed the fast path's checks, checked again with its span's
 /// descriptor: a block past the first slab of a mid span is freed from here; `slab_block` aborts
-/// on a pointer that is not a block start, `key_unless_freed` on a block that is already free.
-/// Reached by a tail call, and returns, so that the fast path needs no stack frame.
+/// on a pointer that is not a block start (a retired SuperSlab's included), `key_unless_freed`
+/// on a block that is already free. Reached by a tail call, and returns, so that the fast path
+/// needs no stack frame.
 #[cold]
 #[inline(never)]
 fn free_rejected(p: *mut u8, heap: *mut Heap, done: impl FnOnce(*mut Heap)) {
-    // SAFETY: `free` found `p` in a live SuperSlab; `slab_block` validated `b` as a block of
-    // the live slab `slab`; `heap` is as `free` was given it.
+    // SAFETY: `free` found `p` in a live SuperSlab or in the arena; `slab_block` validated `b`
+    // as a block of the live slab `slab`; `heap` is as `free` was given it.
     unsafe {
         let (slab, b) = slab_block(p, "free");
         free_block(b, heap, slab, key_unless_freed("free", b), done)

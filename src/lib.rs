@@ -7,21 +7,24 @@
 //!                                                          │     └─► superslab (2 MiB regions, pool,
 //!                                                          │         one owner heap per region)
 //!                                                          └─► large (> 128 KiB: own mapping + cache)
+//!  arena: the reserved range SuperSlabs are carved from (free's "is it ours": a range check)
 //!  pagemap: address → SuperSlab (flat bitmap) / large header (radix), O(1), "is it ours"
 //!  slab + remote_free: free lists (owner's, and a lock-free one for other threads' frees)
-//!  os: the only mmap/munmap/madvise/mremap calls     bootstrap: arena for re-entered calls
+//!  os: the only mmap/munmap/mprotect/madvise/mremap calls   bootstrap: for re-entered calls
 //!  tls: the thread's heap (also the reentrancy guard)   init: ctor, fork, jemalloc, foreign ptrs
 //!  config: HAKMEM_* options   stats: per-tier counters   diag: messages without allocating
 //!  check: the HAKMEM_CHECK validation mode
 //! ```
 //! malloc: size → class (table) → the thread heap's current slab for the class → pop (one test).
-//! free: pagemap bit → SuperSlab → slab descriptor → owner? push to its local list (which
-//! becomes the class's current slab) : push to its atomic remote list (tiny blocks in chains, one
-//! CAS each). Every piece of metadata lives in memory mapped directly from the kernel.
+//! free: in the arena (else the pagemap bit) → SuperSlab → slab descriptor → owner? push to its
+//! local list (which becomes the class's current slab) : push to its atomic remote list (tiny
+//! blocks in chains, one CAS each). Every piece of metadata lives in memory mapped directly from
+//! the kernel.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod api;
+pub mod arena;
 pub mod bootstrap;
 pub mod check;
 pub mod config;

@@ -1,4 +1,5 @@
-//! The only module that talks to the kernel about memory (`mmap`, `munmap`, `madvise`, `mremap`).
+//! The only module that talks to the kernel about memory (`mmap`, `munmap`, `mprotect`, `madvise`,
+//! `mremap`).
 //!
 //! Every function takes and returns page-granular regions; none of them allocates. A failure is
 //! reported as a null pointer / `false`, and the callers turn it into `ENOMEM`.
@@ -14,12 +15,16 @@ pub const fn align_up(n: usize, align: usize) -> usize {
 /// Maps `size` bytes (a multiple of the page size) of zeroed read-write memory.
 /// Returns null when the kernel refuses.
 pub fn map(size: usize) -> *mut u8 {
+    map_with(size, libc::PROT_READ | libc::PROT_WRITE)
+}
+
+fn map_with(size: usize, prot: libc::c_int) -> *mut u8 {
     // SAFETY: an anonymous private mapping at a kernel-chosen address touches no existing memory.
     let p = unsafe {
         libc::mmap(
             ptr::null_mut(),
             size,
-            libc::PROT_READ | libc::PROT_WRITE,
+            prot,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
             -1,
             0,
@@ -35,10 +40,23 @@ pub fn map(size: usize) -> *mut u8 {
 /// Maps `size` bytes of zeroed memory whose start is a multiple of `align` (a power of two, at
 /// least the page size). Maps `size + align - PAGE_SIZE` and trims both ends.
 pub fn map_aligned(size: usize, align: usize) -> *mut u8 {
+    aligned_with(size, align, libc::PROT_READ | libc::PROT_WRITE)
+}
+
+/// Reserves `size` bytes of address space aligned to `align`, inaccessible and using no memory
+/// until parts of it are [`commit`]ted. Leaves `errno` as it was (a refusal is not an error: the
+/// caller does without).
+pub fn reserve_aligned(size: usize, align: usize) -> *mut u8 {
+    let mut p = ptr::null_mut();
+    preserving_errno(|| p = aligned_with(size, align, libc::PROT_NONE));
+    p
+}
+
+fn aligned_with(size: usize, align: usize, prot: libc::c_int) -> *mut u8 {
     let Some(over) = size.checked_add(align - PAGE_SIZE) else {
         return ptr::null_mut();
     };
-    let raw = map(over);
+    let raw = map_with(over, prot);
     if raw.is_null() {
         return raw;
     }
@@ -52,6 +70,15 @@ pub fn map_aligned(size: usize, align: usize) -> *mut u8 {
         unmap((start + size) as *mut u8, tail);
     }
     start as *mut u8
+}
+
+/// Makes part of a [`reserve_aligned`] reservation read-write (zeroed). False when the kernel
+/// refuses (strict overcommit), and then the range is as it was. Leaves `errno` as it was.
+pub fn commit(p: *mut u8, size: usize) -> bool {
+    let mut ok = false;
+    // SAFETY: the range is part of our reservation, which nothing else references.
+    preserving_errno(|| ok = unsafe { libc::mprotect(p.cast(), size, libc::PROT_READ | libc::PROT_WRITE) } == 0);
+    ok
 }
 
 /// Returns a region obtained from [`map`] or [`map_aligned`] (or a page-aligned part of one).

@@ -38,6 +38,11 @@ pub fn is_superslab(addr: usize) -> bool {
     }
 }
 
+/// Whether the SuperSlab bitmap has a bit for `addr`'s chunk.
+pub fn covers(addr: usize) -> bool {
+    addr >> CHUNK_SHIFT < 1 << SUPERSLAB_MAP_BITS
+}
+
 /// Marks (or unmarks) the chunk-aligned SuperSlab at `base`; false when `base` lies beyond the
 /// map (then the caller must not use the chunk).
 pub fn set_superslab(base: usize, present: bool) -> bool {

@@ -1,6 +1,6 @@
 //! The statistics report (`HAKMEM_STATS=1` at exit, `malloc_stats()`, `hak_stats_print()`):
 //! how many calls each tier served, proof of which allocator did the work, and the SuperSlab
-//! pool's activity (SuperSlabs mapped, spans acquired/released). The Tiny and Mid tiers count
+//! pool's activity (SuperSlabs mapped, spans acquired/released, the arena's use). The Tiny and Mid tiers count
 //! calls only in statistics mode (`HAKMEM_STATS=1`), which routes every call through their slow
 //! paths; remote frees are counted when the owning thread takes the blocks back (so the freeing
 //! thread touches no shared counter); blocks still waiting in a remote list at exit are not in
@@ -36,11 +36,15 @@ pub struct Report {
     pub superslabs: u64,
     pub spans_acquired: u64,
     pub spans_released: u64,
+    /// Bytes of the arena carved so far, and its size.
+    pub arena_carved: u64,
+    pub arena_reserved: u64,
 }
 
 pub fn report() -> Report {
     let (tiny, mid, local, remote) = crate::heap::tier_totals();
     let (superslabs, spans_acquired, spans_released) = crate::superslab::pool_counts();
+    let (arena_carved, arena_reserved) = crate::arena::usage();
     Report {
         tiny_mallocs: tiny,
         mid_mallocs: mid,
@@ -54,6 +58,8 @@ pub fn report() -> Report {
         superslabs: superslabs as u64,
         spans_acquired,
         spans_released,
+        arena_carved: arena_carved as u64,
+        arena_reserved: arena_reserved as u64,
     }
 }
 
@@ -89,6 +95,11 @@ pub fn print() {
         .num(r.spans_acquired)
         .str("/")
         .num(r.spans_released)
+        .str(" arena=")
+        .num(r.arena_carved >> 20)
+        .str("/")
+        .num(r.arena_reserved >> 20)
+        .str("MiB")
         .str(if crate::init::jemalloc_loaded() { " jemalloc=loaded" } else { "" })
         .str("\n");
     l.write_fd(REPORT_FD.load(Ordering::Relaxed));

@@ -5,8 +5,9 @@
 //! each of which also names the descriptor of the span that covers its slab); slabs 1..32 hold
 //! blocks.
 //! A span is 1, 2, 10 or 15 consecutive slabs given to one size class (`SizeClass::span_slabs`).
-//! The pool has no fixed limit: it maps a new SuperSlab whenever no free span fits, and returns
-//! SuperSlabs beyond a small cache of empty ones to the kernel.
+//! The pool has no fixed limit: it takes a new SuperSlab (from the arena, see `arena`, else a
+//! mapping of its own) whenever no free span fits, and returns the memory of SuperSlabs beyond a
+//! small cache of empty ones to the kernel.
 //!
 //! Affinity: a SuperSlab serves the spans of one heap (its `owner`, the heap that took its first
 //! span) as long as that heap lives, so threads do not interleave their slabs in one SuperSlab.
@@ -16,6 +17,7 @@
 //!
 //! Everything here runs under the pool lock, except `slab_of`, which the free path calls.
 
+use crate::arena;
 use crate::config;
 use crate::heap::Heap;
 use crate::os;
@@ -94,6 +96,33 @@ impl SuperSlab {
         for i in first..first + n {
             // SAFETY: `ss` is live and i < 32 (the caller holds the pool lock).
             unsafe { (*ss).slabs[i].head_offset = (head * core::mem::size_of::<Slab>()) as u16 };
+        }
+    }
+
+    /// Writes an empty SuperSlab's header at `ss` (every field: the memory is fresh, which is
+    /// not a valid `Slab` bit pattern for every field type, or a retired SuperSlab's).
+    ///
+    /// # Safety
+    /// `ss` is a read-write 2 MiB chunk that no SuperSlab in use covers (the header fits in
+    /// slab 0).
+    unsafe fn init(ss: *mut SuperSlab) {
+        // SAFETY: per the caller.
+        unsafe {
+            for i in 0..SLABS_PER_SUPERSLAB {
+                ptr::addr_of_mut!((*ss).slabs[i]).write(Slab::UNUSED);
+            }
+            ptr::addr_of_mut!((*ss).used_mask).write(HEADER_SLABS_MASK);
+            ptr::addr_of_mut!((*ss).dirty_mask).write(0);
+            ptr::addr_of_mut!((*ss).owner).write(ptr::null_mut());
+            ptr::addr_of_mut!((*ss).on).write(ptr::null_mut());
+            for link in [
+                ptr::addr_of_mut!((*ss).next),
+                ptr::addr_of_mut!((*ss).prev),
+                ptr::addr_of_mut!((*ss).all_next),
+                ptr::addr_of_mut!((*ss).all_prev),
+            ] {
+                link.write(ptr::null_mut());
+            }
         }
     }
 
@@ -178,6 +207,9 @@ struct Pool {
     empty: SsList,
     /// Every SuperSlab (through `all_next`/`all_prev`).
     all: *mut SuperSlab,
+    /// Empty SuperSlabs of the arena beyond the cache: not in `all`, not in the pagemap, their
+    /// slabs' pages purged; taken again before the arena is carved further.
+    retired: SsList,
     /// Slabs whose owner thread exited, by size class, waiting for another thread to adopt them
     /// (singly linked, head and tail so that the sweep can rotate through them).
     abandoned: [*mut Slab; NUM_CLASSES],
@@ -205,6 +237,7 @@ static POOL: PoolCell = PoolCell(core::cell::UnsafeCell::new(Pool {
     shared: SsList::EMPTY,
     empty: SsList::EMPTY,
     all: ptr::null_mut(),
+    retired: SsList::EMPTY,
     abandoned: [ptr::null_mut(); NUM_CLASSES],
     abandoned_tail: [ptr::null_mut(); NUM_CLASSES],
     abandoned_count: 0,
@@ -273,21 +306,26 @@ impl Pool {
         }
     }
 
-    fn map_superslab(&mut self) -> *mut SuperSlab {
-        let mem = os::map_aligned(SUPERSLAB_SIZE, SUPERSLAB_SIZE);
+    /// A new empty SuperSlab: a retired one, else a chunk carved from the arena, else a mapping
+    /// of its own; null when out of memory.
+    fn new_superslab(&mut self) -> *mut SuperSlab {
+        let retired = self.retired.head;
+        let mem = if !retired.is_null() {
+            // SAFETY: retired SuperSlabs are on this list and nowhere else.
+            unsafe { self.retired.remove(retired) };
+            retired.cast()
+        } else {
+            // SAFETY: we hold the pool lock.
+            let chunk = unsafe { arena::carve() };
+            if chunk.is_null() { os::map_aligned(SUPERSLAB_SIZE, SUPERSLAB_SIZE) } else { chunk }
+        };
         if mem.is_null() {
             return ptr::null_mut();
         }
         let ss = mem.cast::<SuperSlab>();
-        // Fresh mappings are zero, which is not a valid `Slab` bit pattern for every field
-        // type, so write the descriptors explicitly.
-        // SAFETY: `mem` is a fresh 2 MiB read-write mapping; the header fits in slab 0.
-        unsafe {
-            for i in 0..SLABS_PER_SUPERSLAB {
-                ptr::addr_of_mut!((*ss).slabs[i]).write(Slab::UNUSED);
-            }
-            (*ss).used_mask = HEADER_SLABS_MASK;
-        }
+        // SAFETY: `mem` is a read-write 2 MiB chunk that no SuperSlab in use covers.
+        unsafe { SuperSlab::init(ss) };
+        // (The arena lies within the pagemap's range: this fails only for a mapping of its own.)
         if !pagemap::set_superslab(mem as usize, true) {
             os::unmap(mem, SUPERSLAB_SIZE);
             return ptr::null_mut();
@@ -314,7 +352,7 @@ impl Pool {
         // SAFETY: `lists` is null or the owner's, in a heap record that is never unmapped.
         let own = unsafe { lists.as_ref() }.and_then(|l| l.partial.find(n));
         let found = own.or_else(|| self.shared.find(n)).or_else(|| {
-            let ss = if self.empty.head.is_null() { self.map_superslab() } else { self.empty.head };
+            let ss = if self.empty.head.is_null() { self.new_superslab() } else { self.empty.head };
             (!ss.is_null()).then(|| (ss, find_run(HEADER_SLABS_MASK, n).unwrap_or(1)))
         });
         let Some((ss, first)) = found else {
@@ -351,7 +389,7 @@ impl Pool {
             self.dirty_free_slabs += n;
             self.place(ss);
             if (*ss).used_mask == HEADER_SLABS_MASK && self.empty.len > config::get().superslab_cache {
-                self.unmap_empty(ss);
+                self.give_back_empty(ss);
             }
             if self.dirty_free_slabs > DIRTY_FREE_LIMIT {
                 self.purge_all();
@@ -373,11 +411,11 @@ impl Pool {
         }
     }
 
-    /// Unmaps an empty SuperSlab; returns its size.
-    unsafe fn unmap_empty(&mut self, ss: *mut SuperSlab) -> usize {
+    /// Gives an empty SuperSlab back: one of the arena is retired (its pages purged, its address
+    /// range kept), any other unmapped. Returns the bytes given back.
+    unsafe fn give_back_empty(&mut self, ss: *mut SuperSlab) -> usize {
         // SAFETY: `ss` is live, empty and on the empty list (caller); we hold the pool lock.
         unsafe {
-            self.dirty_free_slabs -= ((*ss).dirty_mask & !(*ss).used_mask).count_ones() as usize;
             self.empty.remove(ss);
             let (prev, next) = ((*ss).all_prev, (*ss).all_next);
             if prev.is_null() {
@@ -390,6 +428,12 @@ impl Pool {
             }
             self.superslabs_mapped -= 1;
             pagemap::set_superslab(ss as usize, false);
+            if arena::contains(ss as usize) {
+                let purged = self.purge_free_slabs(ss);
+                self.retired.push(ss);
+                return purged;
+            }
+            self.dirty_free_slabs -= ((*ss).dirty_mask & !(*ss).used_mask).count_ones() as usize;
             os::unmap(ss.cast(), SUPERSLAB_SIZE);
         }
         SUPERSLAB_SIZE
@@ -489,12 +533,12 @@ impl Pool {
         self.sweep_class = (c + 1) % NUM_CLASSES;
     }
 
-    /// Unmaps empty SuperSlabs and purges every free slab; returns the bytes given back.
+    /// Gives back empty SuperSlabs and purges every free slab; returns the bytes given back.
     fn trim(&mut self) -> usize {
         let mut released = 0;
         while !self.empty.head.is_null() {
             // SAFETY: SuperSlabs on the empty list are live and empty; we hold the pool lock.
-            released += unsafe { self.unmap_empty(self.empty.head) };
+            released += unsafe { self.give_back_empty(self.empty.head) };
         }
         released + self.purge_all()
     }

@@ -1,7 +1,7 @@
 //! Freed memory goes back to the kernel: after a peak of small, mid and large blocks is freed,
 //! the resident set falls back near where it started (free slabs are purged beyond a small
-//! dirty budget, empty SuperSlabs beyond a small cache are unmapped, the large cache keeps a
-//! bounded dirty part).
+//! dirty budget, empty SuperSlabs beyond a small cache are given back, the large cache keeps a
+//! bounded dirty part), and a second peak reuses the SuperSlabs given back.
 
 use hakmem::ffi::{hak_free, hak_malloc};
 
@@ -35,13 +35,25 @@ fn a_freed_peak_is_given_back() {
     let blocks = touch_all(&sizes);
     let peak = rss_bytes();
     assert!(peak > before + (150 << 20), "the test did not reach its peak: {before} -> {peak}");
-    for p in blocks {
-        // SAFETY: a live block from hak_malloc & co., freed once.
-        unsafe { hak_free(p as *mut std::ffi::c_void) };
-    }
+    free_all(blocks);
     let after = rss_bytes();
     // Budgets: 16 MiB dirty free slabs, 4 cached empty SuperSlabs, 32 MiB dirty large cache,
     // plus the test harness's own allocations.
     eprintln!("RSS before {} MiB, peak {} MiB, after {} MiB", before >> 20, peak >> 20, after >> 20);
     assert!(after < before + (64 << 20), "RSS stayed high after free: before {before}, peak {peak}, after {after}");
+
+    // The same peak again reuses the SuperSlabs given back (retired ones of the arena) instead
+    // of carving more of the arena.
+    let carved = hakmem::stats::report().arena_carved;
+    free_all(touch_all(&sizes));
+    let carved_again = hakmem::stats::report().arena_carved;
+    eprintln!("arena carved: {} MiB, after a second peak {} MiB", carved >> 20, carved_again >> 20);
+    assert!(carved_again <= carved + (4 << 20), "a second peak carved more of the arena: {carved} -> {carved_again}");
+}
+
+fn free_all(blocks: Vec<usize>) {
+    for p in blocks {
+        // SAFETY: a live block from hak_malloc & co., freed once.
+        unsafe { hak_free(p as *mut std::ffi::c_void) };
+    }
 }

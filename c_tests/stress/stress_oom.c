@@ -1,5 +1,9 @@
-/* stress_oom: out-of-memory behaviour under setrlimit(RLIMIT_AS) = the
- * current address-space size + 256 MiB.
+/* stress_oom: out-of-memory behaviour under RLIMIT_AS = 320 MiB, set before
+ * the program starts (it re-executes itself under the limit), as ulimit -v,
+ * prlimit or systemd's LimitAS= do; the headroom is the limit less the
+ * address space in use once the allocator and stdio are initialised.
+ * (A limit set later may find address space the allocator reserved at start:
+ * c_tests/rlimit_at_run_time.c tests that case.)
  *
  *   1. For each size (64 B, 3000 B, 40000 B, 200 KiB, 8 MiB): malloc until
  *      NULL.  NULL must come with errno == ENOMEM, no crash, and the blocks
@@ -26,7 +30,8 @@
 #include <sys/resource.h>
 
 #define MiB ((size_t)1 << 20)
-static const size_t HEADROOM = 256 * MiB;
+static const size_t LIMIT = 320 * MiB;
+static size_t HEADROOM; /* LIMIT less the address space in use at the start */
 
 typedef struct node {
     struct node *next;
@@ -240,8 +245,21 @@ static void exhausted(size_t first8m)
           "(first pass: %zu): memory not recovered", c8, first8m);
 }
 
+/* Re-executes the program with RLIMIT_AS = LIMIT, once. */
+static void run_under_limit(char **argv)
+{
+    if (getenv("STRESS_OOM_LIMITED"))
+        return;
+    set_address_space_limit(LIMIT);
+    CHECK(setenv("STRESS_OOM_LIMITED", "1", 1) == 0, "setenv");
+    fflush(stdout);
+    execv("/proc/self/exe", argv);
+    FAIL("execv /proc/self/exe: %s", strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
+    run_under_limit(argv);
     long scale = stress_scale(argc, argv);
     test_seed(1); /* the patterns derive from addresses; printed for the convention */
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -253,10 +271,10 @@ int main(int argc, char **argv)
     size_t vm = vm_bytes();
     struct rlimit rl;
     CHECK(getrlimit(RLIMIT_AS, &rl) == 0, "getrlimit");
-    rl.rlim_cur = vm + HEADROOM;
-    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
-        rl.rlim_cur = rl.rlim_max;
-    CHECK(setrlimit(RLIMIT_AS, &rl) == 0, "setrlimit(RLIMIT_AS): %s", strerror(errno));
+    CHECK(rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= vm + 128 * MiB,
+          "RLIMIT_AS %zu MiB leaves less than 128 MiB beyond the %zu MiB in use at the start",
+          (size_t)rl.rlim_cur / MiB, vm / MiB);
+    HEADROOM = rl.rlim_cur - vm;
     printf("vm %zu MiB, RLIMIT_AS %zu MiB\n", vm / MiB, (size_t)rl.rlim_cur / MiB);
     double t0 = now_sec();
 
