@@ -9,12 +9,15 @@
 //!
 //! There is no arena, and the pool maps each SuperSlab on its own (found on a slower free path
 //! through the pagemap), when the process has an address-space limit (`ulimit -v`: the
-//! reservation would take the program's budget), when `HAKMEM_ARENA_MB` is 0, or when the
-//! kernel refuses the reservation; SuperSlabs beyond a full arena are mapped the same way. A
-//! limit set at run time (setrlimit) ends the arena at its next carve: the part not carved yet
-//! is given back, so that the limit bounds what the program allocates from then on.
+//! reservation would take the program's budget), a data-size limit or strict overcommit
+//! accounting (a retired SuperSlab's memory would stay charged), when `HAKMEM_ARENA_MB` is 0,
+//! or when the kernel refuses the reservation; SuperSlabs beyond a full arena are mapped the
+//! same way. An address-space limit set at run time ends the arena (`end`: the part not carved
+//! yet is given back), so that the limit bounds what the program allocates from then on: the
+//! process's own setrlimit/prlimit calls (interposed, see `ffi`) end it before the limit is set,
+//! one set by another process at the next carve.
 //!
-//! Everything but `contains` runs under the pool lock.
+//! Everything but `contains` and `usage` runs under the pool lock.
 
 use crate::config;
 use crate::os;
@@ -66,19 +69,25 @@ pub fn usage() -> (usize, usize) {
     (CARVED.load(Ordering::Relaxed), RESERVED.load(Ordering::Relaxed))
 }
 
-/// Whether the process has an address-space limit (`RLIMIT_AS`).
-fn address_space_limited() -> bool {
+/// Whether the process has a limit on `resource` (`RLIMIT_AS`, `RLIMIT_DATA`).
+fn limited(resource: libc::__rlimit_resource_t) -> bool {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes only the struct it is given.
-    unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) != 0 || limit.rlim_cur != libc::RLIM_INFINITY }
+    unsafe { libc::getrlimit(resource, &mut limit) != 0 || limit.rlim_cur != libc::RLIM_INFINITY }
 }
 
-/// Reserves the arena, `HAKMEM_ARENA_MB` MiB (whole chunks); none when the process has an
-/// address-space limit.
+/// Whether the arena may be reserved: not under an address-space limit (the reservation would
+/// take the program's budget), nor where the memory carved would stay charged after its
+/// SuperSlab is retired (a data-size limit, strict overcommit accounting).
+pub fn allowed() -> bool {
+    !limited(libc::RLIMIT_AS) && !limited(libc::RLIMIT_DATA) && !os::strict_overcommit()
+}
+
+/// Reserves the arena, `HAKMEM_ARENA_MB` MiB (whole chunks), where it is allowed.
 fn reserve() {
     TRIED.store(true, Ordering::Relaxed);
     let size = config::get().arena_bytes & !(CHUNK_SIZE - 1);
-    if size == 0 || address_space_limited() {
+    if size == 0 || !allowed() {
         return;
     }
     let base = os::reserve_aligned(size, CHUNK_SIZE);
@@ -93,6 +102,21 @@ fn reserve() {
     RESERVED.store(size, Ordering::Relaxed);
 }
 
+/// Ends the arena where it is carved to: the rest of the reservation is given back, and no more
+/// chunks are carved. For an address-space limit set at run time, which would otherwise count
+/// the reservation as in use.
+///
+/// # Safety
+/// The caller holds the pool lock.
+pub unsafe fn end() {
+    TRIED.store(true, Ordering::Relaxed);
+    let (carved, reserved) = (CARVED.load(Ordering::Relaxed), RESERVED.load(Ordering::Relaxed));
+    if reserved > carved {
+        os::unmap((BASE.load(Ordering::Relaxed) + carved) as *mut u8, reserved - carved);
+        RESERVED.store(carved, Ordering::Relaxed);
+    }
+}
+
 /// The next chunk of the arena, never used before, made read-write; null when there is no
 /// arena, when it is full, or when the kernel refuses the memory.
 ///
@@ -102,20 +126,18 @@ pub unsafe fn carve() -> *mut u8 {
     if !TRIED.load(Ordering::Relaxed) {
         reserve();
     }
-    let (base, carved, reserved) =
-        (BASE.load(Ordering::Relaxed), CARVED.load(Ordering::Relaxed), RESERVED.load(Ordering::Relaxed));
+    let (carved, reserved) = (CARVED.load(Ordering::Relaxed), RESERVED.load(Ordering::Relaxed));
     if carved + CHUNK_SIZE > reserved {
         return core::ptr::null_mut();
     }
-    if address_space_limited() {
-        // Set at run time (setrlimit), after the reservation: the part not carved yet, which
-        // counts as address space in use, is given back, so that the limit bounds what the
-        // program allocates from now on (SuperSlabs mapped on their own).
-        os::unmap((base + carved) as *mut u8, reserved - carved);
-        RESERVED.store(carved, Ordering::Relaxed);
+    if limited(libc::RLIMIT_AS) {
+        // Set at run time by another process (prlimit): this process's own setrlimit ends the
+        // arena first (`ffi`).
+        // SAFETY: per the caller.
+        unsafe { end() };
         return core::ptr::null_mut();
     }
-    let chunk = (base + carved) as *mut u8;
+    let chunk = (BASE.load(Ordering::Relaxed) + carved) as *mut u8;
     if !os::commit(chunk, CHUNK_SIZE) {
         return core::ptr::null_mut();
     }
@@ -133,11 +155,12 @@ mod tests {
         let _g = crate::superslab::POOL_LOCK.lock();
         // SAFETY: the pool lock is held.
         let c = unsafe { carve() };
-        if c.is_null() {
-            // No arena in this process (an address-space limit): nothing is contained.
-            assert!(!contains(0) && !contains(usize::MAX));
+        if !allowed() {
+            // No arena in this process: nothing is contained.
+            assert!(c.is_null() && !contains(0) && !contains(usize::MAX));
             return;
         }
+        assert!(!c.is_null(), "no arena, although the process has no limit that forbids one");
         let c = c as usize;
         assert!(contains(c) && contains(c + CHUNK_SIZE - 1));
         let b = BASE.load(Ordering::Relaxed);

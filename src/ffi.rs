@@ -1,5 +1,6 @@
-//! The C ABI: glibc-named exports that interpose the system allocator, and the prefixed `hak_*`
-//! API declared in `include/hakmem.h`.
+//! The C ABI: glibc-named exports that interpose the system allocator (and setrlimit/prlimit,
+//! which end the SuperSlab arena before an address-space limit applies), and the prefixed
+//! `hak_*` API declared in `include/hakmem.h`.
 //!
 //! Every export first takes the thread's heap out of its slot, leaving the `BUSY` sentinel as the
 //! reentrancy guard (`tls::Entered`); a call that finds `BUSY` comes from inside the allocator
@@ -172,6 +173,25 @@ unsafe fn do_usable_size(p: *mut c_void) -> usize {
     unsafe { api::usable_size(p.cast()) }
 }
 
+/// prlimit(2), after ending the SuperSlab arena when the call sets a finite address-space limit
+/// on this process: the part of the arena not carved yet counts as address space in use, and
+/// would leave the program less than the limit means to allow (see `arena`).
+///
+/// # Safety
+/// As for prlimit: `new` and `old` are null or valid.
+#[cfg(feature = "interpose")]
+unsafe fn do_prlimit(pid: libc::pid_t, resource: c_int, new: *const libc::rlimit, old: *mut libc::rlimit) -> c_int {
+    // SAFETY: `new` is null or valid (the caller's contract); getpid has no preconditions.
+    let limits_us = unsafe { new.as_ref() }.is_some_and(|l| l.rlim_cur != libc::RLIM_INFINITY)
+        && resource == libc::RLIMIT_AS as c_int
+        && (pid == 0 || pid == unsafe { libc::getpid() });
+    if limits_us {
+        guarded(Entered::enter(), false, |_| crate::superslab::end_arena(), || ());
+    }
+    // SAFETY: the kernel validates the arguments, as for glibc's own prlimit.
+    unsafe { libc::syscall(libc::SYS_prlimit64, pid, resource, new, old) as c_int }
+}
+
 // ---------------------------------------------------------------------------------------------
 // glibc's names.
 
@@ -303,6 +323,42 @@ mod interpose {
     #[no_mangle]
     pub extern "C" fn mallopt(_param: c_int, _value: c_int) -> c_int {
         1
+    }
+
+    // Resource limits: see `do_prlimit`.
+
+    #[no_mangle]
+    pub unsafe extern "C" fn setrlimit(resource: c_int, limit: *const libc::rlimit) -> c_int {
+        // SAFETY: forwarded from the caller.
+        unsafe { do_prlimit(0, resource, limit, ptr::null_mut()) }
+    }
+
+    #[no_mangle]
+    pub unsafe extern "C" fn setrlimit64(resource: c_int, limit: *const libc::rlimit) -> c_int {
+        // SAFETY: forwarded from the caller.
+        unsafe { do_prlimit(0, resource, limit, ptr::null_mut()) }
+    }
+
+    #[no_mangle]
+    pub unsafe extern "C" fn prlimit(
+        pid: libc::pid_t,
+        resource: c_int,
+        new: *const libc::rlimit,
+        old: *mut libc::rlimit,
+    ) -> c_int {
+        // SAFETY: forwarded from the caller.
+        unsafe { do_prlimit(pid, resource, new, old) }
+    }
+
+    #[no_mangle]
+    pub unsafe extern "C" fn prlimit64(
+        pid: libc::pid_t,
+        resource: c_int,
+        new: *const libc::rlimit,
+        old: *mut libc::rlimit,
+    ) -> c_int {
+        // SAFETY: forwarded from the caller.
+        unsafe { do_prlimit(pid, resource, new, old) }
     }
 
     // The aliases glibc exports, so that code calling them directly also gets our blocks.

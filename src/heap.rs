@@ -499,11 +499,11 @@ pub enum Owner {
 
 /// Classifies `p` (non-null) without reading memory that may not be ours; aborts with a message
 /// naming `call` on a pointer into our heap that is not a block start. Safe for any `p`: it
-/// dereferences only hakmem metadata that the pagemap says is mapped.
+/// dereferences only hakmem metadata that the arena or the pagemap says is mapped.
 #[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn owner_of(p: *mut u8, call: &str) -> Owner {
-    if pagemap::is_superslab(p as usize) {
-        // SAFETY: the pagemap says `p` lies in a live SuperSlab.
+    if arena::contains(p as usize) || pagemap::is_superslab(p as usize) {
+        // SAFETY: `p` lies in a live SuperSlab (the pagemap said so) or in the arena.
         let (slab, b) = unsafe { slab_block(p, call) };
         return Owner::Slab(slab, b);
     }

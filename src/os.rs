@@ -90,6 +90,23 @@ pub fn unmap(p: *mut u8, size: usize) {
     })
 }
 
+/// Whether the kernel accounts every private writable mapping against a fixed commit limit
+/// (`vm.overcommit_memory = 2`), `MAP_NORESERVE` notwithstanding. Leaves `errno` as it was.
+pub fn strict_overcommit() -> bool {
+    let mut mode = [0u8; 1];
+    preserving_errno(|| {
+        // SAFETY: opens a NUL-terminated path read-only, reads one byte into `mode`, closes.
+        unsafe {
+            let fd = libc::open(c"/proc/sys/vm/overcommit_memory".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            if fd >= 0 {
+                libc::read(fd, mode.as_mut_ptr().cast(), 1);
+                libc::close(fd);
+            }
+        }
+    });
+    mode[0] == b'2'
+}
+
 fn preserving_errno(f: impl FnOnce()) {
     // SAFETY: __errno_location returns this thread's errno slot, valid for the thread's life.
     let slot = unsafe { libc::__errno_location() };

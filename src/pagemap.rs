@@ -2,10 +2,11 @@
 //! memory a pointer points to (so `free` recognises pointers that are not ours).
 //!
 //! * SuperSlab chunks: a flat bitmap, one bit per chunk of the 47-bit user address space (8 MiB
-//!   of zero-initialised `.bss`; only the pages covering our chunks are ever touched). It is the
-//!   one lookup on `free`'s fast path: one load, and the SuperSlab is the chunk's base. (A byte
-//!   per chunk saved 2 instructions but took 64 MiB of address space, which `ulimit -v` counts:
-//!   under a 40 MB limit the loader refused the library.)
+//!   of zero-initialised `.bss`; only the pages covering our chunks are ever touched): one load,
+//!   and the SuperSlab is the chunk's base. `free` looks here for SuperSlabs outside the arena
+//!   (see `arena`), whose range check comes first. (A byte per chunk saved 2 instructions but
+//!   took 64 MiB of address space, which `ulimit -v` counts: under a 40 MB limit the loader
+//!   refused the library.)
 //! * Large mappings: a two-level radix of header addresses, for every chunk the mapping covers
 //!   (a static root of 2^14 leaf pointers, leaves of 2^13 entries mapped on first use with raw
 //!   `mmap` and never freed).

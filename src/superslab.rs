@@ -60,7 +60,8 @@ impl SuperSlab {
     /// The descriptor of the span that holds `p`, a pointer inside a SuperSlab.
     ///
     /// # Safety
-    /// `p` must lie in a live SuperSlab (the pagemap said so).
+    /// `p` must lie in a live SuperSlab (the pagemap said so) or in the arena (whose retired
+    /// SuperSlabs have only unused descriptors).
     #[inline(always)]
     pub unsafe fn slab_of(p: *mut u8) -> *mut Slab {
         let ss = (p as usize & !(SUPERSLAB_SIZE - 1)) as *mut SuperSlab;
@@ -217,6 +218,7 @@ struct Pool {
     abandoned_count: usize,
     /// The class the next sweep of abandoned slabs starts at.
     sweep_class: usize,
+    /// SuperSlabs in use or cached (not retired, not unmapped).
     superslabs_mapped: usize,
     /// Free slabs whose pages still hold data: `Σ popcount(dirty_mask & !used_mask)`.
     dirty_free_slabs: usize,
@@ -325,8 +327,9 @@ impl Pool {
         let ss = mem.cast::<SuperSlab>();
         // SAFETY: `mem` is a read-write 2 MiB chunk that no SuperSlab in use covers.
         unsafe { SuperSlab::init(ss) };
-        // (The arena lies within the pagemap's range: this fails only for a mapping of its own.)
         if !pagemap::set_superslab(mem as usize, true) {
+            // (The arena lies within the pagemap's range: only a mapping of its own gets here.)
+            debug_assert!(!arena::contains(mem as usize));
             os::unmap(mem, SUPERSLAB_SIZE);
             return ptr::null_mut();
         }
@@ -599,12 +602,18 @@ pub fn adopt(class: SizeClass, owner: *mut Heap) -> *mut Slab {
     })
 }
 
-/// Purges free slabs and unmaps empty SuperSlabs; returns the bytes given back.
+/// Purges free slabs and gives back empty SuperSlabs; returns the bytes given back.
 pub fn trim() -> usize {
     with_pool(|p| p.trim())
 }
 
-/// (SuperSlabs mapped now, spans acquired, spans released) since start.
+/// Ends the arena where it is carved to (see `arena::end`).
+pub fn end_arena() {
+    // SAFETY: `with_pool` holds the pool lock.
+    with_pool(|_| unsafe { arena::end() })
+}
+
+/// (SuperSlabs in use or cached now, spans acquired, spans released) since start.
 pub fn pool_counts() -> (usize, u64, u64) {
     with_pool(|p| (p.superslabs_mapped, p.spans_acquired, p.spans_released))
 }

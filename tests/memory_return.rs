@@ -45,6 +45,9 @@ fn a_freed_peak_is_given_back() {
     // The same peak again reuses the SuperSlabs given back (retired ones of the arena) instead
     // of carving more of the arena.
     let carved = hakmem::stats::report().arena_carved;
+    if hakmem::arena::allowed() {
+        assert!(carved >= 100 << 20, "the SuperSlabs did not come from the arena: {carved} bytes carved");
+    }
     free_all(touch_all(&sizes));
     let carved_again = hakmem::stats::report().arena_carved;
     eprintln!("arena carved: {} MiB, after a second peak {} MiB", carved >> 20, carved_again >> 20);
