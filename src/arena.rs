@@ -13,9 +13,10 @@
 //! accounting (a retired SuperSlab's memory would stay charged), when `HAKMEM_ARENA_MB` is 0,
 //! or when the kernel refuses the reservation; SuperSlabs beyond a full arena are mapped the
 //! same way. An address-space limit set at run time ends the arena (`end`: the part not carved
-//! yet is given back), so that the limit bounds what the program allocates from then on: the
-//! process's own setrlimit/prlimit calls (interposed, see `ffi`) end it before the limit is set,
-//! one set by another process at the next carve.
+//! yet is given back; the chunks carved stay, and are reused), so that the limit bounds what
+//! the program allocates from then on: the process's own setrlimit/prlimit calls (interposed,
+//! see `ffi`) end it before the limit is set, one set by another process at the next carve
+//! (until then, new mappings may be refused).
 //!
 //! Everything but `contains` and `usage` runs under the pool lock.
 

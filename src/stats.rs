@@ -1,10 +1,10 @@
 //! The statistics report (`HAKMEM_STATS=1` at exit, `malloc_stats()`, `hak_stats_print()`):
 //! how many calls each tier served, proof of which allocator did the work, and the SuperSlab
-//! pool's activity (SuperSlabs in use or cached, spans acquired/released, the arena's use). The Tiny and Mid tiers count
-//! calls only in statistics mode (`HAKMEM_STATS=1`), which routes every call through their slow
-//! paths; remote frees are counted when the owning thread takes the blocks back (so the freeing
-//! thread touches no shared counter); blocks still waiting in a remote list at exit are not in
-//! the count.
+//! pool's activity (SuperSlabs in use or cached, spans acquired/released, the arena's use). The
+//! Tiny and Mid tiers count calls only in statistics mode (`HAKMEM_STATS=1`), which routes every
+//! call through their slow paths; remote frees are counted when the owning thread takes the
+//! blocks back (so the freeing thread touches no shared counter); blocks still waiting in a
+//! remote list at exit are not in the count.
 
 use crate::diag::Line;
 use core::sync::atomic::{AtomicI32, Ordering};
