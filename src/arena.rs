@@ -15,8 +15,13 @@
 //! same way. An address-space limit set at run time ends the arena (`end`: the part not carved
 //! yet is given back; the chunks carved stay, and are reused), so that the limit bounds what
 //! the program allocates from then on: the process's own setrlimit/prlimit calls (interposed,
-//! see `ffi`) end it before the limit is set, one set by another process at the next carve
-//! (until then, new mappings may be refused).
+//! see `ffi`) end it before the limit is set; a limit set any other way (another process's
+//! prlimit, the raw syscall, a build without the interposing exports) ends it at the next
+//! carve, and until then new mappings may be refused.
+//!
+//! The reservation shows in the process's virtual size, and counts against a finite
+//! `RLIMIT_MEMLOCK` in `mlockall(MCL_CURRENT)` without `CAP_IPC_LOCK` (the kernel compares the
+//! whole address space with the limit): such a program runs with `HAKMEM_ARENA_MB=0`.
 //!
 //! Everything but `contains` and `usage` runs under the pool lock.
 
@@ -132,8 +137,7 @@ pub unsafe fn carve() -> *mut u8 {
         return core::ptr::null_mut();
     }
     if limited(libc::RLIMIT_AS) {
-        // Set at run time by another process (prlimit): this process's own setrlimit ends the
-        // arena first (`ffi`).
+        // Set at run time in a way `ffi` did not see (see the module's docs).
         // SAFETY: per the caller.
         unsafe { end() };
         return core::ptr::null_mut();
