@@ -327,6 +327,8 @@ mod interpose {
 
     // Resource limits: see `do_prlimit`.
 
+    type Rlimit = libc::rlimit;
+
     #[no_mangle]
     pub unsafe extern "C" fn setrlimit(resource: c_int, limit: *const libc::rlimit) -> c_int {
         // SAFETY: forwarded from the caller.
@@ -340,25 +342,15 @@ mod interpose {
     }
 
     #[no_mangle]
-    pub unsafe extern "C" fn prlimit(
-        pid: libc::pid_t,
-        resource: c_int,
-        new: *const libc::rlimit,
-        old: *mut libc::rlimit,
-    ) -> c_int {
+    pub unsafe extern "C" fn prlimit(pid: libc::pid_t, res: c_int, new: *const Rlimit, old: *mut Rlimit) -> c_int {
         // SAFETY: forwarded from the caller.
-        unsafe { do_prlimit(pid, resource, new, old) }
+        unsafe { do_prlimit(pid, res, new, old) }
     }
 
     #[no_mangle]
-    pub unsafe extern "C" fn prlimit64(
-        pid: libc::pid_t,
-        resource: c_int,
-        new: *const libc::rlimit,
-        old: *mut libc::rlimit,
-    ) -> c_int {
+    pub unsafe extern "C" fn prlimit64(pid: libc::pid_t, res: c_int, new: *const Rlimit, old: *mut Rlimit) -> c_int {
         // SAFETY: forwarded from the caller.
-        unsafe { do_prlimit(pid, resource, new, old) }
+        unsafe { do_prlimit(pid, res, new, old) }
     }
 
     // The aliases glibc exports, so that code calling them directly also gets our blocks.
