@@ -160,6 +160,18 @@ static inline long current_rss_kib(void)
     return resident < 0 ? -1 : resident * (long)(page_size() / 1024);
 }
 
+/* For the bad_input_* tests: frees `p`, which the allocator must reject by
+ * aborting. Announces the call, and reports `what` as not detected when free
+ * returns; returns 3, the tests' "not detected" exit status. */
+static inline int free_must_abort(void *p, const char *what)
+{
+    printf("freeing %p (%s); the allocator should abort\n", p, what);
+    fflush(stdout);
+    free(opaque_ptr(p));
+    fprintf(stderr, "FAIL: %s was not detected (free returned)\n", what);
+    return 3;
+}
+
 /* Sets the soft RLIMIT_AS to `bytes` (at most the hard limit). */
 static inline void set_address_space_limit(size_t bytes)
 {

@@ -64,15 +64,11 @@ impl SuperSlab {
     /// SuperSlabs have only unused descriptors).
     #[inline(always)]
     pub unsafe fn slab_of(p: *mut u8) -> *mut Slab {
-        let ss = (p as usize & !(SUPERSLAB_SIZE - 1)) as *mut SuperSlab;
-        let idx = (p as usize >> SLAB_SHIFT) & (SLABS_PER_SUPERSLAB - 1);
-        // SAFETY: `ss` is live per the caller and idx < 32; `head_offset` is the offset of a
-        // descriptor of `ss` by construction. Slab 0's descriptor is never in use, so pointers
-        // into the header (or into free slabs) get an unused descriptor.
-        unsafe {
-            let head = (*ss).slabs[idx].head_offset as usize;
-            ss.cast::<u8>().add(head).cast()
-        }
+        let ss = p as usize & !(SUPERSLAB_SIZE - 1);
+        // SAFETY: per the caller; `head_offset` is the offset of a descriptor of the SuperSlab
+        // by construction. Slab 0's descriptor is never in use, so pointers into the header (or
+        // into free slabs) get an unused descriptor.
+        unsafe { (ss + (*Self::descriptor_at(p)).head_offset as usize) as *mut Slab }
     }
 
     /// The descriptor of the slab that holds `p`: its span's descriptor when that slab is the
