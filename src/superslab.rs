@@ -10,10 +10,11 @@
 //! small cache of empty ones to the kernel.
 //!
 //! Affinity: a SuperSlab serves the spans of one heap (its `owner`, the heap that took its first
-//! span) as long as that heap lives, so threads do not interleave their slabs in one SuperSlab.
+//! span) as long as that heap lives (parked ones included, see `heap::thread_exit`), so threads
+//! do not interleave their slabs in one SuperSlab.
 //! (Measured on 2-thread Larson: sharing SuperSlabs between threads made free and malloc about
 //! twice as slow per call as with one thread, whose cost affinity brings back.) A heap looks for
-//! a span in its own SuperSlabs, then in those of exited heaps, then in an empty or new one.
+//! a span in its own SuperSlabs, then in those of abandoned heaps, then in an empty or new one.
 //!
 //! Everything here runs under the pool lock, except `slab_of`, which the free path calls.
 
@@ -342,8 +343,9 @@ impl Pool {
         ss
     }
 
-    /// A span of `class` for `owner` (whose SuperSlab lists are `lists`, null for none).
-    fn acquire(&mut self, class: SizeClass, owner: *mut Heap, lists: *mut SuperSlabs) -> *mut Slab {
+    /// A span of `class` for `owner` (whose SuperSlab lists are `lists`, null for none); with
+    /// `may_grow` false, null rather than a new SuperSlab.
+    fn acquire(&mut self, class: SizeClass, owner: *mut Heap, lists: *mut SuperSlabs, may_grow: bool) -> *mut Slab {
         if self.abandoned_count > 0 {
             self.sweep_abandoned(SWEEP_BUDGET);
         }
@@ -351,7 +353,11 @@ impl Pool {
         // SAFETY: `lists` is null or the owner's, in a heap record that is never unmapped.
         let own = unsafe { lists.as_ref() }.and_then(|l| l.partial.find(n));
         let found = own.or_else(|| self.shared.find(n)).or_else(|| {
-            let ss = if self.empty.head.is_null() { self.new_superslab() } else { self.empty.head };
+            let ss = match self.empty.head {
+                ss if !ss.is_null() => ss,
+                _ if may_grow => self.new_superslab(),
+                _ => ptr::null_mut(),
+            };
             (!ss.is_null()).then(|| (ss, find_run(HEADER_SLABS_MASK, n).unwrap_or(1)))
         });
         let Some((ss, first)) = found else {
@@ -544,9 +550,9 @@ impl Pool {
 }
 
 /// A fresh span of `class` owned by `owner`, whose SuperSlabs are `lists` (null: none), or null
-/// when out of memory.
-pub fn acquire_span(class: SizeClass, owner: *mut Heap, lists: *mut SuperSlabs) -> *mut Slab {
-    with_pool(|p| p.acquire(class, owner, lists))
+/// when out of memory or, unless `may_grow`, when the pool would need a new SuperSlab.
+pub fn acquire_span(class: SizeClass, owner: *mut Heap, lists: *mut SuperSlabs, may_grow: bool) -> *mut Slab {
+    with_pool(|p| p.acquire(class, owner, lists, may_grow))
 }
 
 /// At heap exit: the heap's SuperSlabs (`lists`) lose their owner.
@@ -633,7 +639,7 @@ mod tests {
     #[test]
     fn spans_map_back_to_their_descriptor_and_are_reused() {
         let class = SizeClass::for_size(20000); // a 10-slab span
-        let a = acquire_span(class, ptr::null_mut(), ptr::null_mut());
+        let a = acquire_span(class, ptr::null_mut(), ptr::null_mut(), true);
         assert!(!a.is_null());
         // SAFETY: `a` is a span we own; its start and last byte lie in its SuperSlab.
         unsafe {

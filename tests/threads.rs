@@ -1,5 +1,6 @@
-//! Thread lifecycle: heaps of exited threads are abandoned and adopted, blocks outlive the
-//! threads that allocated them, and memory stays bounded across rounds of thread churn.
+//! Thread lifecycle: heaps of exited threads are taken over or abandoned and adopted, blocks
+//! outlive the threads that allocated them, and memory stays bounded across rounds of thread
+//! churn (32 threads exit at once: most heaps are abandoned, see `thread_handoff.rs`).
 
 use hakmem::ffi::{hak_free, hak_malloc};
 use std::ffi::c_void;

@@ -1,0 +1,108 @@
+//! A thread's heap outlives it (`heap::thread_exit`): the next thread to start takes it over
+//! whole, so the successor frees its predecessor's blocks as its own; and a parked heap never
+//! holds memory the running threads need: at most a few are parked, the pool grows only after
+//! they are abandoned, and malloc_trim abandons them.
+//!
+//! Alone in its own test binary, so that no other test's threads park heaps meanwhile.
+
+use hakmem::ffi::{hak_free, hak_malloc};
+use hakmem::stats::report;
+use std::ffi::c_void;
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+extern "C" {
+    fn malloc_trim(pad: usize) -> std::ffi::c_int;
+}
+
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+/// Allocates `n` blocks of sizes 16..3000 B (the tiny and mid tiers), each filled with a tag.
+fn allocate(n: usize) -> Vec<(usize, usize)> {
+    (0..n)
+        .map(|i| {
+            let size = 16 + (i * 97) % 3000;
+            let p = hak_malloc(size).cast::<u8>();
+            assert!(!p.is_null());
+            // SAFETY: p holds `size` bytes.
+            unsafe { p.write_bytes(i as u8, size) };
+            (p as usize, size)
+        })
+        .collect()
+}
+
+/// Checks each block's tag and frees it.
+fn free_all(blocks: Vec<(usize, usize)>) {
+    for (i, (p, size)) in blocks.into_iter().enumerate() {
+        // SAFETY: a live block of `size` bytes from `allocate`, freed once.
+        unsafe {
+            let b = std::slice::from_raw_parts(p as *const u8, size);
+            assert!(b.iter().all(|&x| x == i as u8), "block {p:#x} corrupted");
+            hak_free(p as *mut c_void);
+        }
+    }
+}
+
+#[test]
+fn exited_threads_hand_their_heap_over_without_holding_memory() {
+    // 1. The successor takes the heap over: its frees of its predecessor's blocks are local,
+    //    so none reaches a slab as a remote free (abandoned slabs would collect all 20,000 as
+    //    remote frees when the successor's mallocs adopted them).
+    let blocks = thread::spawn(|| allocate(20_000)).join().unwrap();
+    let remote_before = report().remote_frees;
+    thread::spawn(move || {
+        free_all(blocks);
+        free_all(allocate(20_000));
+    })
+    .join()
+    .unwrap();
+    assert_eq!(report().parked_heaps, 1);
+    // SAFETY: plain C call; abandons the parked heap, collecting what was freed remotely.
+    unsafe { malloc_trim(0) };
+    assert_eq!(report().parked_heaps, 0);
+    let remote = report().remote_frees - remote_before;
+    assert!(remote < 100, "the successor freed {remote} of its predecessor's blocks remotely");
+
+    // 2. At most PARKED_MAX (8) heaps wait; the others are abandoned at once.
+    let barrier = Arc::new(Barrier::new(12));
+    let threads: Vec<_> = (0..12)
+        .map(|_| {
+            let barrier = barrier.clone();
+            thread::spawn(move || {
+                let blocks = allocate(1000);
+                barrier.wait();
+                free_all(blocks);
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    assert_eq!(report().parked_heaps, 8);
+
+    // 3. A parked heap whose blocks the running thread freed (remote frees it never collects)
+    //    gives them up before the pool grows: a second peak reuses its SuperSlabs.
+    let peak = || allocate(150_000); // ~220 MiB
+    let blocks = thread::spawn(peak).join().unwrap();
+    let superslabs = report().superslabs;
+    free_all(blocks);
+    let blocks = peak();
+    let superslabs_again = report().superslabs;
+    assert!(
+        superslabs_again <= superslabs + 4,
+        "a second peak grew the pool from {superslabs} to {superslabs_again} SuperSlabs"
+    );
+    free_all(blocks);
+    assert_eq!(report().parked_heaps, 0);
+
+    // 4. malloc_trim abandons parked heaps, so their freed blocks' memory goes back.
+    let blocks = thread::spawn(peak).join().unwrap();
+    free_all(blocks);
+    let before = rss_bytes();
+    // SAFETY: plain C call.
+    unsafe { malloc_trim(0) };
+    let after = rss_bytes();
+    assert!(after + (150 << 20) < before, "malloc_trim left the RSS at {after} (from {before})");
+}
