@@ -85,6 +85,8 @@ pub struct Heap {
     /// Links in the registry of live heaps, or in the free list of heap records.
     next: *mut Heap,
     prev: *mut Heap,
+    /// While parked: `superslab::spans_acquired()` when it was parked (see `thread_exit`).
+    parked_at: u64,
 }
 
 // SAFETY: a heap is used by its thread only (the orphan heap under its lock); the static
@@ -102,6 +104,12 @@ impl Heap {
         let config = crate::config::get();
         self.check = config.check;
         self.counting = config.stats;
+    }
+
+    /// Whether the heap's modes are the options' (not so for a heap created while init ran).
+    fn modes_current(&self) -> bool {
+        let config = crate::config::get();
+        self.check == config.check && self.counting == config.stats
     }
 }
 
@@ -170,6 +178,7 @@ const fn sentinel(kind: Kind) -> Heap {
         pending: [PendingFrees::NONE; FIRST_MID_CLASS],
         next: ptr::null_mut(),
         prev: ptr::null_mut(),
+        parked_at: 0,
     }
 }
 
@@ -352,6 +361,9 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
                 continue;
             }
             push_avail(heap, s);
+            if parked_heaps() {
+                abandon_parked_since(superslab::spans_acquired().saturating_sub(PARKED_SPANS));
+            }
             return take_block(heap, s).unwrap_or(ptr::null_mut());
         }
     }
@@ -730,6 +742,10 @@ unsafe fn free_remote_slow(
             check::poison(&*slab, b);
         }
         let heap = if (*heap).kind == Kind::Empty { thread_heap(heap) } else { heap };
+        // The heap this thread just took over (see `thread_exit`) may own the slab.
+        if (*slab).owner.load(Ordering::Relaxed) == heap {
+            return free_block(b, heap, slab, key, done);
+        }
         let c = (*slab).class.index();
         if (*heap).kind != Kind::Live || c >= FIRST_MID_CLASS {
             (*slab).push_remote(b, key);
@@ -813,6 +829,10 @@ struct Registry {
 
 /// How many heaps of exited threads wait for a successor at most.
 const PARKED_MAX: usize = 8;
+/// A parked heap is abandoned once the pool has handed out this many spans (16 MiB of tiny
+/// slabs at least) since it was parked: no thread took it over meanwhile, and what it holds
+/// (free blocks, slabs that other threads' frees emptied) should serve the threads that run.
+const PARKED_SPANS: u64 = 256;
 
 /// `parked_len`, for the allocation slow path to test without taking the registry lock.
 static PARKED: AtomicUsize = AtomicUsize::new(0);
@@ -873,7 +893,8 @@ pub unsafe fn thread_heap(heap: *mut Heap) -> *mut Heap {
 fn create_heap() -> *mut Heap {
     crate::init::ensure();
     let (heap, key) = with_registry(|r| {
-        if r.parked_len > 0 {
+        // SAFETY: parked heaps are records no thread uses.
+        if r.parked_len > 0 && unsafe { (*r.parked[r.parked_len - 1]).modes_current() } {
             r.parked_len -= 1;
             PARKED.store(r.parked_len, Ordering::Relaxed);
             return (r.parked[r.parked_len], r.key);
@@ -934,10 +955,11 @@ fn create_heap() -> *mut Heap {
 /// first). Under thread churn (Larson's relays, a thread per task) the successor's frees of
 /// blocks its predecessor allocated are then local and its mallocs find warm slabs, instead of
 /// every slab being abandoned and adopted back one class at a time (Larson, 2 threads: 14%
-/// more throughput). Parking first collects the slabs' remote frees and gives the empty slabs
-/// back. A parked heap is abandoned like before when `PARKED_MAX` newer ones are parked, when
-/// the pool would otherwise grow (`alloc_from`), and at malloc_trim, so that what it holds
-/// serves the threads that run.
+/// more throughput). Parking first collects the slabs' remote frees, gives the empty slabs back
+/// and puts full slabs with free blocks again on the available list. A parked heap is
+/// abandoned like before when `PARKED_MAX` newer ones are parked, when the pool would otherwise
+/// grow, once the pool has handed out `PARKED_SPANS` spans since (both in `alloc_from`), and at
+/// malloc_trim, so that what it holds serves the threads that run.
 unsafe extern "C" fn thread_exit(arg: *mut libc::c_void) {
     let e = crate::tls::Entered::enter();
     // SAFETY: `arg` is the heap registered by `create_heap`, owned by this thread; once parked
@@ -946,6 +968,7 @@ unsafe extern "C" fn thread_exit(arg: *mut libc::c_void) {
         let heap = arg.cast::<Heap>();
         flush_pending(heap);
         give_back_slabs(heap, false);
+        (*heap).parked_at = superslab::spans_acquired();
         let evicted = with_registry(|r| {
             let evicted = if r.parked_len == PARKED_MAX {
                 let oldest = r.parked[0];
@@ -969,11 +992,20 @@ unsafe extern "C" fn thread_exit(arg: *mut libc::c_void) {
 
 /// Abandons every parked heap (see `thread_exit`).
 pub fn abandon_parked() {
+    abandon_parked_since(u64::MAX);
+}
+
+/// Abandons the heaps parked before the pool's span count reached `spans`.
+fn abandon_parked_since(spans: u64) {
     let (parked, n) = with_registry(|r| {
-        let n = r.parked_len;
-        r.parked_len = 0;
-        PARKED.store(0, Ordering::Relaxed);
-        (r.parked, n)
+        // SAFETY: parked heaps are records no thread uses. (`parked_at` grows along the list,
+        // but for threads that exited at the same time: those may wait a little longer.)
+        let n = r.parked[..r.parked_len].iter().take_while(|&&h| unsafe { (*h).parked_at } < spans).count();
+        let parked = r.parked;
+        r.parked.copy_within(n..r.parked_len, 0);
+        r.parked_len -= n;
+        PARKED.store(r.parked_len, Ordering::Relaxed);
+        (parked, n)
     });
     for &heap in &parked[..n] {
         // SAFETY: a heap taken off the parked list belongs to no thread but the caller's.
@@ -1019,6 +1051,11 @@ unsafe fn give_back_slabs(heap: *mut Heap, abandon: bool) {
                         } else {
                             superslab::abandon(s);
                         }
+                    } else if (*s).in_full() && (*s).used() <= (*s).unfull_threshold() {
+                        // Its free blocks were remote frees, which the full-list scan would
+                        // not look for again.
+                        unlink(heap, s);
+                        push_avail(heap, s);
                     }
                     s = next;
                 }

@@ -615,6 +615,11 @@ pub fn end_arena() {
     with_pool(|_| unsafe { arena::end() })
 }
 
+/// Spans handed out since start.
+pub fn spans_acquired() -> u64 {
+    with_pool(|p| p.spans_acquired)
+}
+
 /// (SuperSlabs in use or cached now, spans acquired, spans released) since start.
 pub fn pool_counts() -> (usize, u64, u64) {
     with_pool(|p| (p.superslabs_mapped, p.spans_acquired, p.spans_released))

@@ -1,14 +1,16 @@
 //! A thread's heap outlives it (`heap::thread_exit`): the next thread to start takes it over
-//! whole, so the successor frees its predecessor's blocks as its own; and a parked heap never
-//! holds memory the running threads need: at most a few are parked, the pool grows only after
-//! they are abandoned, and malloc_trim abandons them.
+//! whole, so the successor frees its predecessor's blocks as its own and allocates from the
+//! slabs other threads' frees emptied; and a parked heap never holds memory the running threads
+//! need: at most a few are parked, the pool grows only after they are abandoned, the running
+//! threads' activity ages them out, and malloc_trim abandons them.
 //!
 //! Alone in its own test binary, so that no other test's threads park heaps meanwhile.
 
 use hakmem::ffi::{hak_free, hak_malloc};
 use hakmem::stats::report;
 use std::ffi::c_void;
-use std::sync::{Arc, Barrier};
+use std::collections::HashSet;
+use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 
 extern "C" {
@@ -105,4 +107,54 @@ fn exited_threads_hand_their_heap_over_without_holding_memory() {
     unsafe { malloc_trim(0) };
     let after = rss_bytes();
     assert!(after + (150 << 20) < before, "malloc_trim left the RSS at {after} (from {before})");
+
+    // 5. So does the running threads' activity without growth: once the pool has handed out
+    //    enough spans since a heap was parked, it is abandoned.
+    free_all(allocate(20_000)); // the test thread's own SuperSlabs, for the churn below
+    let blocks = thread::spawn(|| allocate(60_000)).join().unwrap(); // ~90 MiB
+    free_all(blocks);
+    assert_eq!(report().parked_heaps, 1);
+    let before = rss_bytes();
+    for _ in 0..50 {
+        free_all(allocate(5000));
+    }
+    let after = rss_bytes();
+    assert_eq!(report().parked_heaps, 0, "a parked heap outlived 50 rounds of other threads' work");
+    assert!(after + (60 << 20) < before, "the parked heap's memory stayed: RSS {before} -> {after}");
+
+    // 6. Parking collects the frees other threads made into full slabs and makes those slabs
+    //    available again: the successor allocates from them, not from new spans.
+    let (to_main, from_owner) = mpsc::channel::<Vec<usize>>();
+    let (main_done, wait_main) = mpsc::channel::<()>();
+    let owner = thread::spawn(move || {
+        to_main.send((0..4000).map(|_| hak_malloc(64) as usize).collect()).unwrap();
+        wait_main.recv().unwrap();
+    });
+    let blocks = from_owner.recv().unwrap();
+    let slabs: HashSet<usize> = blocks.iter().map(|&p| p >> 16).collect(); // slabs are 64 KiB
+    let mut kept = Vec::new();
+    for (i, p) in blocks.into_iter().enumerate() {
+        if i % 500 == 0 {
+            kept.push(p);
+        } else {
+            // SAFETY: a live block from hak_malloc, freed once.
+            unsafe { hak_free(p as *mut c_void) };
+        }
+    }
+    // SAFETY: plain C call; hands this thread's held-back frees over to their slabs.
+    unsafe { malloc_trim(0) };
+    main_done.send(()).unwrap();
+    owner.join().unwrap();
+    let reused = thread::spawn(move || {
+        let blocks: Vec<usize> = (0..3500).map(|_| hak_malloc(64) as usize).collect();
+        let reused = blocks.iter().filter(|&&p| slabs.contains(&(p >> 16))).count();
+        // SAFETY: live blocks from hak_malloc, freed once.
+        blocks.into_iter().for_each(|p| unsafe { hak_free(p as *mut c_void) });
+        reused
+    })
+    .join()
+    .unwrap();
+    assert_eq!(reused, 3500, "the successor allocated only {reused} of 3500 blocks in the freed slabs");
+    // SAFETY: live blocks from hak_malloc, freed once.
+    kept.into_iter().for_each(|p| unsafe { hak_free(p as *mut c_void) });
 }
