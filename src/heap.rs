@@ -840,6 +840,10 @@ impl Registry {
 
 /// How many heaps of exited threads wait for a successor at most.
 const PARKED_MAX: usize = 8;
+/// A heap that keeps more slabs than this (16 MiB) at its thread's exit is abandoned rather
+/// than parked: whichever thread took it over would hold its memory until it allocated from
+/// it, and what a successor gains, a warm working set, lies in far fewer slabs.
+const PARKED_SLABS: usize = 256;
 /// A parked heap is abandoned once the pool has handed out this many spans (16 MiB of tiny
 /// slabs at least) since it was parked: no thread took it over meanwhile, and what it holds
 /// (free blocks, slabs that other threads' frees emptied) should serve the threads that run.
@@ -967,10 +971,11 @@ fn create_heap() -> *mut Heap {
 /// blocks its predecessor allocated are then local and its mallocs find warm slabs, instead of
 /// every slab being abandoned and adopted back one class at a time (Larson, 2 threads: 21%
 /// more throughput in paired runs). Parking first collects the slabs' remote frees, gives the
-/// empty slabs back and puts full slabs with free blocks again on the available list. A parked
-/// heap is abandoned like before when `PARKED_MAX` newer ones are parked, when the pool would
-/// otherwise grow, once the pool has handed out `PARKED_SPANS` spans since (both in
-/// `alloc_from`), and at malloc_trim, so that what it holds serves the threads that run.
+/// empty slabs back and puts full slabs with free blocks again on the available list. A heap
+/// that still holds more than `PARKED_SLABS` slabs is abandoned like before instead; so is a
+/// parked heap when `PARKED_MAX` newer ones are parked, when the pool would otherwise grow,
+/// once the pool has handed out `PARKED_SPANS` spans since (both in `alloc_from`), and at
+/// malloc_trim, so that what it holds serves the threads that run.
 unsafe extern "C" fn thread_exit(arg: *mut libc::c_void) {
     let e = crate::tls::Entered::enter();
     // SAFETY: `arg` is the heap registered by `create_heap`, owned by this thread; once parked
@@ -978,7 +983,22 @@ unsafe extern "C" fn thread_exit(arg: *mut libc::c_void) {
     unsafe {
         let heap = arg.cast::<Heap>();
         flush_pending(heap);
-        give_back_slabs(heap, false);
+        if give_back_slabs(heap, false) > PARKED_SLABS {
+            abandon_heap(heap);
+        } else {
+            park(heap);
+        }
+    }
+    e.leave(ptr::addr_of!(DEAD) as *mut Heap);
+}
+
+/// Parks `heap`, newest, abandoning the oldest parked heap when `PARKED_MAX` are parked.
+///
+/// # Safety
+/// `heap` is the calling thread's, which no longer uses it.
+unsafe fn park(heap: *mut Heap) {
+    // SAFETY: per the caller; once on the list the heap is no longer touched here.
+    unsafe {
         (*heap).parked_at = superslab::spans_acquired();
         let evicted = with_registry(|r| {
             let evicted = if r.parked_len == PARKED_MAX { r.unpark_oldest(1)[0] } else { ptr::null_mut() };
@@ -991,7 +1011,6 @@ unsafe extern "C" fn thread_exit(arg: *mut libc::c_void) {
             abandon_heap(evicted);
         }
     }
-    e.leave(ptr::addr_of!(DEAD) as *mut Heap);
 }
 
 /// Abandons every parked heap (see `thread_exit`).
@@ -1028,11 +1047,13 @@ unsafe fn abandon_heap(heap: *mut Heap) {
 }
 
 /// Collects the remote frees of every slab of `heap` and gives the empty slabs back to the pool;
-/// with `abandon`, leaves the others for adoption, so that the heap ends with no slab.
+/// with `abandon`, leaves the others for adoption, so that the heap ends with no slab. Returns
+/// how many slabs the heap keeps.
 ///
 /// # Safety
 /// No thread uses `heap` but the caller.
-unsafe fn give_back_slabs(heap: *mut Heap, abandon: bool) {
+unsafe fn give_back_slabs(heap: *mut Heap, abandon: bool) -> usize {
+    let mut kept = 0;
     // SAFETY: per the caller; every slab on the heap's lists is owned by it.
     unsafe {
         for c in 0..NUM_CLASSES {
@@ -1051,17 +1072,21 @@ unsafe fn give_back_slabs(heap: *mut Heap, abandon: bool) {
                         } else {
                             superslab::abandon(s);
                         }
-                    } else if (*s).in_full() && (*s).used() <= (*s).unfull_threshold() {
-                        // Its free blocks were remote frees, which the full-list scan would
-                        // not look for again.
-                        unlink(heap, s);
-                        push_avail(heap, s);
+                    } else {
+                        kept += (*s).span_slabs as usize;
+                        if (*s).in_full() && (*s).used() <= (*s).unfull_threshold() {
+                            // Its free blocks were remote frees, which the full-list scan
+                            // would not look for again.
+                            unlink(heap, s);
+                            push_avail(heap, s);
+                        }
                     }
                     s = next;
                 }
             }
         }
     }
+    kept
 }
 
 unsafe fn retire_heap(heap: *mut Heap) {

@@ -2,7 +2,8 @@
 //! whole, so the successor frees its predecessor's blocks as its own and allocates from the
 //! slabs other threads' frees emptied; and a parked heap never holds memory the running threads
 //! need: at most a few are parked, the pool grows only after they are abandoned, the running
-//! threads' activity ages them out, and malloc_trim abandons them.
+//! threads' activity ages them out, malloc_trim abandons them, and a heap that holds much is
+//! not parked at all.
 //!
 //! Alone in its own test binary, so that no other test's threads park heaps meanwhile.
 
@@ -23,11 +24,11 @@ fn rss_bytes() -> usize {
     pages * 4096
 }
 
-/// Allocates `n` blocks of sizes 16..3000 B (the tiny and mid tiers), each filled with a tag.
-fn allocate(n: usize) -> Vec<(usize, usize)> {
+/// Allocates `n` blocks of sizes 16 B to `max` (both tiers above 1 KiB), each filled with a tag.
+fn allocate(n: usize, max: usize) -> Vec<(usize, usize)> {
     (0..n)
         .map(|i| {
-            let size = 16 + (i * 97) % 3000;
+            let size = 16 + (i * 97) % (max - 15);
             let p = hak_malloc(size).cast::<u8>();
             assert!(!p.is_null());
             // SAFETY: p holds `size` bytes.
@@ -49,33 +50,64 @@ fn free_all(blocks: Vec<(usize, usize)>) {
     }
 }
 
+/// About 10 MiB of tiny blocks (some 170 slabs: a heap that holds them is parked).
+fn peak() -> Vec<(usize, usize)> {
+    allocate(20_000, 1024)
+}
+
+/// Spans handed out and not given back.
+fn spans_in_use() -> u64 {
+    let r = report();
+    r.spans_acquired - r.spans_released
+}
+
+fn trim() {
+    // SAFETY: plain C call.
+    unsafe { malloc_trim(0) };
+}
+
 #[test]
 fn exited_threads_hand_their_heap_over_without_holding_memory() {
-    // 1. The successor takes the heap over: its frees of its predecessor's blocks are local,
-    //    so none reaches a slab as a remote free (abandoned slabs would collect all 20,000 as
+    // 1. A parked heap whose blocks the running thread freed (remote frees it never collects)
+    //    gives them up before the pool grows: a second peak reuses its SuperSlabs. (First,
+    //    while the process holds little free memory that could serve the peak.)
+    let blocks = thread::spawn(peak).join().unwrap();
+    let superslabs = report().superslabs;
+    free_all(blocks);
+    let blocks = peak();
+    let superslabs_again = report().superslabs;
+    assert!(
+        superslabs_again <= superslabs + 1,
+        "a second peak grew the pool from {superslabs} to {superslabs_again} SuperSlabs"
+    );
+    assert_eq!(report().parked_heaps, 0);
+    free_all(blocks);
+    trim(); // hands this thread's held-back frees of the abandoned heap's blocks over
+
+    // 2. The successor takes the heap over: its frees of its predecessor's blocks are local,
+    //    so none reaches a slab as a remote free (abandoned slabs would collect all 5,000 as
     //    remote frees when the successor's mallocs adopted them).
-    let blocks = thread::spawn(|| allocate(20_000)).join().unwrap();
+    let blocks = thread::spawn(|| allocate(5_000, 3000)).join().unwrap();
     let remote_before = report().remote_frees;
     thread::spawn(move || {
         free_all(blocks);
-        free_all(allocate(20_000));
+        free_all(allocate(5_000, 3000));
     })
     .join()
     .unwrap();
     assert_eq!(report().parked_heaps, 1);
-    // SAFETY: plain C call; abandons the parked heap, collecting what was freed remotely.
-    unsafe { malloc_trim(0) };
+    trim(); // abandons the parked heap, collecting what was freed remotely
     assert_eq!(report().parked_heaps, 0);
     let remote = report().remote_frees - remote_before;
     assert!(remote < 100, "the successor freed {remote} of its predecessor's blocks remotely");
 
-    // 2. At most PARKED_MAX (8) heaps wait; the others are abandoned at once.
+    // 3. At most PARKED_MAX (8) heaps wait; the others are abandoned at once.
     let barrier = Arc::new(Barrier::new(12));
     let threads: Vec<_> = (0..12)
         .map(|_| {
             let barrier = barrier.clone();
             thread::spawn(move || {
-                let blocks = allocate(1000);
+                let blocks = allocate(1000, 3000);
                 barrier.wait();
                 free_all(blocks);
             })
@@ -83,46 +115,36 @@ fn exited_threads_hand_their_heap_over_without_holding_memory() {
         .collect();
     threads.into_iter().for_each(|t| t.join().unwrap());
     assert_eq!(report().parked_heaps, 8);
+    trim();
 
-    // 3. A parked heap whose blocks the running thread freed (remote frees it never collects)
-    //    gives them up before the pool grows: a second peak reuses its SuperSlabs.
-    let peak = || allocate(150_000); // ~220 MiB
-    let blocks = thread::spawn(peak).join().unwrap();
-    let superslabs = report().superslabs;
-    free_all(blocks);
-    let blocks = peak();
-    let superslabs_again = report().superslabs;
-    assert!(
-        superslabs_again <= superslabs + 4,
-        "a second peak grew the pool from {superslabs} to {superslabs_again} SuperSlabs"
-    );
-    free_all(blocks);
+    // 4. A heap that holds more than PARKED_SLABS (16 MiB) is abandoned, not parked.
+    let blocks = thread::spawn(|| allocate(60_000, 1024)).join().unwrap(); // ~30 MiB
     assert_eq!(report().parked_heaps, 0);
+    free_all(blocks);
 
-    // 4. malloc_trim abandons parked heaps, so their freed blocks' memory goes back.
+    // 5. malloc_trim abandons parked heaps, so their freed blocks' memory goes back.
     let blocks = thread::spawn(peak).join().unwrap();
     free_all(blocks);
     let before = rss_bytes();
-    // SAFETY: plain C call.
-    unsafe { malloc_trim(0) };
+    trim();
     let after = rss_bytes();
-    assert!(after + (150 << 20) < before, "malloc_trim left the RSS at {after} (from {before})");
+    assert!(after + (8 << 20) < before, "malloc_trim left the RSS at {after} (from {before})");
 
-    // 5. So does the running threads' activity without growth: once the pool has handed out
-    //    enough spans since a heap was parked, it is abandoned.
-    free_all(allocate(20_000)); // the test thread's own SuperSlabs, for the churn below
-    let blocks = thread::spawn(|| allocate(60_000)).join().unwrap(); // ~90 MiB
+    // 6. So does the running threads' activity without growth: once the pool has handed out
+    //    PARKED_SPANS (256) spans since a heap was parked, it is abandoned.
+    free_all(allocate(20_000, 3000)); // the test thread's own SuperSlabs, for the churn below
+    let before = spans_in_use();
+    let blocks = thread::spawn(peak).join().unwrap();
     free_all(blocks);
     assert_eq!(report().parked_heaps, 1);
-    let before = rss_bytes();
     for _ in 0..50 {
-        free_all(allocate(5000));
+        free_all(allocate(5000, 3000));
     }
-    let after = rss_bytes();
     assert_eq!(report().parked_heaps, 0, "a parked heap outlived 50 rounds of other threads' work");
-    assert!(after + (60 << 20) < before, "the parked heap's memory stayed: RSS {before} -> {after}");
+    let after = spans_in_use();
+    assert!(after <= before + 20, "the parked heap's slabs stayed in use: {before} -> {after} spans");
 
-    // 6. Parking collects the frees other threads made into full slabs and makes those slabs
+    // 7. Parking collects the frees other threads made into full slabs and makes those slabs
     //    available again: the successor allocates from them, not from new spans.
     let (to_main, from_owner) = mpsc::channel::<Vec<usize>>();
     let (main_done, wait_main) = mpsc::channel::<()>();
