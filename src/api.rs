@@ -207,16 +207,15 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
     }
 }
 
-/// Gives cached and free memory back to the kernel; true when something was released. The
-/// calling thread's held-back frees of other threads' blocks go to their slabs first, and the
-/// heaps parked by exited threads give up their slabs.
+/// Gives cached and free memory back to the kernel; true when something was released. First
+/// the calling thread's heap and the heaps parked by exited threads give back their free slabs
+/// (`heap::trim`).
 ///
 /// # Safety
 /// See `malloc`.
 pub unsafe fn trim(heap: *mut Heap) -> bool {
     // SAFETY: see `malloc`.
-    unsafe { heap::flush_pending(heap) };
-    heap::abandon_parked();
+    unsafe { heap::trim(heap) };
     let bytes = large::trim() + crate::superslab::trim();
     bytes > 0
 }

@@ -3,7 +3,8 @@
 //!
 //! * malloc: pop the first block of the class's current slab (one test); when that slab is empty,
 //!   `alloc_slow` collects pending frees, walks the class's other slabs, adopts an abandoned slab,
-//!   or takes a new span from the SuperSlab pool.
+//!   or takes a new span from the SuperSlab pool (abandoning parked heaps first if the pool
+//!   would grow).
 //! * free: a range check finds the pointer in the arena (else the pagemap does), the SuperSlab
 //!   gives the slab; the owner pushes to the slab's `free` list, any other thread to its atomic
 //!   `thread_free` (see `slab`).
@@ -335,7 +336,7 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
         }
         let mut may_grow = !parked_heaps();
         loop {
-            // 3. Slabs left by exited threads.
+            // 3. Slabs of abandoned heaps.
             for _ in 0..ADOPT_BUDGET {
                 let s = superslab::adopt(class, heap);
                 if s.is_null() {
@@ -731,20 +732,22 @@ unsafe fn free_remote(
 #[inline(never)]
 unsafe fn free_remote_slow(
     b: *mut Block,
-    heap: *mut Heap,
+    mut heap: *mut Heap,
     slab: *mut Slab,
     key: usize,
     done: impl FnOnce(*mut Heap),
 ) {
     // SAFETY: as in `free_remote`; `thread_heap` runs inside the entry point that took `heap`.
     unsafe {
+        if (*heap).kind == Kind::Empty {
+            heap = thread_heap(heap);
+            // The heap this thread just took over (see `thread_exit`) may own the slab.
+            if (*slab).owner.load(Ordering::Relaxed) == heap {
+                return free_block(b, heap, slab, key, done);
+            }
+        }
         if check::enabled() {
             check::poison(&*slab, b);
-        }
-        let heap = if (*heap).kind == Kind::Empty { thread_heap(heap) } else { heap };
-        // The heap this thread just took over (see `thread_exit`) may own the slab.
-        if (*slab).owner.load(Ordering::Relaxed) == heap {
-            return free_block(b, heap, slab, key, done);
         }
         let c = (*slab).class.index();
         if (*heap).kind != Kind::Live || c >= FIRST_MID_CLASS {
@@ -764,12 +767,29 @@ unsafe fn free_remote_slow(
     }
 }
 
+/// malloc_trim's part here: the calling thread's pending chains go to their slabs, its own slabs
+/// collect their remote frees and give back the empty ones, and the parked heaps are
+/// abandoned (their empty slabs given back, the others left for adoption).
+///
+/// # Safety
+/// `heap` is the calling thread's heap or a sentinel.
+pub unsafe fn trim(heap: *mut Heap) {
+    // SAFETY: per the caller; a live heap is used by this thread only.
+    unsafe {
+        flush_pending(heap);
+        if (*heap).kind == Kind::Live {
+            give_back_slabs(heap, false);
+        }
+    }
+    abandon_parked();
+}
+
 /// Hands every pending chain of `heap` (see `PendingFrees`) to its slab; nothing for the
 /// sentinels, which hold none.
 ///
 /// # Safety
 /// `heap` is the calling thread's heap or a sentinel.
-pub unsafe fn flush_pending(heap: *mut Heap) {
+unsafe fn flush_pending(heap: *mut Heap) {
     // SAFETY: a live heap is the calling thread's.
     unsafe {
         if (*heap).kind == Kind::Live {
@@ -828,12 +848,16 @@ struct Registry {
 }
 
 impl Registry {
+    fn set_parked_len(&mut self, len: usize) {
+        self.parked_len = len;
+        PARKED.store(len, Ordering::Relaxed);
+    }
+
     /// Takes the `n` oldest parked heaps off the list; they are the first `n` returned.
     fn unpark_oldest(&mut self, n: usize) -> [*mut Heap; PARKED_MAX] {
         let taken = self.parked;
         self.parked.copy_within(n..self.parked_len, 0);
-        self.parked_len -= n;
-        PARKED.store(self.parked_len, Ordering::Relaxed);
+        self.set_parked_len(self.parked_len - n);
         taken
     }
 }
@@ -872,7 +896,7 @@ static REGISTRY: RegistryCell = RegistryCell(UnsafeCell::new(Registry {
     parked_len: 0,
 }));
 
-/// Counters of heaps whose thread exited, and remote frees collected from abandoned slabs.
+/// Counters of abandoned heaps, and remote frees collected from abandoned slabs.
 static RETIRED_MALLOCS: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::new(0) }; NUM_CLASSES];
 static RETIRED_FREES: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::new(0) }; NUM_CLASSES];
 pub static RETIRED_REMOTE_FREES: AtomicU64 = AtomicU64::new(0);
@@ -910,8 +934,7 @@ fn create_heap() -> *mut Heap {
     let (heap, key) = with_registry(|r| {
         // SAFETY: parked heaps are records no thread uses.
         if r.parked_len > 0 && unsafe { (*r.parked[r.parked_len - 1]).modes_current() } {
-            r.parked_len -= 1;
-            PARKED.store(r.parked_len, Ordering::Relaxed);
+            r.set_parked_len(r.parked_len - 1);
             return (r.parked[r.parked_len], r.key);
         }
         if r.free_records.is_null() {
@@ -1003,8 +1026,7 @@ unsafe fn park(heap: *mut Heap) {
         let evicted = with_registry(|r| {
             let evicted = if r.parked_len == PARKED_MAX { r.unpark_oldest(1)[0] } else { ptr::null_mut() };
             r.parked[r.parked_len] = heap;
-            r.parked_len += 1;
-            PARKED.store(r.parked_len, Ordering::Relaxed);
+            r.set_parked_len(r.parked_len + 1);
             evicted
         });
         if !evicted.is_null() {
@@ -1014,7 +1036,7 @@ unsafe fn park(heap: *mut Heap) {
 }
 
 /// Abandons every parked heap (see `thread_exit`).
-pub fn abandon_parked() {
+fn abandon_parked() {
     abandon_parked_since(u64::MAX);
 }
 
@@ -1090,7 +1112,7 @@ unsafe fn give_back_slabs(heap: *mut Heap, abandon: bool) -> usize {
 }
 
 unsafe fn retire_heap(heap: *mut Heap) {
-    // SAFETY: `heap` is a live record owned by the exiting thread.
+    // SAFETY: `heap` is a live record no thread uses but the caller.
     let stats = unsafe { (*heap).stats };
     fold_stats(&stats);
     with_registry(|r| {

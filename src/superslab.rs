@@ -27,7 +27,7 @@ use crate::size_class::{SizeClass, NUM_CLASSES};
 use crate::slab::{Slab, SLAB_SHIFT, SLAB_SIZE};
 use crate::sync::Mutex;
 use core::ptr;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 pub const SUPERSLAB_SIZE: usize = CHUNK_SIZE;
 pub const SLABS_PER_SUPERSLAB: usize = SUPERSLAB_SIZE / SLAB_SIZE;
@@ -43,7 +43,7 @@ pub struct SuperSlab {
     /// Bit i set: slab i was used since it was last purged.
     dirty_mask: u32,
     /// The heap whose spans this SuperSlab serves first; null when none (empty, or its heap
-    /// exited).
+    /// was abandoned).
     owner: *mut SuperSlabs,
     /// The list this SuperSlab is on (see `Pool::place`), and its links there.
     on: *mut SsList,
@@ -199,7 +199,7 @@ impl SuperSlabs {
 }
 
 struct Pool {
-    /// SuperSlabs with free slabs and no owner (their heap exited).
+    /// SuperSlabs with free slabs and no owner (their heap was abandoned).
     shared: SsList,
     /// SuperSlabs with no span in use (no owner).
     empty: SsList,
@@ -208,7 +208,7 @@ struct Pool {
     /// Empty SuperSlabs of the arena beyond the cache: not in `all`, not in the pagemap, their
     /// slabs' pages purged; taken again before the arena is carved further.
     retired: SsList,
-    /// Slabs whose owner thread exited, by size class, waiting for another thread to adopt them
+    /// Slabs of abandoned heaps, by size class, waiting for another thread to adopt them
     /// (singly linked, head and tail so that the sweep can rotate through them).
     abandoned: [*mut Slab; NUM_CLASSES],
     abandoned_tail: [*mut Slab; NUM_CLASSES],
@@ -219,8 +219,7 @@ struct Pool {
     superslabs_mapped: usize,
     /// Free slabs whose pages still hold data: `Σ popcount(dirty_mask & !used_mask)`.
     dirty_free_slabs: usize,
-    /// Spans handed out and given back since start (statistics).
-    spans_acquired: u64,
+    /// Spans given back since start (statistics; those handed out: `SPANS_ACQUIRED`).
     spans_released: u64,
 }
 
@@ -243,9 +242,12 @@ static POOL: PoolCell = PoolCell(core::cell::UnsafeCell::new(Pool {
     sweep_class: 0,
     superslabs_mapped: 0,
     dirty_free_slabs: 0,
-    spans_acquired: 0,
     spans_released: 0,
 }));
+
+/// Spans handed out since start: written under the pool lock, read without it (parked heaps
+/// age by it, see `heap::thread_exit`).
+static SPANS_ACQUIRED: AtomicU64 = AtomicU64::new(0);
 
 /// How many abandoned slabs one span acquisition re-examines for blocks freed since.
 const SWEEP_BUDGET: usize = 32;
@@ -373,7 +375,7 @@ impl Pool {
             (*ss).used_mask |= mask;
             (*ss).dirty_mask |= mask;
             self.place(ss);
-            self.spans_acquired += 1;
+            SPANS_ACQUIRED.fetch_add(1, Ordering::Relaxed);
             let slab = ptr::addr_of_mut!((*ss).slabs[first]);
             (*slab).init(class, SuperSlab::base(ss).add(first * SLAB_SIZE), n, owner);
             SuperSlab::set_head(ss, first, n, first);
@@ -402,7 +404,7 @@ impl Pool {
         }
     }
 
-    /// The SuperSlabs of an exiting heap lose their owner: their free spans go to anyone.
+    /// The SuperSlabs of an abandoned heap lose their owner: their free spans go to anyone.
     unsafe fn disown(&mut self, lists: *mut SuperSlabs) {
         // SAFETY: `lists` is a heap record's, touched only under the pool lock (held).
         unsafe {
@@ -511,35 +513,43 @@ impl Pool {
 
     /// Abandoned slabs whose blocks were all freed by other threads since would otherwise wait
     /// for an adopter of their class: collect their remote frees and release the empty ones.
+    /// Up to `budget` slabs, class by class from where the last sweep stopped, each at most
+    /// once (a class's kept slabs used to come round again and take the whole budget).
     fn sweep_abandoned(&mut self, budget: usize) {
         let mut budget = budget.min(self.abandoned_count);
         let mut c = self.sweep_class;
-        let mut left_in_class = self.abandoned_count; // bound on one class's turn
-        while budget > 0 {
-            let slab = if left_in_class > 0 { self.pop_abandoned(c) } else { ptr::null_mut() };
-            if slab.is_null() {
-                c = (c + 1) % NUM_CLASSES;
-                left_in_class = self.abandoned_count;
-                continue;
-            }
-            budget -= 1;
-            left_in_class -= 1;
-            // SAFETY: an abandoned slab has no owner; under the pool lock we act as its owner.
-            unsafe {
-                let n = (*slab).collect();
-                crate::heap::RETIRED_REMOTE_FREES.fetch_add(n as u64, Ordering::Relaxed);
-                if (*slab).used() == 0 {
-                    self.release(slab);
-                } else {
-                    self.push_abandoned(slab);
+        for _ in 0..NUM_CLASSES {
+            // The class's slabs as listed now, each once (those kept go back at the tail).
+            let mut first_kept = ptr::null_mut();
+            while budget > 0 && !self.abandoned[c].is_null() && self.abandoned[c] != first_kept {
+                let slab = self.pop_abandoned(c);
+                budget -= 1;
+                // SAFETY: an abandoned slab has no owner; under the pool lock we act as its owner.
+                unsafe {
+                    let n = (*slab).collect();
+                    crate::heap::RETIRED_REMOTE_FREES.fetch_add(n as u64, Ordering::Relaxed);
+                    if (*slab).used() == 0 {
+                        self.release(slab);
+                    } else {
+                        self.push_abandoned(slab);
+                        if first_kept.is_null() {
+                            first_kept = slab;
+                        }
+                    }
                 }
             }
+            if budget == 0 {
+                break;
+            }
+            c = (c + 1) % NUM_CLASSES;
         }
         self.sweep_class = (c + 1) % NUM_CLASSES;
     }
 
-    /// Gives back empty SuperSlabs and purges every free slab; returns the bytes given back.
+    /// Releases the abandoned slabs that other threads' frees emptied, gives back empty
+    /// SuperSlabs and purges every free slab; returns the bytes given back.
     fn trim(&mut self) -> usize {
+        self.sweep_abandoned(self.abandoned_count);
         let mut released = 0;
         while !self.empty.head.is_null() {
             // SAFETY: SuperSlabs on the empty list are live and empty; we hold the pool lock.
@@ -555,10 +565,10 @@ pub fn acquire_span(class: SizeClass, owner: *mut Heap, lists: *mut SuperSlabs, 
     with_pool(|p| p.acquire(class, owner, lists, may_grow))
 }
 
-/// At heap exit: the heap's SuperSlabs (`lists`) lose their owner.
+/// When a heap is abandoned: its SuperSlabs (`lists`) lose their owner.
 ///
 /// # Safety
-/// `lists` belongs to a heap record whose thread is exiting, after it abandoned its slabs.
+/// `lists` belongs to a heap record no thread uses but the caller, after it abandoned its slabs.
 pub unsafe fn disown(lists: *mut SuperSlabs) {
     // SAFETY: forwarded from the caller.
     with_pool(|p| unsafe { p.disown(lists) })
@@ -574,10 +584,11 @@ pub unsafe fn release_span(slab: *mut Slab) {
     with_pool(|p| unsafe { p.release(slab) })
 }
 
-/// Leaves a slab whose owner thread is exiting for another thread to adopt.
+/// Leaves a slab of a heap being abandoned for another thread to adopt.
 ///
 /// # Safety
-/// `slab` must be a span head in use, owned by the calling thread's heap and on none of its lists.
+/// `slab` must be a span head in use, owned by a heap no thread uses but the caller, and on none
+/// of its lists.
 pub unsafe fn abandon(slab: *mut Slab) {
     with_pool(|p| {
         // SAFETY: we own the slab until the owner is cleared; the list is under the pool lock.
@@ -617,12 +628,12 @@ pub fn end_arena() {
 
 /// Spans handed out since start.
 pub fn spans_acquired() -> u64 {
-    with_pool(|p| p.spans_acquired)
+    SPANS_ACQUIRED.load(Ordering::Relaxed)
 }
 
 /// (SuperSlabs in use or cached now, spans acquired, spans released) since start.
 pub fn pool_counts() -> (usize, u64, u64) {
-    with_pool(|p| (p.superslabs_mapped, p.spans_acquired, p.spans_released))
+    with_pool(|p| (p.superslabs_mapped, spans_acquired(), p.spans_released))
 }
 
 #[cfg(test)]

@@ -117,10 +117,15 @@ fn exited_threads_hand_their_heap_over_without_holding_memory() {
     assert_eq!(report().parked_heaps, 8);
     trim();
 
-    // 4. A heap that holds more than PARKED_SLABS (16 MiB) is abandoned, not parked.
+    // 4. A heap that holds more than PARKED_SLABS (16 MiB) is abandoned, not parked; once
+    //    another thread freed its blocks, malloc_trim releases its slabs.
+    let before = spans_in_use();
     let blocks = thread::spawn(|| allocate(60_000, 1024)).join().unwrap(); // ~30 MiB
     assert_eq!(report().parked_heaps, 0);
     free_all(blocks);
+    trim();
+    let after = spans_in_use();
+    assert!(after <= before + 8, "the abandoned heap's slabs stayed in use: {before} -> {after} spans");
 
     // 5. malloc_trim abandons parked heaps, so their freed blocks' memory goes back.
     let blocks = thread::spawn(peak).join().unwrap();
