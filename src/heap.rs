@@ -334,7 +334,7 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
                 return b;
             }
         }
-        let mut may_grow = !parked_heaps();
+        let mut may_grow = parked_count() == 0;
         loop {
             // 3. Slabs of abandoned heaps.
             for _ in 0..ADOPT_BUDGET {
@@ -362,7 +362,7 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
                 continue;
             }
             push_avail(heap, s);
-            if parked_heaps() {
+            if parked_count() > 0 {
                 abandon_parked_since(superslab::spans_acquired().saturating_sub(PARKED_SPANS));
             }
             return take_block(heap, s).unwrap_or(ptr::null_mut());
@@ -875,10 +875,6 @@ const PARKED_SPANS: u64 = 256;
 
 /// `parked_len`, for the allocation slow path to test without taking the registry lock.
 static PARKED: AtomicUsize = AtomicUsize::new(0);
-
-fn parked_heaps() -> bool {
-    parked_count() > 0
-}
 
 /// How many heaps of exited threads are parked now.
 pub fn parked_count() -> usize {

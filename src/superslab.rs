@@ -514,7 +514,7 @@ impl Pool {
     /// Abandoned slabs whose blocks were all freed by other threads since would otherwise wait
     /// for an adopter of their class: collect their remote frees and release the empty ones.
     /// Up to `budget` slabs, class by class from where the last sweep stopped, each at most
-    /// once (a class's kept slabs used to come round again and take the whole budget).
+    /// once, so that one class's kept slabs cannot take the whole budget.
     fn sweep_abandoned(&mut self, budget: usize) {
         let mut budget = budget.min(self.abandoned_count);
         let mut c = self.sweep_class;

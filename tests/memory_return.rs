@@ -3,13 +3,11 @@
 //! dirty budget, empty SuperSlabs beyond a small cache are given back, the large cache keeps a
 //! bounded dirty part), and a second peak reuses the SuperSlabs given back.
 
+mod common;
+
+use common::rss_bytes;
 use hakmem::ffi::{hak_free, hak_malloc};
 
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
 
 fn touch_all(sizes: &[usize]) -> Vec<usize> {
     sizes

@@ -4,20 +4,13 @@
 //!
 //! Alone in its own test binary, so that the pool's span counters see only this test.
 
+mod common;
+
+use common::spans_in_use;
 use hakmem::ffi::{hak_free, hak_malloc};
-use hakmem::superslab::pool_counts;
 use std::ffi::c_void;
 use std::sync::mpsc;
 
-/// Spans handed out and not given back.
-fn spans_in_use() -> u64 {
-    let (_, acquired, released) = pool_counts();
-    acquired - released
-}
-
-extern "C" {
-    fn malloc_trim(pad: usize) -> std::ffi::c_int;
-}
 
 /// A producer allocates tiny blocks of many classes (several slabs' worth of some) and waits;
 /// a consumer that never allocates frees them all, in the order allocated, and exits (or, with
@@ -49,8 +42,7 @@ fn round(blocks: usize, trim: bool) -> u64 {
             unsafe { hak_free(p as *mut c_void) };
         }
         if trim {
-            // SAFETY: plain C call.
-            unsafe { malloc_trim(0) };
+            common::trim();
             done.send(()).unwrap();
             wait_producer.recv().unwrap();
         }

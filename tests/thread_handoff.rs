@@ -7,6 +7,9 @@
 //!
 //! Alone in its own test binary, so that no other test's threads park heaps meanwhile.
 
+mod common;
+
+use common::{rss_bytes, spans_in_use, trim};
 use hakmem::ffi::{hak_free, hak_malloc};
 use hakmem::stats::report;
 use std::ffi::c_void;
@@ -14,15 +17,6 @@ use std::collections::HashSet;
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 
-extern "C" {
-    fn malloc_trim(pad: usize) -> std::ffi::c_int;
-}
-
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
 
 /// Allocates `n` blocks of sizes 16 B to `max` (both tiers above 1 KiB), each filled with a tag.
 fn allocate(n: usize, max: usize) -> Vec<(usize, usize)> {
@@ -55,16 +49,6 @@ fn peak() -> Vec<(usize, usize)> {
     allocate(20_000, 1024)
 }
 
-/// Spans handed out and not given back.
-fn spans_in_use() -> u64 {
-    let r = report();
-    r.spans_acquired - r.spans_released
-}
-
-fn trim() {
-    // SAFETY: plain C call.
-    unsafe { malloc_trim(0) };
-}
 
 #[test]
 fn exited_threads_hand_their_heap_over_without_holding_memory() {
@@ -168,8 +152,7 @@ fn exited_threads_hand_their_heap_over_without_holding_memory() {
             unsafe { hak_free(p as *mut c_void) };
         }
     }
-    // SAFETY: plain C call; hands this thread's held-back frees over to their slabs.
-    unsafe { malloc_trim(0) };
+    trim(); // hands this thread's held-back frees over to their slabs
     main_done.send(()).unwrap();
     owner.join().unwrap();
     let reused = thread::spawn(move || {

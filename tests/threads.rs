@@ -2,6 +2,9 @@
 //! outlive the threads that allocated them, and memory stays bounded across rounds of thread
 //! churn (32 threads exit at once: most heaps are abandoned, see `thread_handoff.rs`).
 
+mod common;
+
+use common::{spans_in_use, trim};
 use hakmem::ffi::{hak_free, hak_malloc};
 use std::ffi::c_void;
 
@@ -66,20 +69,9 @@ fn blocks_outlive_their_threads_and_memory_stays_bounded() {
     assert!(late <= 4 * early + 16, "SuperSlabs grew with thread churn: {peak_after_round:?}");
     // Every block was freed: once malloc_trim has abandoned the parked heaps and collected the
     // abandoned slabs' remote frees, the threads' spans are all back, whatever the scheduling.
-    // SAFETY: plain C call.
-    unsafe { malloc_trim(0) };
+    trim();
     let spans_after = spans_in_use();
     assert!(spans_after <= spans_before + 16, "spans in use went from {spans_before} to {spans_after}");
-}
-
-/// Spans handed out and not given back.
-fn spans_in_use() -> u64 {
-    let (_, acquired, released) = hakmem::superslab::pool_counts();
-    acquired - released
-}
-
-extern "C" {
-    fn malloc_trim(pad: usize) -> std::ffi::c_int;
 }
 
 fn thread_whose_first_call_is_a_free_of_a_foreign_thread_block() {
