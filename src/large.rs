@@ -198,8 +198,11 @@ pub unsafe fn resize(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
             return ptr::null_mut();
         };
         if need <= old_bytes {
-            // Shrinking: give the tail back once it is worth a syscall.
-            if old_bytes - need >= old_bytes / 4 && old_bytes - need >= 16 * PAGE_SIZE {
+            // Shrinking: give the tail back once the block would use at most half of its mapping
+            // (and the tail is worth a syscall). Half, not less: growing doubles the mapping, so
+            // a growth chain's next realloc must not hand that headroom straight back (each
+            // +2 KiB step of a 2 MiB chain cost an munmap and an mremap).
+            if need <= old_bytes / 2 && old_bytes - need >= 16 * PAGE_SIZE {
                 let first_free_chunk = os::align_up(h as usize + need, CHUNK_SIZE);
                 let end = h as usize + old_bytes;
                 pagemap::unregister(first_free_chunk, end.saturating_sub(first_free_chunk));
@@ -234,32 +237,37 @@ pub unsafe fn resize(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
                 Err(os::GrowError::NoRoom) => {}
             }
         }
-        let dest = os::map_aligned(need, CHUNK_SIZE.max(offset));
+        // The new mapping keeps the doubled size too (address space only until it is touched).
+        let align = CHUNK_SIZE.max(offset);
+        let (mut dest, mut dest_bytes) = (os::map_aligned(target, align), target);
+        if dest.is_null() && target > need {
+            (dest, dest_bytes) = (os::map_aligned(need, align), need);
+        }
         if dest.is_null() {
             return ptr::null_mut();
         }
-        if !pagemap::register(dest as usize, need, dest as usize) {
-            os::unmap(dest, need);
+        if !pagemap::register(dest as usize, dest_bytes, dest as usize) {
+            os::unmap(dest, dest_bytes);
             return ptr::null_mut();
         }
         if split {
             // The kernel can neither grow nor move a range that is several mappings.
-            return copy_to(h, dest.cast(), need, false);
+            return copy_to(h, dest.cast(), dest_bytes, false);
         }
         // Forget the old range before the move frees it: once it is free, another thread may map
         // and register it, and a late unregister would erase that thread's entries.
         pagemap::unregister(h as usize, old_bytes);
-        if !os::move_mapping(h.cast(), old_bytes, dest, need) {
+        if !os::move_mapping(h.cast(), old_bytes, dest, dest_bytes) {
             // Out of memory. Some kernels unmap the destination before they fail, so it is no
             // longer ours to write or unmap: forget it (at worst an untouched reservation leaks).
-            pagemap::unregister(dest as usize, need);
+            pagemap::unregister(dest as usize, dest_bytes);
             if !pagemap::register(h as usize, old_bytes, h as usize) {
                 diag::fatal("pagemap: cannot re-register a block after a failed move");
             }
             return ptr::null_mut();
         }
         let moved = dest.cast::<LargeHeader>();
-        (*moved).map_bytes = need;
+        (*moved).map_bytes = dest_bytes;
         user_ptr(moved)
     }
 }
@@ -395,4 +403,42 @@ pub fn trim() -> usize {
         bytes += e.bytes;
     }
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header_of(p: *mut u8) -> *mut LargeHeader {
+        // Blocks allocated without alignment start HEADER_BYTES into their mapping.
+        p.wrapping_sub(HEADER_BYTES).cast()
+    }
+
+    /// A growth chain keeps the headroom growing gave it: the next small step neither gives the
+    /// tail back nor moves (it used to cost an munmap, then an mremap to grow again). A real
+    /// shrink still gives the tail back.
+    #[test]
+    fn growth_headroom_survives_the_next_step() {
+        let p = alloc(200 << 10, 0, false);
+        assert!(!p.is_null());
+        // SAFETY: `p` is a live large block of at least the sizes written.
+        unsafe {
+            p.write_bytes(1, 200 << 10);
+            let q = resize(header_of(p), 210 << 10);
+            assert!(!q.is_null());
+            let usable = usable_size(header_of(q));
+            let r = resize(header_of(q), (210 << 10) + 1);
+            assert_eq!(r, q, "a step within the block's mapping moved it");
+            assert_eq!(usable_size(header_of(r)), usable, "a growing step gave the headroom back");
+            assert_eq!(*r.add((200 << 10) - 1), 1);
+            free(header_of(r));
+
+            let big = alloc(1 << 20, 0, false);
+            assert!(!big.is_null());
+            let small = resize(header_of(big), 300 << 10);
+            assert_eq!(small, big, "a shrink moved the block");
+            assert!(usable_size(header_of(small)) < 512 << 10, "a shrink to 300 KiB kept the tail of 1 MiB");
+            free(header_of(small));
+        }
+    }
 }
