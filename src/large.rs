@@ -20,6 +20,7 @@ use crate::config;
 use crate::diag;
 use crate::os::{self, PAGE_SIZE};
 use crate::pagemap::{self, CHUNK_SIZE};
+use crate::superslab;
 use crate::sync::Mutex;
 use core::cell::UnsafeCell;
 use core::ptr;
@@ -103,6 +104,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         return ptr::null_mut();
     };
     LARGE_MALLOCS.fetch_add(1, Ordering::Relaxed);
+    superslab::decay();
     if user_offset <= CHUNK_SIZE {
         if let Some((h, got)) = cache_take(need, false) {
             LARGE_CACHE_HITS.fetch_add(1, Ordering::Relaxed);
@@ -170,6 +172,7 @@ pub unsafe fn free(h: *mut LargeHeader) {
         crate::heap::double_free("free", user_ptr(h));
     }
     LARGE_FREES.fetch_add(1, Ordering::Relaxed);
+    superslab::decay();
     // SAFETY: per the caller.
     let bytes = unsafe { (*h).map_bytes };
     if !cache_put(h, bytes) {
@@ -293,13 +296,6 @@ unsafe fn copy_to(h: *mut LargeHeader, dest: *mut LargeHeader, dest_bytes: usize
     }
 }
 
-fn now_ms() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid out-parameter; the coarse clock is served by the vDSO.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
-}
-
 impl Cache {
     fn remove(&mut self, i: usize) -> Cached {
         let e = self.slots[i];
@@ -328,7 +324,7 @@ impl Cache {
 fn cache_take(need: usize, dirty_only: bool) -> Option<(*mut LargeHeader, usize)> {
     let mut expired = [NO_ENTRY; CACHE_SLOTS];
     let (taken, n) = with_cache(|c| {
-        let n = c.take_expired(now_ms(), &mut expired);
+        let n = c.take_expired(os::now_ms(), &mut expired);
         // Best fit among mappings up to 4x the size needed: a bigger dirty mapping costs no new
         // memory, and a realloc that grows the block later stays in place, without page faults.
         let mut best: Option<usize> = None;
@@ -356,7 +352,7 @@ fn cache_put(h: *mut LargeHeader, bytes: usize) -> bool {
     }
     let mut evicted = [NO_ENTRY; CACHE_SLOTS];
     let n = with_cache(|c| {
-        let now = now_ms();
+        let now = os::now_ms();
         let mut n = c.take_expired(now, &mut evicted);
         while c.len > 0 && (c.len == CACHE_SLOTS || c.bytes + bytes > limit) {
             evicted[n] = c.remove(0);

@@ -126,6 +126,15 @@ pub fn purge(p: *mut u8, size: usize) {
     })
 }
 
+/// Milliseconds of the coarse monotonic clock (served by the vDSO: no syscall), for the decay of
+/// free memory.
+pub fn now_ms() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out-parameter.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
 /// Why a mapping could not grow in place.
 #[derive(PartialEq, Eq, Debug)]
 pub enum GrowError {
