@@ -8,13 +8,15 @@
 //! dirty (older entries are purged with madvise), and unmaps entries idle for a second;
 //! `malloc_trim` empties it.
 //!
-//! Growing a block (realloc) copies it into a cached mapping whose pages are still there, or
-//! extends its mapping in place, or moves its pages to a new mapping with `mremap` (no copy), or,
-//! when the program split its mapping (madvise/mprotect on part of it, which `mremap` refuses),
-//! copies it into a new mapping. Dirty cached pages come first because the page faults of fresh
-//! memory cost more than the copy (large_block, 1 thread: 115k faults and 4.6k ops/s with
-//! `mremap` only; 37k faults and 10k ops/s copying into cached mappings with half the cache
-//! dirty; 55k faults and 7.7k ops/s when growth in place is tried first; mimalloc 7.1k).
+//! Growing a block (realloc) at least doubles its mapping, so that a chain of reallocs costs
+//! O(log n) syscalls and copies: it copies the block into a cached mapping whose pages are still
+//! there, or extends its mapping in place, or moves its pages to a new mapping with `mremap` (no
+//! copy), or, when the program split its mapping (madvise/mprotect on part of it, which `mremap`
+//! refuses), copies it into a new mapping. Dirty cached pages come first because the page faults
+//! of fresh memory cost more than the copy (large_block, 1 thread: 115k faults and 4.6k ops/s
+//! with `mremap` only; 37k faults and 10k ops/s copying into cached mappings with half the cache
+//! dirty; 55k faults and 7.7k ops/s when growth in place is tried first; mimalloc 7.1k). The
+//! headroom stays with the block until a realloc asks for less than the block's last size.
 
 use crate::config;
 use crate::diag;
@@ -35,6 +37,9 @@ pub struct LargeHeader {
     state: AtomicUsize,
     map_bytes: usize,
     user_offset: usize,
+    /// The size the program last asked for (malloc or realloc): a realloc below it is a shrink,
+    /// one above it a growth, even when both fit the mapping.
+    size: usize,
 }
 
 const _: () = assert!(core::mem::size_of::<LargeHeader>() <= HEADER_BYTES);
@@ -112,6 +117,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
             unsafe {
                 (*h).user_offset = user_offset;
                 (*h).map_bytes = got;
+                (*h).size = size;
                 (*h).state.store(LIVE, Ordering::Relaxed);
                 if zero {
                     ptr::write_bytes(user_ptr(h), 0, size);
@@ -127,7 +133,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     let h = base.cast::<LargeHeader>();
     // SAFETY: `base` is a fresh mapping of `need >= HEADER_BYTES` bytes (zeroed by the kernel).
     unsafe {
-        h.write(LargeHeader { state: AtomicUsize::new(LIVE), map_bytes: need, user_offset });
+        h.write(LargeHeader { state: AtomicUsize::new(LIVE), map_bytes: need, user_offset, size });
     }
     if !pagemap::register(base as usize, need, h as usize) {
         os::unmap(base, need);
@@ -193,6 +199,22 @@ fn unmap(h: *mut LargeHeader, bytes: usize) {
 /// # Safety
 /// `h` is a live large header. The block keeps its offset, hence its alignment.
 pub unsafe fn resize(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
+    // SAFETY: per the caller; a resized block keeps its offset.
+    unsafe {
+        let offset = (*h).user_offset;
+        let q = resize_mapping(h, new_size);
+        if !q.is_null() {
+            (*q.sub(offset).cast::<LargeHeader>()).size = new_size;
+        }
+        q
+    }
+}
+
+/// `resize`, but for the header's `size`.
+///
+/// # Safety
+/// As for `resize`.
+unsafe fn resize_mapping(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
     // SAFETY: per the caller the header is live and ours.
     unsafe {
         let old_bytes = (*h).map_bytes;
@@ -201,11 +223,11 @@ pub unsafe fn resize(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
             return ptr::null_mut();
         };
         if need <= old_bytes {
-            // Shrinking: give the tail back once the block would use at most half of its mapping
-            // (and the tail is worth a syscall). Half, not less: growing doubles the mapping, so
-            // a growth chain's next realloc must not hand that headroom straight back (each
-            // +2 KiB step of a 2 MiB chain cost an munmap and an mremap).
-            if need <= old_bytes / 2 && old_bytes - need >= 16 * PAGE_SIZE {
+            // A shrink gives the tail back once it is worth a syscall. A growth that fits keeps
+            // the headroom that growing (doubling) or a larger cached mapping gave it: giving it
+            // back cost each step of a growth chain an munmap and an mremap.
+            let tail = old_bytes - need;
+            if new_size < (*h).size && tail >= old_bytes / 4 && tail >= 16 * PAGE_SIZE {
                 let first_free_chunk = os::align_up(h as usize + need, CHUNK_SIZE);
                 let end = h as usize + old_bytes;
                 pagemap::unregister(first_free_chunk, end.saturating_sub(first_free_chunk));
@@ -214,36 +236,39 @@ pub unsafe fn resize(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
             }
             return user_ptr(h);
         }
-        // Growing into a cached mapping whose pages are still there: copying the block costs
-        // less than the page faults of fresh memory for the grown part (in place included).
+        // Growing: double at least, so that realloc chains stay amortised O(1) in syscalls and
+        // copies.
+        let target = need.max(old_bytes.saturating_mul(2).min(need + (64 << 20)));
+        // Into a cached mapping whose pages are still there: copying the block costs less than
+        // the page faults of fresh memory for the grown part (in place included). One with room
+        // for the doubled size, or a chain would copy itself into each slightly larger one.
         if offset <= CHUNK_SIZE {
-            if let Some((dest, got)) = cache_take(need, true) {
+            if let Some((dest, got)) = cache_take(target, true) {
                 return copy_to(h, dest, got, !os::is_split(h.cast(), old_bytes));
             }
         }
-        // Growing: double at least, so that realloc chains stay amortised O(1) in syscalls.
-        let target = need.max(old_bytes.saturating_mul(2).min(need + (64 << 20)));
-        let mut split = false;
-        for want in [target, need] {
-            match os::grow_in_place(h.cast(), old_bytes, want) {
-                Ok(()) => {
-                    if !pagemap::register(h as usize, want, h as usize) {
-                        diag::fatal("pagemap: cannot map a leaf for a growing block");
-                    }
-                    (*h).map_bytes = want;
-                    return user_ptr(h);
-                }
-                Err(os::GrowError::Split) => {
-                    split = true;
-                    break;
-                }
-                Err(os::GrowError::NoRoom) => {}
+        let grown_in_place = |bytes: usize| {
+            if !pagemap::register(h as usize, bytes, h as usize) {
+                diag::fatal("pagemap: cannot map a leaf for a growing block");
             }
-        }
-        // The new mapping keeps the doubled size too (address space only until it is touched).
+            (*h).map_bytes = bytes;
+            user_ptr(h)
+        };
+        let split = match os::grow_in_place(h.cast(), old_bytes, target) {
+            Ok(()) => return grown_in_place(target),
+            Err(os::GrowError::Split) => true,
+            Err(os::GrowError::NoRoom) => false,
+        };
+        // No room for the doubled size here: move to a mapping of that size (address space only
+        // until it is touched). Growing in place by just the step asked for would leave no
+        // headroom, and each later step of the chain would cost two syscalls again.
         let align = CHUNK_SIZE.max(offset);
         let (mut dest, mut dest_bytes) = (os::map_aligned(target, align), target);
         if dest.is_null() && target > need {
+            // Short of address space: what was asked for, in place if there is room.
+            if !split && os::grow_in_place(h.cast(), old_bytes, need).is_ok() {
+                return grown_in_place(need);
+            }
             (dest, dest_bytes) = (os::map_aligned(need, align), need);
         }
         if dest.is_null() {
@@ -286,7 +311,7 @@ unsafe fn copy_to(h: *mut LargeHeader, dest: *mut LargeHeader, dest_bytes: usize
     // SAFETY: per the caller; the two mappings are distinct.
     unsafe {
         let (old_bytes, offset) = ((*h).map_bytes, (*h).user_offset);
-        dest.write(LargeHeader { state: AtomicUsize::new(LIVE), map_bytes: dest_bytes, user_offset: offset });
+        dest.write(LargeHeader { state: AtomicUsize::new(LIVE), map_bytes: dest_bytes, user_offset: offset, size: (*h).size });
         ptr::copy_nonoverlapping(user_ptr(h), user_ptr(dest), old_bytes - offset);
         (*h).state.store(FREED, Ordering::Relaxed);
         if !cacheable || !cache_put(h, old_bytes) {
@@ -428,6 +453,21 @@ mod tests {
             assert_eq!(usable_size(header_of(r)), usable, "a growing step gave the headroom back");
             assert_eq!(*r.add((200 << 10) - 1), 1);
             free(header_of(r));
+
+            // A block in a mapping far larger than it (here, likely, the cached mapping of a
+            // freed 4 MiB block) keeps it while it grows.
+            let freed = alloc(4 << 20, 0, false);
+            assert!(!freed.is_null());
+            freed.write_bytes(1, 4 << 20);
+            free(header_of(freed));
+            let p = alloc(1100 << 10, 0, false);
+            assert!(!p.is_null());
+            let usable = usable_size(header_of(p));
+            if usable >= 2 * (1200 << 10) {
+                assert_eq!(resize(header_of(p), 1200 << 10), p, "a growth that fits moved the block");
+                assert_eq!(usable_size(header_of(p)), usable, "a growth that fits gave the mapping's tail back");
+            }
+            free(header_of(resize(header_of(p), 1200 << 10)));
 
             let big = alloc(1 << 20, 0, false);
             assert!(!big.is_null());
