@@ -116,7 +116,14 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     LARGE_MALLOCS.fetch_add(1, Ordering::Relaxed);
     superslab::decay();
     if user_offset <= CHUNK_SIZE {
-        if let Some((h, got)) = cache_take(need) {
+        let cached = cache_take(need, true).and_then(|(h, got)| {
+            if got >= need {
+                Some((h, got))
+            } else {
+                grow_cached(h, got, need).map(|h| (h, need))
+            }
+        });
+        if let Some((h, got)) = cached {
             LARGE_CACHE_HITS.fetch_add(1, Ordering::Relaxed);
             // SAFETY: a cached mapping is ours, `got >= need` bytes, and registered.
             unsafe {
@@ -254,7 +261,7 @@ unsafe fn resize_mapping(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
         // the page faults of fresh memory for the grown part (in place included). One with room
         // for the doubled size, or a chain would copy itself into each slightly larger one.
         if offset <= CHUNK_SIZE {
-            if let Some((dest, got)) = cache_take(target) {
+            if let Some((dest, got)) = cache_take(target, false) {
                 return copy_to(h, dest, got, !os::is_split(h.cast(), old_bytes));
             }
         }
@@ -352,28 +359,63 @@ impl Cache {
     }
 }
 
-/// Takes a cached mapping of at least `need` bytes.
-fn cache_take(need: usize) -> Option<(*mut LargeHeader, usize)> {
+/// Takes a cached mapping of at least `need` bytes; failing that, when `or_smaller`, the largest
+/// one of at least half of that (the caller grows it: `grow_cached`).
+fn cache_take(need: usize, or_smaller: bool) -> Option<(*mut LargeHeader, usize)> {
     let mut expired = [NO_ENTRY; CACHE_SLOTS];
     let (taken, n) = with_cache(|c| {
         let n = c.take_expired(os::now_ms(), &mut expired);
         // Best fit among mappings up to 4x the size needed: a bigger dirty mapping costs no new
         // memory, and a realloc that grows the block later stays in place, without page faults.
         let mut best: Option<usize> = None;
+        let mut largest_smaller: Option<usize> = None;
         for i in 0..c.len {
             let bytes = c.slots[i].bytes;
             let fits = bytes >= need && bytes / 4 <= need;
             if fits && best.is_none_or(|b| bytes < c.slots[b].bytes) {
                 best = Some(i);
             }
+            if or_smaller && bytes < need && bytes >= need / 2 && largest_smaller.is_none_or(|b| bytes > c.slots[b].bytes) {
+                largest_smaller = Some(i);
+            }
         }
-        (best.map(|i| c.remove(i)), n)
+        (best.or(largest_smaller).map(|i| c.remove(i)), n)
     });
     // Unmap outside the lock: munmap is slow and the expired mappings are unreachable now.
     for e in &expired[..n] {
         unmap(e.header, e.bytes);
     }
     taken.map(|e| (e.header, e.bytes))
+}
+
+/// Grows `h`, a mapping of `got` bytes just taken from the cache, to `need` bytes, in place or
+/// moved by the kernel (no copy): its pages are reused and only the difference is fresh. (20 live
+/// blocks of 5-25 MiB replaced at random: 1 in 7 mallocs found no cached mapping large enough,
+/// and faulted in all of theirs.) None when that fails; the mapping is then given back.
+fn grow_cached(h: *mut LargeHeader, got: usize, need: usize) -> Option<*mut LargeHeader> {
+    if os::grow_in_place(h.cast(), got, need).is_ok() {
+        if !pagemap::register(h as usize, need, h as usize) {
+            diag::fatal("pagemap: cannot map a leaf for a growing block");
+        }
+        return Some(h);
+    }
+    let dest = os::map_aligned(need, CHUNK_SIZE);
+    if !dest.is_null() && pagemap::register(dest as usize, need, dest as usize) {
+        // As in `resize_mapping`: forget the old range before the move frees it.
+        pagemap::unregister(h as usize, got);
+        if os::move_mapping(h.cast(), got, dest, need) {
+            return Some(dest.cast());
+        }
+        // The kernel may have unmapped the destination before it failed: forget it.
+        pagemap::unregister(dest as usize, need);
+        os::unmap(h.cast(), got);
+        return None;
+    }
+    if !dest.is_null() {
+        os::unmap(dest, need);
+    }
+    unmap(h, got);
+    None
 }
 
 /// Keeps a freed mapping for reuse; false when it does not fit the cache's bounds.
@@ -424,6 +466,26 @@ mod tests {
     fn header_of(p: *mut u8) -> *mut LargeHeader {
         // Blocks allocated without alignment start HEADER_BYTES into their mapping.
         p.wrapping_sub(HEADER_BYTES).cast()
+    }
+
+    /// A malloc that finds only a smaller cached mapping grows it (its pages reused), and a
+    /// zeroed block from it is zero all the same.
+    #[test]
+    fn a_smaller_cached_mapping_serves_a_larger_block() {
+        let p = alloc(4 << 20, 0, false);
+        assert!(!p.is_null());
+        // SAFETY: `p` holds 4 MiB; `q` holds 6 MiB.
+        unsafe {
+            p.write_bytes(0xff, 4 << 20);
+            free(header_of(p));
+            let q = alloc(6 << 20, 0, true);
+            assert!(!q.is_null());
+            assert!(usable_size(header_of(q)) >= 6 << 20);
+            let block = core::slice::from_raw_parts(q, 6 << 20);
+            assert!(block.iter().all(|&b| b == 0), "a zeroed block from a reused mapping holds old bytes");
+            q.write_bytes(1, 6 << 20);
+            free(header_of(q));
+        }
     }
 
     /// A growth chain keeps the headroom growing gave it: the next small step neither gives the
