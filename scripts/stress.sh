@@ -69,6 +69,8 @@ run_case "prodcons 8KiB 4 pairs" 300 prodcons 500000 8192 11 4
 run_case "false_sharing scratch T=8" 300 false_sharing scratch 8 2000 8 5000
 run_case "false_sharing thrash T=8" 300 false_sharing thrash 8 2000 8 5000
 run_case "large_block T=4" 300 large_block 3000 16 12 4
+run_case "batch T=8" 300 batch 20 50000 12 8
+run_case "malloc_large T=4" 300 malloc_large 200 8 12 4
 
 # 4. The stress programs, long mode (under the same allocator; HAKMEM_LIB=none: plain glibc).
 # Their lines are passed through; their summary line is added to the totals.

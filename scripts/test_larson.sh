@@ -62,5 +62,8 @@ run_case "false_sharing scratch T=4" 60 false_sharing scratch 4 200 8 2000
 run_case "false_sharing thrash T=4" 60 false_sharing thrash 4 200 8 2000
 run_case "large_block T=2" 60 large_block 300 8 42 2
 run_case "large_block T=4" 60 large_block 400 8 42 4
+run_case "batch T=1" 60 batch 4 50000 42 1
+run_case "batch T=4" 60 batch 4 20000 43 4
+run_case "malloc_large T=2" 60 malloc_large 20 4 42 2
 
 testlib_finish
