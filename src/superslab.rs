@@ -282,6 +282,11 @@ static SPANS_ACQUIRED: AtomicU64 = AtomicU64::new(0);
 
 /// How many abandoned slabs one span acquisition re-examines for blocks freed since.
 const SWEEP_BUDGET: usize = 32;
+/// How many abandoned slabs `decay` re-examines: without it, the slabs that an exited thread
+/// left with a few live blocks stayed until a thread took spans or adopted them, although
+/// other threads had freed every block (a worker's 80 MiB, 1% of it freed after its exit by
+/// a thread that then made only large allocations: held until `malloc_trim`).
+const DECAY_SWEEP_BUDGET: usize = 1024;
 
 /// Runs `f` on the pool with the lock held.
 fn with_pool<R>(f: impl FnOnce(&mut Pool) -> R) -> R {
@@ -431,15 +436,19 @@ impl Pool {
         }
     }
 
-    /// At most every `DECAY_MS / 4`: gives back the memory that has stayed free for `DECAY_MS`,
-    /// that is the free slabs of each SuperSlab that released no span since, and such
-    /// SuperSlabs when they are empty, beyond the cache.
+    /// At most every `DECAY_MS / 4`: releases abandoned slabs that other threads' frees emptied
+    /// (up to `DECAY_SWEEP_BUDGET`), then gives back the memory that has stayed free for
+    /// `DECAY_MS`, that is the free slabs of each SuperSlab that released no span since, and
+    /// such SuperSlabs when they are empty, beyond the cache.
     fn decay(&mut self, now: u64) {
         if now < self.next_decay_ms {
             return;
         }
         self.next_decay_ms = now + DECAY_MS / 4;
         NEXT_DECAY_MS.store(self.next_decay_ms, Ordering::Relaxed);
+        if self.abandoned_count > 0 {
+            self.sweep_abandoned(DECAY_SWEEP_BUDGET);
+        }
         let cache = config::get().superslab_cache;
         let mut ss = self.all;
         while !ss.is_null() {

@@ -1,12 +1,13 @@
 //! Freed memory goes back to the kernel: after a peak of small, mid and large blocks is freed,
 //! the resident set falls back near where it started once the freed memory has waited out the
 //! decay delay (free slabs and empty SuperSlabs beyond a small cache are given back, the large
-//! cache keeps a bounded dirty part), and a second peak reuses the SuperSlabs given back. Within
-//! the delay, a structure freed and built again reuses the pages without faulting them in.
+//! cache's entries expire), and a second peak reuses the SuperSlabs given back. Within
+//! the delay, a structure freed and built again reuses the pages without faulting them in. The
+//! slabs an exited thread left go back to the pool once other threads have freed their blocks.
 
 mod common;
 
-use common::rss_bytes;
+use common::{rss_bytes, spans_in_use};
 use hakmem::ffi::{hak_free, hak_malloc};
 
 fn touch_all(sizes: &[usize]) -> Vec<usize> {
@@ -27,6 +28,7 @@ fn touch_all(sizes: &[usize]) -> Vec<usize> {
 fn memory_return() {
     a_rebuilt_structure_reuses_the_freed_pages();
     a_freed_peak_is_given_back();
+    what_an_exited_thread_left_is_given_back();
 }
 
 fn minor_faults() -> i64 {
@@ -90,6 +92,32 @@ fn a_freed_peak_is_given_back() {
     let carved_again = hakmem::stats::report().arena_carved;
     eprintln!("arena carved: {} MiB, after a second peak {} MiB", carved >> 20, carved_again >> 20);
     assert!(carved_again <= carved + (4 << 20), "a second peak carved more of the arena: {carved} -> {carved_again}");
+}
+
+/// A thread that exits with a few live blocks in each of its slabs leaves them to the pool
+/// (abandoned: it holds too much to be parked for a successor). Once another thread has freed
+/// those blocks, the slabs go back to the pool within the decay period, although that thread
+/// makes no small allocation that would look at them.
+fn what_an_exited_thread_left_is_given_back() {
+    let before = spans_in_use();
+    let kept = std::thread::spawn(|| {
+        let blocks = touch_all(&[200; 150_000]); // ~30 MiB
+        let (kept, freed): (Vec<usize>, Vec<usize>) = blocks.into_iter().partition(|p| (p / 200) % 100 == 0);
+        free_all(freed);
+        kept
+    })
+    .join()
+    .unwrap();
+    let left = spans_in_use();
+    assert!(left > before + 256, "the thread left too little to test: {before} -> {left} spans");
+    free_all(kept);
+    // The next operation after a decay period (here a large block's) sweeps the abandoned slabs.
+    std::thread::sleep(std::time::Duration::from_millis(hakmem::superslab::DECAY_MS / 4 + 100));
+    // SAFETY: a block from hak_malloc, freed once.
+    unsafe { hak_free(hak_malloc(1 << 20)) };
+    let after = spans_in_use();
+    eprintln!("spans in use: before {before}, after the thread exited {left}, after its blocks were freed {after}");
+    assert!(after <= before + 16, "the exited thread's slabs stayed in use: {before} -> {left} -> {after} spans");
 }
 
 fn free_all(blocks: Vec<usize>) {
