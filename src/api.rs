@@ -69,7 +69,10 @@ unsafe fn malloc_beyond_tiny(heap: *mut Heap, size: usize) -> *mut u8 {
 
 /// The Large tier, with errno set on failure.
 fn large_alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
-    let p = large::alloc(size, align, zero);
+    let mut p = large::alloc(size, align, zero);
+    if p.is_null() && heap::release_for_retry() {
+        p = large::alloc(size, align, zero);
+    }
     if p.is_null() {
         set_enomem();
     }
@@ -162,7 +165,11 @@ pub unsafe fn realloc(heap: *mut Heap, p: *mut u8, size: usize) -> Result<*mut u
             let usable = unsafe { large::usable_size(h) };
             if size > MID_MAX {
                 // SAFETY: as above.
-                let q = unsafe { large::resize(h, size) };
+                let mut q = unsafe { large::resize(h, size) };
+                if q.is_null() && heap::release_for_retry() {
+                    // SAFETY: as above; a failed resize left the block as it was.
+                    q = unsafe { large::resize(h, size) };
+                }
                 // errno for a failure is set by the export.
                 return if q.is_null() { Err(()) } else { Ok(q) };
             }

@@ -287,6 +287,15 @@ const FULL_SCAN_BUDGET: usize = 32;
 /// How many abandoned slabs one slow path may adopt before it takes a fresh span.
 const ADOPT_BUDGET: usize = 4;
 
+/// Out of memory: gives back at once what the allocator holds free (the large cache, empty
+/// SuperSlabs, free slabs' pages), which decay would keep for a while; true when something was
+/// given back, so that the caller may retry. (Under an address-space limit, `ulimit -v`, freed
+/// memory counts until it is unmapped: a program that frees one size and allocates another
+/// would otherwise fail.)
+pub fn release_for_retry() -> bool {
+    crate::large::trim() + superslab::trim() > 0
+}
+
 /// The generic path: find a slab of `class` with a free block in `heap`, or get one.
 unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
     let c = class.index();
@@ -335,6 +344,7 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
             }
         }
         let mut may_grow = parked_count() == 0;
+        let mut retried = false;
         loop {
             // 3. Slabs of abandoned heaps.
             for _ in 0..ADOPT_BUDGET {
@@ -354,11 +364,14 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
             //    abandoned: what they hold serves this thread first (see `thread_exit`).
             let s = superslab::acquire_span(class, heap, ptr::addr_of_mut!((*heap).superslabs), may_grow);
             if s.is_null() {
-                if may_grow {
+                if !may_grow {
+                    abandon_parked();
+                    may_grow = true;
+                } else if retried || !release_for_retry() {
                     return ptr::null_mut();
+                } else {
+                    retried = true;
                 }
-                abandon_parked();
-                may_grow = true;
                 continue;
             }
             push_avail(heap, s);

@@ -11,21 +11,20 @@
 //! faults per op when at most half of 64 MiB stayed dirty, older entries purged under the lock;
 //! mimalloc 84k.)
 //!
-//! Growing a block (realloc) at least doubles its mapping, so that a chain of reallocs costs
-//! O(log n) syscalls and copies: it copies the block into a cached mapping whose pages are still
-//! there, or extends its mapping in place, or moves its pages to a new mapping with `mremap` (no
-//! copy), or, when the program split its mapping (madvise/mprotect on part of it, which `mremap`
-//! refuses), copies it into a new mapping. Dirty cached pages come first because the page faults
-//! of fresh memory cost more than the copy (large_block, 1 thread: 115k faults and 4.6k ops/s
-//! with `mremap` only; 37k faults and 10k ops/s copying into cached mappings with half the cache
-//! dirty; 55k faults and 7.7k ops/s when growth in place is tried first; mimalloc 7.1k). The
+//! Growing a block (realloc) doubles its mapping (growing by 64 MiB at most at a time), so that a
+//! chain of reallocs costs few syscalls and copies: it copies the block into a cached mapping whose
+//! pages are still there, or extends its mapping in place, or moves its pages to a new mapping with
+//! `mremap` (no copy), or, when the program split its mapping (madvise/mprotect on part of it,
+//! which `mremap` refuses), copies it into a new mapping. Dirty cached pages come first because the
+//! page faults of fresh memory cost more than the copy (large_block, 1 thread: 115k faults and 4.6k
+//! ops/s with `mremap` only; 37k faults and 10k ops/s copying into cached mappings with half the
+//! cache dirty; 55k faults and 7.7k ops/s when growth in place is tried first; mimalloc 7.1k). The
 //! headroom stays with the block until a realloc asks for less than the block's last size.
 
 use crate::config;
 use crate::diag;
 use crate::os::{self, PAGE_SIZE};
 use crate::pagemap::{self, CHUNK_SIZE};
-use crate::superslab;
 use crate::sync::Mutex;
 use core::cell::UnsafeCell;
 use core::ptr;
@@ -52,8 +51,9 @@ pub static LARGE_FREES: AtomicU64 = AtomicU64::new(0);
 pub static LARGE_CACHE_HITS: AtomicU64 = AtomicU64::new(0);
 
 const CACHE_SLOTS: usize = 16;
-/// A cached mapping unused for this long is unmapped at the next large-block operation.
-const EXPIRE_MS: u64 = 1000;
+/// A cached mapping unused for this long is unmapped (at the next large-block operation or
+/// decay tick).
+const EXPIRE_MS: u64 = crate::decay::DECAY_MS;
 
 #[derive(Clone, Copy)]
 struct Cached {
@@ -81,8 +81,12 @@ static CACHE: CacheCell =
 /// Bytes mapped by live large blocks (the cache may hold a quarter of that).
 static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
 
+/// `large_cache_bytes`, or a quarter of `LIVE_BYTES` when that is more; 0 (no cache) stays 0.
 fn cache_limit() -> usize {
-    config::get().large_cache_bytes.max(LIVE_BYTES.load(Ordering::Relaxed) / 4)
+    match config::get().large_cache_bytes {
+        0 => 0,
+        bytes => bytes.max(LIVE_BYTES.load(Ordering::Relaxed) / 4),
+    }
 }
 
 fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
@@ -114,7 +118,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         return ptr::null_mut();
     };
     LARGE_MALLOCS.fetch_add(1, Ordering::Relaxed);
-    superslab::decay();
+    crate::decay::tick();
     if user_offset <= CHUNK_SIZE {
         let cached = cache_take(need, true).and_then(|(h, got)| {
             if got >= need {
@@ -192,7 +196,7 @@ pub unsafe fn free(h: *mut LargeHeader) {
         crate::heap::double_free("free", user_ptr(h));
     }
     LARGE_FREES.fetch_add(1, Ordering::Relaxed);
-    superslab::decay();
+    crate::decay::tick();
     // SAFETY: per the caller.
     let bytes = unsafe { (*h).map_bytes };
     LIVE_BYTES.fetch_sub(bytes, Ordering::Relaxed);
@@ -418,29 +422,40 @@ fn grow_cached(h: *mut LargeHeader, got: usize, need: usize) -> Option<*mut Larg
     None
 }
 
-/// Keeps a freed mapping for reuse; false when it does not fit the cache's bounds.
+/// Keeps a freed mapping for reuse; false when it does not fit the cache's bounds. Either way,
+/// evicts what the cache's bounds, which fall as large blocks are freed, no longer allow.
 fn cache_put(h: *mut LargeHeader, bytes: usize) -> bool {
     let limit = cache_limit();
-    if bytes > limit / 2 {
-        return false;
-    }
+    let fits = bytes <= limit / 2;
     let mut evicted = [NO_ENTRY; CACHE_SLOTS];
     let n = with_cache(|c| {
         let now = os::now_ms();
         let mut n = c.take_expired(now, &mut evicted);
-        while c.len > 0 && (c.len == CACHE_SLOTS || c.bytes + bytes > limit) {
+        let incoming = if fits { bytes } else { 0 };
+        while c.len > 0 && ((fits && c.len == CACHE_SLOTS) || c.bytes + incoming > limit) {
             evicted[n] = c.remove(0);
             n += 1;
         }
-        c.slots[c.len] = Cached { header: h, bytes, freed_at_ms: now };
-        c.len += 1;
-        c.bytes += bytes;
+        if fits {
+            c.slots[c.len] = Cached { header: h, bytes, freed_at_ms: now };
+            c.len += 1;
+            c.bytes += bytes;
+        }
         n
     });
     for e in &evicted[..n] {
         unmap(e.header, e.bytes);
     }
-    true
+    fits
+}
+
+/// Unmaps the cached mappings idle for longer than `EXPIRE_MS` (see `decay`).
+pub fn expire(now: u64) {
+    let mut expired = [NO_ENTRY; CACHE_SLOTS];
+    let n = with_cache(|c| c.take_expired(now, &mut expired));
+    for e in &expired[..n] {
+        unmap(e.header, e.bytes);
+    }
 }
 
 /// Unmaps every cached mapping; returns the bytes given back.
@@ -466,6 +481,21 @@ mod tests {
     fn header_of(p: *mut u8) -> *mut LargeHeader {
         // Blocks allocated without alignment start HEADER_BYTES into their mapping.
         p.wrapping_sub(HEADER_BYTES).cast()
+    }
+
+    /// A freed mapping waits in the cache until the decay expires it. (30 MiB: a size the other
+    /// tests' blocks would not take from the cache meanwhile.)
+    #[test]
+    fn the_decay_expires_cached_mappings() {
+        let p = alloc(30 << 20, 0, false);
+        assert!(!p.is_null());
+        let h = header_of(p);
+        // SAFETY: `h` is the live header of `p`.
+        unsafe { free(h) };
+        let cached = || with_cache(|c| c.slots[..c.len].iter().any(|e| e.header == h));
+        assert!(cached(), "a freed 30 MiB block was not cached");
+        expire(os::now_ms() + EXPIRE_MS + 1);
+        assert!(!cached(), "an expired mapping stayed in the cache");
     }
 
     /// A malloc that finds only a smaller cached mapping grows it (its pages reused), and a

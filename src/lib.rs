@@ -13,6 +13,7 @@
 //!  os: the only mmap/munmap/mprotect/madvise/mremap calls   bootstrap: for re-entered calls
 //!  tls: the thread's heap (also the reentrancy guard)   init: ctor, fork, jemalloc, foreign ptrs
 //!  config: HAKMEM_* options   stats: per-tier counters   diag: messages without allocating
+//!  decay: when free memory goes back to the kernel (driven from the slow paths)
 //!  check: the HAKMEM_CHECK validation mode
 //! ```
 //! malloc: size → class (table) → the thread heap's current slab for the class → pop (one test).
@@ -28,6 +29,7 @@ pub mod arena;
 pub mod bootstrap;
 pub mod check;
 pub mod config;
+pub mod decay;
 pub mod diag;
 pub mod ffi;
 pub mod heap;

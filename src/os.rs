@@ -38,9 +38,12 @@ fn map_with(size: usize, prot: libc::c_int) -> *mut u8 {
 }
 
 /// Maps `size` bytes of zeroed memory whose start is a multiple of `align` (a power of two, at
-/// least the page size). Maps `size + align - PAGE_SIZE` and trims both ends.
+/// least the page size). Maps `size + align - PAGE_SIZE` and trims both ends. Leaves `errno` as
+/// it was: callers try sizes in turn, and set ENOMEM themselves when all fail.
 pub fn map_aligned(size: usize, align: usize) -> *mut u8 {
-    aligned_with(size, align, libc::PROT_READ | libc::PROT_WRITE)
+    let mut p = ptr::null_mut();
+    preserving_errno(|| p = aligned_with(size, align, libc::PROT_READ | libc::PROT_WRITE));
+    p
 }
 
 /// Reserves `size` bytes of address space aligned to `align`, inaccessible and using no memory
@@ -179,17 +182,21 @@ pub fn is_split(p: *mut u8, size: usize) -> bool {
 
 /// Moves the pages of mapping `old` (`old_size` bytes) to `new`, a region of `new_size` bytes we
 /// mapped beforehand (so the address is ours); the old range is unmapped. No byte is copied.
+/// Leaves `errno` as it was.
 pub fn move_mapping(old: *mut u8, old_size: usize, new: *mut u8, new_size: usize) -> bool {
-    // SAFETY: both ranges are ours; MREMAP_FIXED replaces our reservation at `new` atomically.
-    let r = unsafe {
-        libc::mremap(
-            old.cast(),
-            old_size,
-            new_size,
-            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-            new.cast::<libc::c_void>(),
-        )
-    };
+    let mut r = libc::MAP_FAILED;
+    preserving_errno(|| {
+        // SAFETY: both ranges are ours; MREMAP_FIXED replaces our reservation at `new` atomically.
+        r = unsafe {
+            libc::mremap(
+                old.cast(),
+                old_size,
+                new_size,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                new.cast::<libc::c_void>(),
+            )
+        };
+    });
     r != libc::MAP_FAILED
 }
 

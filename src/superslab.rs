@@ -7,8 +7,8 @@
 //! A span is 1, 2, 10 or 15 consecutive slabs given to one size class (`SizeClass::span_slabs`).
 //! The pool has no fixed limit: it takes a new SuperSlab (from the arena, see `arena`, else a
 //! mapping of its own) whenever no free span fits. Free memory goes back to the kernel once it
-//! has stayed free for `DECAY_MS`: the pages of free slabs, and whole SuperSlabs when they are
-//! empty, beyond a small cache of empty ones.
+//! has stayed free for `decay::DECAY_MS`: the pages of free slabs, and whole SuperSlabs when
+//! they are empty, beyond a small cache of empty ones.
 //!
 //! Affinity: a SuperSlab serves the spans of one heap (its `owner`, the heap that took its first
 //! span) as long as that heap lives (parked ones included, see `heap::thread_exit`), so threads
@@ -43,9 +43,9 @@ pub struct SuperSlab {
     used_mask: u32,
     /// Bit i set: slab i was used since it was last purged.
     dirty_mask: u32,
-    /// When a span of it was last released (`os::now_ms`): its free slabs keep their pages until
-    /// `DECAY_MS` after that.
-    released_at_ms: u64,
+    /// When each slab was last released (`os::now_ms`, 0: never): a free slab keeps its pages
+    /// until `decay::DECAY_MS` after that.
+    freed_at_ms: [u64; SLABS_PER_SUPERSLAB],
     /// The heap whose spans this SuperSlab serves first; null when none (empty, or its heap
     /// was abandoned).
     owner: *mut SuperSlabs,
@@ -115,7 +115,7 @@ impl SuperSlab {
             }
             ptr::addr_of_mut!((*ss).used_mask).write(HEADER_SLABS_MASK);
             ptr::addr_of_mut!((*ss).dirty_mask).write(0);
-            ptr::addr_of_mut!((*ss).released_at_ms).write(0);
+            ptr::addr_of_mut!((*ss).freed_at_ms).write([0; SLABS_PER_SUPERSLAB]);
             ptr::addr_of_mut!((*ss).owner).write(ptr::null_mut());
             ptr::addr_of_mut!((*ss).on).write(ptr::null_mut());
             for link in [
@@ -131,10 +131,17 @@ impl SuperSlab {
 
     /// Gives the pages of the free slabs of `ss` back to the kernel; returns the bytes purged.
     unsafe fn purge_free_slabs(ss: *mut SuperSlab) -> usize {
+        // SAFETY: forwarded from the caller.
+        unsafe { Self::purge_slabs(ss, u32::MAX) }
+    }
+
+    /// Gives the pages of the free slabs of `ss` in `mask` back to the kernel; returns the bytes
+    /// purged.
+    unsafe fn purge_slabs(ss: *mut SuperSlab, mask: u32) -> usize {
         // SAFETY: `ss` is live; free slabs hold no block; the caller holds the pool lock.
         unsafe {
-            let mut purgeable = (*ss).dirty_mask & !(*ss).used_mask;
-            (*ss).dirty_mask &= (*ss).used_mask;
+            let mut purgeable = (*ss).dirty_mask & !(*ss).used_mask & mask;
+            (*ss).dirty_mask &= !purgeable;
             let mut bytes = 0;
             while purgeable != 0 {
                 let first = purgeable.trailing_zeros() as usize;
@@ -240,22 +247,13 @@ struct Pool {
     sweep_class: usize,
     /// SuperSlabs in use or cached (not retired, not unmapped).
     superslabs_mapped: usize,
-    /// When `decay` runs next.
-    next_decay_ms: u64,
     /// Spans given back since start (statistics; those handed out: `SPANS_ACQUIRED`).
     spans_released: u64,
 }
 
-/// Free slabs keep their pages this long after their SuperSlab last released a span (and empty
-/// SuperSlabs beyond the cache stay mapped as long), so that a program that frees a large
-/// structure and builds the next one finds the pages still there. (100,000 blocks of 16-1024 B
-/// allocated, then freed, in a loop: 3.3M ops/s and 11k page faults per round when free slabs
-/// beyond 16 MiB were purged at once; 15M, as mimalloc, with the delay.) Checked on the pool's
-/// and the Large tier's operations (`decay`): a program that goes idle keeps what it freed last
-/// until its next such call, or `malloc_trim`.
-pub const DECAY_MS: u64 = 1000;
-/// `Pool::next_decay_ms`, readable without the lock (`decay`).
-static NEXT_DECAY_MS: AtomicU64 = AtomicU64::new(0);
+/// What one decay may purge or give back (64 MiB): the madvise and munmap calls run under the
+/// pool lock, which every thread that takes or gives back a span waits for.
+const DECAY_BYTES_BUDGET: usize = 64 << 20;
 
 struct PoolCell(core::cell::UnsafeCell<Pool>);
 // SAFETY: the pool is only touched with POOL_LOCK held.
@@ -272,7 +270,6 @@ static POOL: PoolCell = PoolCell(core::cell::UnsafeCell::new(Pool {
     abandoned_count: 0,
     sweep_class: 0,
     superslabs_mapped: 0,
-    next_decay_ms: 0,
     spans_released: 0,
 }));
 
@@ -387,7 +384,6 @@ impl Pool {
         if self.abandoned_count > 0 {
             self.sweep_abandoned(SWEEP_BUDGET);
         }
-        self.decay(os::now_ms());
         let n = class.span_slabs();
         // SAFETY: `lists` is null or the owner's, in a heap record that is never unmapped.
         let own = unsafe { lists.as_ref() }.and_then(|l| l.partial.find(n));
@@ -430,39 +426,44 @@ impl Pool {
             self.spans_released += 1;
             (*ss).used_mask &= !span_mask(first, n);
             let now = os::now_ms();
-            (*ss).released_at_ms = now;
+            for t in &mut (&mut (*ss).freed_at_ms)[first..first + n] {
+                *t = now;
+            }
             self.place(ss);
-            self.decay(now);
         }
     }
 
-    /// At most every `DECAY_MS / 4`: releases abandoned slabs that other threads' frees emptied
-    /// (up to `DECAY_SWEEP_BUDGET`), then gives back the memory that has stayed free for
-    /// `DECAY_MS`, that is the free slabs of each SuperSlab that released no span since, and
-    /// such SuperSlabs when they are empty, beyond the cache.
+    /// Releases abandoned slabs that other threads' frees emptied (up to `DECAY_SWEEP_BUDGET`),
+    /// then gives back the memory that has stayed free for `decay::DECAY_MS`: the pages of free
+    /// slabs released that long ago, and empty SuperSlabs beyond the cache whose slabs all were
+    /// (up to `DECAY_BYTES_BUDGET`; the next decay goes on where this one stopped, as the
+    /// SuperSlabs done have nothing left to purge).
     fn decay(&mut self, now: u64) {
-        if now < self.next_decay_ms {
-            return;
-        }
-        self.next_decay_ms = now + DECAY_MS / 4;
-        NEXT_DECAY_MS.store(self.next_decay_ms, Ordering::Relaxed);
         if self.abandoned_count > 0 {
             self.sweep_abandoned(DECAY_SWEEP_BUDGET);
         }
         let cache = config::get().superslab_cache;
+        let mut budget = DECAY_BYTES_BUDGET;
         let mut ss = self.all;
-        while !ss.is_null() {
+        while !ss.is_null() && budget > 0 {
             // SAFETY: SuperSlabs on the list are live; we hold the pool lock. `next` is read
             // before `ss` may leave the list.
             unsafe {
                 let next = (*ss).all_next;
-                if now.saturating_sub((*ss).released_at_ms) >= DECAY_MS {
-                    if (*ss).used_mask == HEADER_SLABS_MASK && self.empty.len > cache {
-                        self.give_back_empty(ss);
-                    } else {
-                        SuperSlab::purge_free_slabs(ss);
+                let mut old = 0u32;
+                for (i, &t) in (&(*ss).freed_at_ms).iter().enumerate() {
+                    if now.saturating_sub(t) >= crate::decay::DECAY_MS {
+                        old |= 1 << i;
                     }
                 }
+                let free = !(*ss).used_mask;
+                let empty = (*ss).used_mask == HEADER_SLABS_MASK;
+                let given = if empty && self.empty.len > cache && free & (*ss).dirty_mask & !old == 0 {
+                    self.give_back_empty(ss)
+                } else {
+                    SuperSlab::purge_slabs(ss, old)
+                };
+                budget = budget.saturating_sub(given);
                 ss = next;
             }
         }
@@ -606,7 +607,9 @@ impl Pool {
 /// A fresh span of `class` owned by `owner`, whose SuperSlabs are `lists` (null: none), or null
 /// when out of memory or, unless `may_grow`, when the pool would need a new SuperSlab.
 pub fn acquire_span(class: SizeClass, owner: *mut Heap, lists: *mut SuperSlabs, may_grow: bool) -> *mut Slab {
-    with_pool(|p| p.acquire(class, owner, lists, may_grow))
+    let slab = with_pool(|p| p.acquire(class, owner, lists, may_grow));
+    crate::decay::tick();
+    slab
 }
 
 /// When a heap is abandoned: its SuperSlabs (`lists`) lose their owner.
@@ -625,7 +628,8 @@ pub unsafe fn disown(lists: *mut SuperSlabs) {
 /// by no heap list.
 pub unsafe fn release_span(slab: *mut Slab) {
     // SAFETY: forwarded from the caller.
-    with_pool(|p| unsafe { p.release(slab) })
+    with_pool(|p| unsafe { p.release(slab) });
+    crate::decay::tick();
 }
 
 /// Leaves a slab of a heap being abandoned for another thread to adopt.
@@ -664,13 +668,9 @@ pub fn trim() -> usize {
     with_pool(|p| p.trim())
 }
 
-/// Gives back the free memory that has waited long enough (`DECAY_MS`), when that is due: for
-/// the paths that reach neither `acquire_span` nor `release_span` (the Large tier).
-pub fn decay() {
-    let now = os::now_ms();
-    if now >= NEXT_DECAY_MS.load(Ordering::Relaxed) {
-        with_pool(|p| p.decay(now));
-    }
+/// Gives back the memory that has stayed free long enough (see `decay`); `now`: `os::now_ms()`.
+pub fn decay(now: u64) {
+    with_pool(|p| p.decay(now));
 }
 
 /// Ends the arena where it is carved to (see `arena::end`).
