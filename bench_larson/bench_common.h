@@ -253,4 +253,43 @@ static inline void print_result(const char *name, double ops, double seconds, in
     fflush(stdout);
 }
 
+/* ---- workloads of the shape <iterations> <working-set> <seed> <threads> --------------- */
+/* (random_mixed, large_block, malloc_large) */
+
+typedef struct {
+    int index; /* 1-based: the thread's random stream and serial numbers */
+    uint64_t iterations, working_set, seed;
+    start_gate *start;
+} ws_worker_arg;
+
+/* main() of such a workload: parses the arguments (the working set up to max_ws), runs
+ * worker on each thread behind a start gate, and prints the result line, counting one op per
+ * iteration of each thread. */
+static inline int ws_workload_main(const char *name, const char *example, long long max_ws,
+                                   int argc, char **argv, void *(*worker)(void *)) {
+    if (argc != 5) {
+        fprintf(stderr, "usage: %s <iterations> <working-set> <seed> <threads>\n  e.g. %s %s\n",
+                name, name, example);
+        return EXIT_USAGE;
+    }
+    uint64_t iterations = (uint64_t)parse_ll("iterations", argv[1], 0, 1LL << 40);
+    uint64_t ws = (uint64_t)parse_ll("working-set", argv[2], 1, max_ws);
+    uint64_t seed = (uint64_t)parse_ll("seed", argv[3], 0, INT64_MAX);
+    int threads = (int)parse_ll("threads", argv[4], 1, 1024);
+
+    start_gate start;
+    gate_init(&start, (unsigned)threads);
+    ws_worker_arg *args = (ws_worker_arg *)calloc((size_t)threads, sizeof *args);
+    if (args == NULL) bench_die(EXIT_NOMEM, "%s: calloc failed", name);
+    for (int t = 0; t < threads; t++) {
+        args[t] = (ws_worker_arg){.index = t + 1, .iterations = iterations, .working_set = ws,
+                                  .seed = seed, .start = &start};
+    }
+    double elapsed = run_gated_workers(name, &start, threads, worker, args, sizeof *args);
+    gate_destroy(&start);
+    free(args);
+    print_result(name, (double)iterations * threads, elapsed, threads);
+    return 0;
+}
+
 #endif /* HAKMEM_BENCH_COMMON_H */

@@ -30,12 +30,6 @@ typedef struct {
     uint64_t tag;
 } slot_rec;
 
-typedef struct {
-    int index;
-    uint64_t iterations, working_set, seed;
-    start_gate *start;
-} worker_arg;
-
 /* Byte written at offset `off` (a multiple of PAGE with 8 <= off < size - 8, clear of the
  * head and tail words) of a block with tag `tag`. */
 static inline unsigned char page_byte(uint64_t tag, size_t off) {
@@ -59,7 +53,7 @@ static void check_block(const slot_rec *s, size_t upto) {
 }
 
 static void *worker(void *argp) {
-    worker_arg *a = (worker_arg *)argp;
+    ws_worker_arg *a = (ws_worker_arg *)argp;
     rng_t rng = rng_for(a->seed, (uint64_t)a->index);
     slot_rec *slots = (slot_rec *)calloc(a->working_set, sizeof *slots);
     if (slots == NULL) bench_die(EXIT_NOMEM, "large_block: cannot allocate the working set");
@@ -117,27 +111,5 @@ static void *worker(void *argp) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: large_block <iterations> <working-set> <seed> <threads>\n"
-                        "  e.g. large_block 4000 8 42 2\n");
-        return EXIT_USAGE;
-    }
-    uint64_t iterations = (uint64_t)parse_ll("iterations", argv[1], 0, 1LL << 40);
-    uint64_t ws = (uint64_t)parse_ll("working-set", argv[2], 1, 1 << 20);
-    uint64_t seed = (uint64_t)parse_ll("seed", argv[3], 0, INT64_MAX);
-    int threads = (int)parse_ll("threads", argv[4], 1, 1024);
-
-    start_gate start;
-    gate_init(&start, (unsigned)threads);
-    worker_arg *args = (worker_arg *)calloc((size_t)threads, sizeof *args);
-    if (args == NULL) bench_die(EXIT_NOMEM, "large_block: calloc failed");
-    for (int t = 0; t < threads; t++) {
-        args[t] = (worker_arg){.index = t + 1, .iterations = iterations, .working_set = ws,
-                               .seed = seed, .start = &start};
-    }
-    double elapsed = run_gated_workers("large_block", &start, threads, worker, args, sizeof *args);
-    gate_destroy(&start);
-    free(args);
-    print_result("large_block", (double)iterations * threads, elapsed, threads);
-    return 0;
+    return ws_workload_main("large_block", "4000 8 42 2", 1 << 20, argc, argv, worker);
 }

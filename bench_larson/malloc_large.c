@@ -26,12 +26,6 @@ typedef struct {
     uint64_t tag;
 } slot_rec;
 
-typedef struct {
-    int index;
-    uint64_t iterations, working_set, seed;
-    start_gate *start;
-} worker_arg;
-
 static inline unsigned char page_byte(uint64_t tag, size_t off) {
     return (unsigned char)(tag ^ (off >> 12) ^ 0xA5);
 }
@@ -54,7 +48,7 @@ static void check_and_free(slot_rec *s) {
 }
 
 static void *worker(void *argp) {
-    worker_arg *a = (worker_arg *)argp;
+    ws_worker_arg *a = (ws_worker_arg *)argp;
     rng_t rng = rng_for(a->seed, (uint64_t)a->index);
     slot_rec *slots = (slot_rec *)calloc(a->working_set, sizeof *slots);
     if (slots == NULL) bench_die(EXIT_NOMEM, "malloc_large: cannot allocate the working set");
@@ -75,27 +69,5 @@ static void *worker(void *argp) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: malloc_large <iterations> <working-set> <seed> <threads>\n"
-                        "  e.g. malloc_large 400 20 42 1\n");
-        return EXIT_USAGE;
-    }
-    uint64_t iterations = (uint64_t)parse_ll("iterations", argv[1], 0, 1LL << 40);
-    uint64_t ws = (uint64_t)parse_ll("working-set", argv[2], 1, 1 << 16);
-    uint64_t seed = (uint64_t)parse_ll("seed", argv[3], 0, INT64_MAX);
-    int threads = (int)parse_ll("threads", argv[4], 1, 1024);
-
-    start_gate start;
-    gate_init(&start, (unsigned)threads);
-    worker_arg *args = (worker_arg *)calloc((size_t)threads, sizeof *args);
-    if (args == NULL) bench_die(EXIT_NOMEM, "malloc_large: calloc failed");
-    for (int t = 0; t < threads; t++) {
-        args[t] = (worker_arg){.index = t + 1, .iterations = iterations, .working_set = ws,
-                               .seed = seed, .start = &start};
-    }
-    double elapsed = run_gated_workers("malloc_large", &start, threads, worker, args, sizeof *args);
-    gate_destroy(&start);
-    free(args);
-    print_result("malloc_large", (double)iterations * threads, elapsed, threads);
-    return 0;
+    return ws_workload_main("malloc_large", "400 20 42 1", 1 << 16, argc, argv, worker);
 }
