@@ -450,8 +450,9 @@ impl Pool {
             // before `ss` may leave the list.
             unsafe {
                 let next = (*ss).all_next;
+                let freed_at = &(*ss).freed_at_ms;
                 let mut old = 0u32;
-                for (i, &t) in (&(*ss).freed_at_ms).iter().enumerate() {
+                for (i, &t) in freed_at.iter().enumerate() {
                     if now.saturating_sub(t) >= crate::decay::DECAY_MS {
                         old |= 1 << i;
                     }
