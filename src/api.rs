@@ -207,7 +207,7 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
         // SAFETY: `owner_of` validated the slab.
         Owner::Slab(slab, _) => unsafe { (*slab).block_size() },
         // SAFETY: `owner_of` validated the header.
-        Owner::Large(h) => unsafe { large::usable_size(h) },
+        Owner::Large(h) => unsafe { large::expose_usable_size(h) },
         // SAFETY: `p` is a bootstrap block.
         Owner::Bootstrap => unsafe { bootstrap::usable_size(p) },
         Owner::Foreign => init::usable_size_foreign(p),
