@@ -6,7 +6,7 @@
 use crate::heap::{self, Heap, Owner};
 use crate::large;
 use crate::size_class::{SizeClass, MID_MAX, TINY_MAX};
-use crate::{bootstrap, init};
+use crate::{bootstrap, decay, init};
 use core::ptr;
 
 pub const MIN_ALIGN: usize = 16;
@@ -70,7 +70,7 @@ unsafe fn malloc_beyond_tiny(heap: *mut Heap, size: usize) -> *mut u8 {
 /// The Large tier, with errno set on failure.
 fn large_alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     let mut p = large::alloc(size, align, zero);
-    if p.is_null() && heap::release_for_retry() {
+    if p.is_null() && decay::give_back_all() {
         p = large::alloc(size, align, zero);
     }
     if p.is_null() {
@@ -166,7 +166,7 @@ pub unsafe fn realloc(heap: *mut Heap, p: *mut u8, size: usize) -> Result<*mut u
             if size > MID_MAX {
                 // SAFETY: as above.
                 let mut q = unsafe { large::resize(h, size) };
-                if q.is_null() && heap::release_for_retry() {
+                if q.is_null() && decay::give_back_all() {
                     // SAFETY: as above; a failed resize left the block as it was.
                     q = unsafe { large::resize(h, size) };
                 }
@@ -223,6 +223,5 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
 pub unsafe fn trim(heap: *mut Heap) -> bool {
     // SAFETY: see `malloc`.
     unsafe { heap::trim(heap) };
-    let bytes = large::trim() + crate::superslab::trim();
-    bytes > 0
+    decay::give_back_all()
 }

@@ -6,8 +6,8 @@
 //! There is no background thread: `tick` runs the decay, at most every `TICK_MS`, from the slow
 //! paths of whichever thread passes: a span taken from the pool or given back, a large block
 //! allocated or freed. A program that frees memory and then goes idle keeps what it freed last
-//! until its next such call (or `malloc_trim`). When memory runs out, `heap::release_for_retry`
-//! gives back everything free at once.
+//! until its next such call (or `malloc_trim`). `give_back_all` gives back everything free at
+//! once: for `malloc_trim`, and before an allocation that found no memory fails.
 
 use crate::os;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -29,4 +29,13 @@ pub fn tick() {
     }
     crate::superslab::decay(now);
     crate::large::expire(now);
+}
+
+/// Gives back at once everything free that the decay would keep for a while (the large cache,
+/// empty SuperSlabs, free slabs' pages); true when something was given back. Called by
+/// `malloc_trim`, and when an allocation finds no memory, which then retries once: under an
+/// address-space limit (`ulimit -v`) freed memory counts until it is unmapped, so a program
+/// that frees one size and allocates another would otherwise fail.
+pub fn give_back_all() -> bool {
+    crate::large::trim() + crate::superslab::trim() > 0
 }

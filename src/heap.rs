@@ -287,15 +287,6 @@ const FULL_SCAN_BUDGET: usize = 32;
 /// How many abandoned slabs one slow path may adopt before it takes a fresh span.
 const ADOPT_BUDGET: usize = 4;
 
-/// Out of memory: gives back at once what the allocator holds free (the large cache, empty
-/// SuperSlabs, free slabs' pages), which decay would keep for a while; true when something was
-/// given back, so that the caller may retry. (Under an address-space limit, `ulimit -v`, freed
-/// memory counts until it is unmapped: a program that frees one size and allocates another
-/// would otherwise fail.)
-pub fn release_for_retry() -> bool {
-    crate::large::trim() + superslab::trim() > 0
-}
-
 /// The generic path: find a slab of `class` with a free block in `heap`, or get one.
 unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
     let c = class.index();
@@ -367,7 +358,7 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
                 if !may_grow {
                     abandon_parked();
                     may_grow = true;
-                } else if retried || !release_for_retry() {
+                } else if retried || !crate::decay::give_back_all() {
                     return ptr::null_mut();
                 } else {
                     retried = true;
