@@ -305,15 +305,16 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
             unlink(heap, s);
             push_full(heap, s);
         }
-        // 2. Full slabs that received frees since they filled up (bounded, round robin, each
-        //    slab looked at once).
+        // 2. Full slabs that received frees since they filled up: the first FULL_SCAN_BUDGET
+        //    are looked at, and those looked at in vain move to the tail together (round
+        //    robin; a slab is only read, so a fruitless scan costs a load per slab).
+        let mut s = (*heap).full[c];
         let mut budget = FULL_SCAN_BUDGET;
-        let mut first_rotated = ptr::null_mut();
-        while budget > 0 && !(*heap).full[c].is_null() && (*heap).full[c] != first_rotated {
+        while !s.is_null() && budget > 0 {
             budget -= 1;
-            let s = (*heap).full[c];
-            unlink(heap, s);
+            let next = (*s).next;
             if (*s).has_pending_frees() {
+                unlink(heap, s);
                 collect(heap, s);
                 if (*s).used() == 0 && (*heap).avail[c] != empty_slab() {
                     forget_fast(heap, s);
@@ -321,12 +322,11 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
                 } else {
                     push_avail(heap, s);
                 }
-            } else {
-                if first_rotated.is_null() {
-                    first_rotated = s;
-                }
-                push_full_tail(heap, s);
             }
+            s = next;
+        }
+        if !s.is_null() {
+            rotate_full(heap, c, s);
         }
         let s = (*heap).avail[c];
         if s != empty_slab() {
@@ -473,20 +473,22 @@ unsafe fn push_full(heap: *mut Heap, s: *mut Slab) {
     }
 }
 
-/// Appends to the full list, so that the round-robin scan looks at other slabs first.
-unsafe fn push_full_tail(heap: *mut Heap, s: *mut Slab) {
-    // SAFETY: as in `push_avail`.
+/// Moves the slabs of full list `c` before `s` (which is on it) to its tail, in order.
+unsafe fn rotate_full(heap: *mut Heap, c: usize, s: *mut Slab) {
+    // SAFETY: the full list is `heap`'s, used by its owner (caller); `s` is on it.
     unsafe {
-        let c = (*s).class.index();
-        let tail = (*heap).full_tail[c];
-        if tail.is_null() {
-            return push_full(heap, s);
+        let head = (*heap).full[c];
+        if head == s {
+            return;
         }
-        (*s).set_in_full(true);
-        (*s).prev = tail;
-        (*s).next = ptr::null_mut();
-        (*tail).next = s;
-        (*heap).full_tail[c] = s;
+        let last = (*s).prev;
+        let tail = (*heap).full_tail[c];
+        (*last).next = ptr::null_mut();
+        (*s).prev = ptr::null_mut();
+        (*heap).full[c] = s;
+        (*tail).next = head;
+        (*head).prev = tail;
+        (*heap).full_tail[c] = last;
     }
 }
 
