@@ -307,7 +307,7 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
         }
         // 2. Full slabs that received frees since they filled up: the first FULL_SCAN_BUDGET
         //    are looked at, and those looked at in vain move to the tail together (round
-        //    robin; a slab is only read, so a fruitless scan costs a load per slab).
+        //    robin; a slab is only read, so a fruitless scan costs one cache line per slab).
         let mut s = (*heap).full[c];
         let mut budget = FULL_SCAN_BUDGET;
         while !s.is_null() && budget > 0 {
@@ -478,6 +478,7 @@ unsafe fn rotate_full(heap: *mut Heap, c: usize, s: *mut Slab) {
     // SAFETY: the full list is `heap`'s, used by its owner (caller); `s` is on it.
     unsafe {
         let head = (*heap).full[c];
+        debug_assert!((*s).in_full() && (*s).class.index() == c && (*s).prev.is_null() == (head == s));
         if head == s {
             return;
         }

@@ -43,8 +43,9 @@ fn magic_for(block_size: usize) -> u64 {
     u64::MAX / block_size as u64 + 1
 }
 
-/// The most `Slab::extend` carves at once.
+/// The most `Slab::extend` carves at once, in pages (in blocks, for blocks over a page).
 const MAX_CARVE_PAGES: u32 = 4;
+const _: () = assert!(crate::os::PAGE_SIZE / 16 <= u16::MAX as usize); // `page_blocks` fits
 
 /// Random per-process secret mixed into the freed-block key, so that user data does not look freed.
 static SECRET: AtomicUsize = AtomicUsize::new(0x9e37_79b9_7f4a_7c15);
@@ -137,7 +138,7 @@ pub struct Slab {
     /// memory at once. (Owner only, slow paths: it can share the line other threads' frees
     /// write.)
     pub reserved: u32,
-    /// Blocks per page (at least 1), the unit `extend` carves in.
+    /// Blocks per page, at least 1 (set by `init`): the unit `extend` carves in.
     page_blocks: u16,
     _pad2: [u8; 34],
 }
@@ -353,17 +354,18 @@ impl Slab {
     }
 
     /// Carves not-yet-used blocks onto `free` (owner only): as many as are carved already, at
-    /// least a page's worth and at most `MAX_CARVE_PAGES`', so that a slab's memory is touched
-    /// as the program uses it, and a slab in steady use reaches this slow path a few times only
-    /// (a page at a time, a 64 KiB slab of 512 B blocks took the slow path every 8 mallocs:
-    /// `batch`, which builds and frees 100,000 blocks in rounds, spent 6% of its instructions
-    /// there).
+    /// least `page_blocks` and at most `MAX_CARVE_PAGES` times that, so that a slab's memory is
+    /// touched as the program uses it, and a slab in steady use reaches this slow path a few
+    /// times only. (Carving a page at a time, a 64 KiB slab of 512 B blocks took the slow path
+    /// every 8 mallocs: `batch`, which builds and frees 100,000 blocks in rounds, spent 6% of
+    /// its instructions there.)
     pub fn extend(&mut self) {
         let left = self.capacity - self.reserved;
         if left == 0 {
             return;
         }
         let page_blocks = self.page_blocks as u32;
+        debug_assert!(page_blocks > 0, "a slab with blocks went through `init`");
         let n = self.reserved.clamp(page_blocks, MAX_CARVE_PAGES * page_blocks).min(left);
         // SAFETY: blocks reserved..reserved+n (counted from the first, `capacity` blocks below
         // `end`) lie inside the span and were never handed out.
