@@ -71,6 +71,7 @@ run_case "false_sharing thrash T=8" 300 false_sharing thrash 8 2000 8 5000
 run_case "large_block T=4" 300 large_block 3000 16 12 4
 run_case "batch T=8" 300 batch 20 50000 12 8
 run_case "malloc_large T=4" 300 malloc_large 200 8 12 4
+run_case "mstress T=8" 300 mstress 20 20 12 8
 
 # 4. The stress programs, long mode (under the same allocator; HAKMEM_LIB=none: plain glibc).
 # Their lines are passed through; their summary line is added to the totals.

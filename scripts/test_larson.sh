@@ -65,5 +65,7 @@ run_case "large_block T=4" 60 large_block 400 8 42 4
 run_case "batch T=1" 60 batch 4 50000 42 1
 run_case "batch T=4" 60 batch 4 20000 43 4
 run_case "malloc_large T=2" 60 malloc_large 20 4 42 2
+run_case "mstress T=1" 60 mstress 4 10 42 1
+run_case "mstress T=4" 60 mstress 4 5 43 4
 
 testlib_finish
