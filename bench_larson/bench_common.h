@@ -64,9 +64,12 @@ static inline uint64_t rng_next(rng_t *r) {
     return z ^ (z >> 31);
 }
 
-/* Seed for stream `stream` of run seed `seed`: distinct and reproducible. */
+/* Seed for stream `stream` of run seed `seed`: distinct and reproducible. The stream is
+ * scrambled into the start, so that streams are not shifted copies of each other (a start
+ * that differs by a multiple of the increment is the same sequence a few steps on). */
 static inline rng_t rng_for(uint64_t seed, uint64_t stream) {
-    rng_t r = { seed * 0xD1B54A32D192ED03ull + stream * 0x9E3779B97F4A7C15ull + 1 };
+    rng_t mixer = { stream * 0xD1B54A32D192ED03ull + 1 };
+    rng_t r = { seed ^ rng_next(&mixer) };
     (void)rng_next(&r);
     return r;
 }

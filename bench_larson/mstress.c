@@ -8,8 +8,8 @@
  *
  * Each round starts <threads> threads and joins them. The thread with id r*threads+i (round
  * r, thread i) makes 100 x <scale> x (id % 8 + 1) allocations into its list and half as many
- * into its retained list, of 2^k words (k < 5 for the list, k < 7 retained; 16 B to 1 KiB),
- * 1 in 100 of them 100x larger and 1 in 10,000 10,000x larger (up to 5 MiB). After each
+ * into its retained list, of 2^k words (1 <= k <= 5 for the list, k <= 7 retained; 16 B to
+ * 1 KiB), 1 in 100 of them 100x larger and 1 in 10,000 10,000x larger (up to 10 MiB). After each
  * allocation, 2 times in 3 it frees a random entry of its list, and 1 time in 4 it swaps a
  * random entry with a random slot of a shared array of 1000 (atomic exchange). At its end
  * it frees all it holds; after the last round main frees the transfer array's blocks.
@@ -24,8 +24,8 @@
 #include <stdatomic.h>
 
 #define TRANSFERS 1000
-/* The largest block: 2^6 words x 10,000. */
-#define MAX_WORDS (64u * 10000u)
+/* The largest block: 2^7 words x 10,000. */
+#define MAX_WORDS (128u * 10000u)
 
 static _Atomic(uint64_t *) transfer[TRANSFERS];
 static uint64_t g_scale, g_seed;
