@@ -154,12 +154,11 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
             return user_ptr(h);
         }
     }
-    let base = os::map_aligned(need, CHUNK_SIZE.max(align));
-    if base.is_null() {
+    let h = map_registered(need, CHUNK_SIZE.max(align));
+    if h.is_null() {
         return ptr::null_mut();
     }
-    let h = base.cast::<LargeHeader>();
-    // SAFETY: `base` is a fresh mapping of `need >= HEADER_BYTES` bytes (zeroed by the kernel).
+    // SAFETY: `h` starts a fresh mapping of `need >= HEADER_BYTES` bytes.
     unsafe {
         h.write(LargeHeader {
             state: AtomicUsize::new(LIVE),
@@ -169,12 +168,47 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
             usable_exposed: false,
         });
     }
-    if !pagemap::register(base as usize, need, h as usize) {
-        os::unmap(base, need);
-        return ptr::null_mut();
-    }
     LIVE_BYTES.fetch_add(need, Ordering::Relaxed);
     user_ptr(h)
+}
+
+/// A fresh mapping of `bytes` aligned to `align` (at least a chunk), registered in the pagemap
+/// as a large mapping (its header not yet written); null when out of memory.
+fn map_registered(bytes: usize, align: usize) -> *mut LargeHeader {
+    let base = os::map_aligned(bytes, align);
+    if !base.is_null() && !pagemap::register(base as usize, bytes, base as usize) {
+        os::unmap(base, bytes);
+        return ptr::null_mut();
+    }
+    base.cast()
+}
+
+/// Grows the mapping of `h` in place from `old_bytes` to `bytes` and registers the grown part.
+fn grow_registered(h: *mut LargeHeader, old_bytes: usize, bytes: usize) -> Result<(), os::GrowError> {
+    os::grow_in_place(h.cast(), old_bytes, bytes)?;
+    if !pagemap::register(h as usize, bytes, h as usize) {
+        diag::fatal("pagemap: cannot map a leaf for a growing block");
+    }
+    Ok(())
+}
+
+/// Moves the pages of `h`'s mapping (`old_bytes`) to `dest`, a registered mapping of
+/// `dest_bytes` (no byte copied). False when the kernel refuses (out of memory): `h` is then as
+/// it was, and `dest` is forgotten.
+fn move_registered(h: *mut LargeHeader, old_bytes: usize, dest: *mut LargeHeader, dest_bytes: usize) -> bool {
+    // Forget the old range before the move frees it: once it is free, another thread may map
+    // and register it, and a late unregister would erase that thread's entries.
+    pagemap::unregister(h as usize, old_bytes);
+    if os::move_mapping(h.cast(), old_bytes, dest.cast(), dest_bytes) {
+        return true;
+    }
+    // Some kernels unmap the destination before they fail, so it is no longer ours to write or
+    // unmap: forget it (at worst an untouched reservation leaks).
+    pagemap::unregister(dest as usize, dest_bytes);
+    if !pagemap::register(h as usize, old_bytes, h as usize) {
+        diag::fatal("pagemap: cannot re-register a block after a failed move");
+    }
+    false
 }
 
 /// Whether `p` is the block of the large mapping `h` (Some(true)), a pointer inside it that is
@@ -300,13 +334,10 @@ unsafe fn resize_mapping(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
             }
         }
         let grown_in_place = |bytes: usize| {
-            if !pagemap::register(h as usize, bytes, h as usize) {
-                diag::fatal("pagemap: cannot map a leaf for a growing block");
-            }
             (*h).map_bytes = bytes;
             user_ptr(h)
         };
-        let split = match os::grow_in_place(h.cast(), old_bytes, target) {
+        let split = match grow_registered(h, old_bytes, target) {
             Ok(()) => return grown_in_place(target),
             Err(os::GrowError::Split) => true,
             Err(os::GrowError::NoRoom) => false,
@@ -315,40 +346,26 @@ unsafe fn resize_mapping(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
         // until it is touched). Growing in place by just the step asked for would leave no
         // headroom, and each later step of the chain would cost two syscalls again.
         let align = CHUNK_SIZE.max(offset);
-        let (mut dest, mut dest_bytes) = (os::map_aligned(target, align), target);
+        let (mut dest, mut dest_bytes) = (map_registered(target, align), target);
         if dest.is_null() && target > need {
             // Short of address space: what was asked for, in place if there is room.
-            if !split && os::grow_in_place(h.cast(), old_bytes, need).is_ok() {
+            if !split && grow_registered(h, old_bytes, need).is_ok() {
                 return grown_in_place(need);
             }
-            (dest, dest_bytes) = (os::map_aligned(need, align), need);
+            (dest, dest_bytes) = (map_registered(need, align), need);
         }
         if dest.is_null() {
             return ptr::null_mut();
         }
-        if !pagemap::register(dest as usize, dest_bytes, dest as usize) {
-            os::unmap(dest, dest_bytes);
-            return ptr::null_mut();
-        }
         if split {
             // The kernel can neither grow nor move a range that is several mappings.
-            return copy_to(h, dest.cast(), dest_bytes, false);
+            return copy_to(h, dest, dest_bytes, false);
         }
-        // Forget the old range before the move frees it: once it is free, another thread may map
-        // and register it, and a late unregister would erase that thread's entries.
-        pagemap::unregister(h as usize, old_bytes);
-        if !os::move_mapping(h.cast(), old_bytes, dest, dest_bytes) {
-            // Out of memory. Some kernels unmap the destination before they fail, so it is no
-            // longer ours to write or unmap: forget it (at worst an untouched reservation leaks).
-            pagemap::unregister(dest as usize, dest_bytes);
-            if !pagemap::register(h as usize, old_bytes, h as usize) {
-                diag::fatal("pagemap: cannot re-register a block after a failed move");
-            }
+        if !move_registered(h, old_bytes, dest, dest_bytes) {
             return ptr::null_mut();
         }
-        let moved = dest.cast::<LargeHeader>();
-        (*moved).map_bytes = dest_bytes;
-        user_ptr(moved)
+        (*dest).map_bytes = dest_bytes;
+        user_ptr(dest)
     }
 }
 
@@ -435,26 +452,12 @@ fn cache_take(need: usize, or_smaller: bool) -> Option<(*mut LargeHeader, usize)
 /// blocks of 5-25 MiB replaced at random: 1 in 7 mallocs found no cached mapping large enough,
 /// and faulted in all of theirs.) None when that fails; the mapping is then given back.
 fn grow_cached(h: *mut LargeHeader, got: usize, need: usize) -> Option<*mut LargeHeader> {
-    if os::grow_in_place(h.cast(), got, need).is_ok() {
-        if !pagemap::register(h as usize, need, h as usize) {
-            diag::fatal("pagemap: cannot map a leaf for a growing block");
-        }
+    if grow_registered(h, got, need).is_ok() {
         return Some(h);
     }
-    let dest = os::map_aligned(need, CHUNK_SIZE);
-    if !dest.is_null() && pagemap::register(dest as usize, need, dest as usize) {
-        // As in `resize_mapping`: forget the old range before the move frees it.
-        pagemap::unregister(h as usize, got);
-        if os::move_mapping(h.cast(), got, dest, need) {
-            return Some(dest.cast());
-        }
-        // The kernel may have unmapped the destination before it failed: forget it.
-        pagemap::unregister(dest as usize, need);
-        os::unmap(h.cast(), got);
-        return None;
-    }
-    if !dest.is_null() {
-        os::unmap(dest, need);
+    let dest = map_registered(need, CHUNK_SIZE);
+    if !dest.is_null() && move_registered(h, got, dest, need) {
+        return Some(dest);
     }
     unmap(h, got);
     None

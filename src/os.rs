@@ -41,18 +41,14 @@ fn map_with(size: usize, prot: libc::c_int) -> *mut u8 {
 /// least the page size). Maps `size + align - PAGE_SIZE` and trims both ends. Leaves `errno` as
 /// it was: callers try sizes in turn, and set ENOMEM themselves when all fail.
 pub fn map_aligned(size: usize, align: usize) -> *mut u8 {
-    let mut p = ptr::null_mut();
-    preserving_errno(|| p = aligned_with(size, align, libc::PROT_READ | libc::PROT_WRITE));
-    p
+    preserving_errno(|| aligned_with(size, align, libc::PROT_READ | libc::PROT_WRITE))
 }
 
 /// Reserves `size` bytes of address space aligned to `align`, inaccessible and using no memory
 /// until parts of it are [`commit`]ted. Leaves `errno` as it was (a refusal is not an error: the
 /// caller does without).
 pub fn reserve_aligned(size: usize, align: usize) -> *mut u8 {
-    let mut p = ptr::null_mut();
-    preserving_errno(|| p = aligned_with(size, align, libc::PROT_NONE));
-    p
+    preserving_errno(|| aligned_with(size, align, libc::PROT_NONE))
 }
 
 fn aligned_with(size: usize, align: usize, prot: libc::c_int) -> *mut u8 {
@@ -78,10 +74,8 @@ fn aligned_with(size: usize, align: usize, prot: libc::c_int) -> *mut u8 {
 /// Makes part of a [`reserve_aligned`] reservation read-write (zeroed). False when the kernel
 /// refuses (strict overcommit), and then the range is as it was. Leaves `errno` as it was.
 pub fn commit(p: *mut u8, size: usize) -> bool {
-    let mut ok = false;
     // SAFETY: the range is part of our reservation, which nothing else references.
-    preserving_errno(|| ok = unsafe { libc::mprotect(p.cast(), size, libc::PROT_READ | libc::PROT_WRITE) } == 0);
-    ok
+    preserving_errno(|| unsafe { libc::mprotect(p.cast(), size, libc::PROT_READ | libc::PROT_WRITE) } == 0)
 }
 
 /// Returns a region obtained from [`map`] or [`map_aligned`] (or a page-aligned part of one).
@@ -110,14 +104,16 @@ pub fn strict_overcommit() -> bool {
     mode[0] == b'2'
 }
 
-fn preserving_errno(f: impl FnOnce()) {
+/// Runs `f` and restores `errno` as it was before.
+fn preserving_errno<R>(f: impl FnOnce() -> R) -> R {
     // SAFETY: __errno_location returns this thread's errno slot, valid for the thread's life.
     let slot = unsafe { libc::__errno_location() };
     // SAFETY: as above.
     let saved = unsafe { *slot };
-    f();
+    let r = f();
     // SAFETY: as above.
     unsafe { *slot = saved };
+    r
 }
 
 /// Gives the physical pages of a mapped region back to the kernel; the range stays mapped and
@@ -151,18 +147,17 @@ pub enum GrowError {
 /// Grows a mapping in place from `old_size` to `new_size` bytes. The new part reads as zero.
 /// Leaves `errno` as it was.
 pub fn grow_in_place(p: *mut u8, old_size: usize, new_size: usize) -> Result<(), GrowError> {
-    let mut result = Ok(());
     preserving_errno(|| {
         // SAFETY: `p..p+old_size` is our mapping; without MREMAP_MAYMOVE the kernel either extends
         // it into free address space or fails, never touching other mappings.
         let r = unsafe { libc::mremap(p.cast(), old_size, new_size, 0) };
-        if r == libc::MAP_FAILED {
-            // SAFETY: __errno_location returns this thread's errno slot.
-            let split = unsafe { *libc::__errno_location() } == libc::EFAULT;
-            result = Err(if split { GrowError::Split } else { GrowError::NoRoom });
+        if r != libc::MAP_FAILED {
+            return Ok(());
         }
-    });
-    result
+        // SAFETY: __errno_location returns this thread's errno slot.
+        let split = unsafe { *libc::__errno_location() } == libc::EFAULT;
+        Err(if split { GrowError::Split } else { GrowError::NoRoom })
+    })
 }
 
 /// Whether the range `p..p+size` of one of our mappings is no longer one kernel mapping (see
@@ -184,18 +179,9 @@ pub fn is_split(p: *mut u8, size: usize) -> bool {
 /// mapped beforehand (so the address is ours); the old range is unmapped. No byte is copied.
 /// Leaves `errno` as it was.
 pub fn move_mapping(old: *mut u8, old_size: usize, new: *mut u8, new_size: usize) -> bool {
-    let mut r = libc::MAP_FAILED;
-    preserving_errno(|| {
-        // SAFETY: both ranges are ours; MREMAP_FIXED replaces our reservation at `new` atomically.
-        r = unsafe {
-            libc::mremap(
-                old.cast(),
-                old_size,
-                new_size,
-                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-                new.cast::<libc::c_void>(),
-            )
-        };
+    // SAFETY: both ranges are ours; MREMAP_FIXED replaces our reservation at `new` atomically.
+    let r = preserving_errno(|| unsafe {
+        libc::mremap(old.cast(), old_size, new_size, libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED, new.cast::<libc::c_void>())
     });
     r != libc::MAP_FAILED
 }

@@ -426,9 +426,7 @@ impl Pool {
             self.spans_released += 1;
             (*ss).used_mask &= !span_mask(first, n);
             let now = os::now_ms();
-            for t in &mut (&mut (*ss).freed_at_ms)[first..first + n] {
-                *t = now;
-            }
+            (&mut (*ss).freed_at_ms)[first..first + n].fill(now);
             self.place(ss);
         }
     }
