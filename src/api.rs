@@ -204,8 +204,11 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
         return 0;
     }
     match heap::owner_of(p, "malloc_usable_size") {
-        // SAFETY: `owner_of` validated the slab.
-        Owner::Slab(slab, _) => unsafe { (*slab).block_size() },
+        // SAFETY: `owner_of` validated `b` as a block of the live slab `slab`.
+        Owner::Slab(slab, b) => unsafe {
+            heap::key_unless_freed("malloc_usable_size", b);
+            (*slab).block_size()
+        },
         // SAFETY: `owner_of` validated the header.
         Owner::Large(h) => unsafe { large::expose_usable_size(h) },
         // SAFETY: `p` is a bootstrap block.

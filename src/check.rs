@@ -2,11 +2,11 @@
 //! freed memory on every call, and reports corruption with one line before it spreads.
 //!
 //! In check mode a heap keeps its fast-path slabs empty, so every malloc goes through the slow
-//! path, which validates the block it hands out: the free-list link must point at a block of
-//! the same slab, and the bytes after the link of a block freed earlier must still hold the
-//! poison written when it was freed (a write to freed memory is reported). Every free poisons
-//! the block, and every 64th local free validates a whole slab: each list entry is a block of
-//! the slab, no cycle, and `|free| + used == reserved`. Outside check mode none of this runs and
+//! path, which validates the block it hands out (`before_pop`): its link must decode to a free
+//! block of the same slab, its key must be the freed key, and the bytes after them must still
+//! hold the poison written when it was freed or carved (a write to freed memory is reported).
+//! Every free poisons the block, and every 64th local free validates a whole slab: each list
+//! entry is a block of the slab, no cycle, and `|free| + used == reserved`. Outside check mode none of this runs and
 //! the fast paths are unchanged (the mode rides on flags the fast paths already test).
 
 use crate::config;
@@ -32,32 +32,58 @@ pub unsafe fn poison(s: &Slab, b: *mut Block) {
     };
 }
 
-/// Validates the block `malloc` is about to pop from `s` (the head of its free list).
+/// Poisons the `n` blocks from `first` that `Slab::extend` just carved, so that every block on
+/// a free list in check mode holds the poison.
+///
+/// # Safety
+/// The blocks are the ones `extend` returned for `s`, not handed out yet.
+pub unsafe fn poison_carved(s: &Slab, first: *mut Block, n: u32) {
+    for i in 0..n as usize {
+        // SAFETY: per the caller, the i-th carved block lies in the span.
+        unsafe { poison(s, first.byte_add(i * s.block_size())) };
+    }
+}
+
+/// Validates the block `malloc` is about to pop from `s` (the head of its free list) and the
+/// link it holds: the head must be a carved block of `s` with its freed key and its poison
+/// intact (every byte of a freed block is checked: the link by decoding it, the key by
+/// comparing it, the rest against the poison), and the link null or another such block.
 ///
 /// # Safety
 /// `s` is owned by the calling thread's heap; `b` is the head of its free list.
 pub unsafe fn before_pop(s: &Slab, b: *mut Block) {
-    // SAFETY: `b` is on the owner's list, so it is a block of `s` unless the list is corrupt,
-    // which `validate_link` checks before anything else is read through it.
+    validate_link(s, b);
+    // SAFETY: `validate_link` checked that `b` is a carved block of `s` (mapped memory).
     unsafe {
-        validate_link(s, b);
-        let next = (*b).next;
+        validate_free(b);
+        let bytes = b.cast::<u8>();
+        for i in size_of::<Block>()..s.block_size() {
+            if *bytes.add(i) != POISON {
+                fatal_ptr("check: a freed block was written to (use after free)", bytes.add(i) as usize);
+            }
+        }
+        let next = Block::next(b);
         if !next.is_null() {
             validate_link(s, next);
-        }
-        if (*b).key == freed_key(b) {
-            let bytes = b.cast::<u8>();
-            for i in size_of::<Block>()..s.block_size() {
-                if *bytes.add(i) != POISON {
-                    fatal_ptr("check: a freed block was written to (use after free)", bytes.add(i) as usize);
-                }
-            }
+            validate_free(next);
         }
     }
 }
 
+/// Aborts unless `b` (a carved block) holds its freed key.
+///
+/// # Safety
+/// `b` is a carved block of a live slab.
+unsafe fn validate_free(b: *mut Block) {
+    // SAFETY: per the caller.
+    if unsafe { (*b).key } != freed_key(b) {
+        fatal_ptr("check: a free block's link or key was overwritten (use after free or overflow)", b as usize);
+    }
+}
+
+/// Aborts unless `b`, a free-list head or link of `s`, is one of its carved blocks.
 fn validate_link(s: &Slab, b: *mut Block) {
-    if s.block_at(b.cast()).is_none() {
+    if !s.holds(b) || s.block_at(b.cast()).is_none() {
         fatal_ptr("check: heap corruption: a free list points outside its slab", b as usize);
     }
 }
@@ -81,7 +107,7 @@ pub unsafe fn maybe_validate(s: &Slab, ticks: &mut u32) {
             fatal_ptr("check: heap corruption: a free list has a cycle", s.start as usize);
         }
         // SAFETY: `cur` was validated as a block of `s`.
-        cur = unsafe { (*cur).next };
+        cur = unsafe { Block::next(cur) };
     }
     if n + s.used() != s.reserved {
         fatal_ptr("check: heap corruption: slab counts disagree with its free list", s.start as usize);

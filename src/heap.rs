@@ -143,10 +143,7 @@ impl PendingFrees {
     /// `b` is a handed-out block of `self.slab`, freed by the calling thread.
     unsafe fn prepend(&mut self, b: *mut Block, key: usize, bytes: usize) {
         // SAFETY: the caller freed `b`; it belongs to the chain from now on.
-        unsafe {
-            (*b).key = key;
-            (*b).next = self.first;
-        }
+        unsafe { Block::set_free(b, self.first, key) };
         self.first = b;
         self.bytes = bytes;
     }
@@ -213,15 +210,16 @@ pub unsafe fn pop_fast(heap: *mut Heap, class: SizeClass) -> *mut u8 {
     unsafe {
         let slab = (*heap).fast[class.index()];
         let b = (*slab).free;
-        if b.is_null() {
-            return b.cast();
+        // Null, or a corrupted link (which `alloc_slow` reports).
+        if !(*slab).holds(b) {
+            return ptr::null_mut();
         }
-        let next = (*b).next;
+        let next = Block::next(b);
         (*slab).free = next;
         // The next malloc of this class reads `next`'s link: start fetching its line now, so
         // that this class's next call (usually several calls away) finds it in cache. (Larson:
         // the load of the popped block's link was malloc's largest stall.) Never faults, even
-        // for null.
+        // for null or a corrupted link.
         #[cfg(target_arch = "x86_64")]
         core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(next.cast());
         (*b).key = 0;
@@ -263,6 +261,11 @@ unsafe fn alloc_slow_inner(heap: *mut Heap, class: SizeClass) -> *mut u8 {
     unsafe {
         match (*heap).kind {
             Kind::Live => {
+                let fast = (*heap).fast[class.index()];
+                if !(*fast).free.is_null() {
+                    // `pop_fast` refused a head outside its slab.
+                    crate::slab::corrupted_list((*fast).free);
+                }
                 let b = alloc_from(heap, class);
                 if !b.is_null() {
                     set_fast(heap, class.index(), SuperSlab::slab_of(b));
@@ -389,7 +392,10 @@ unsafe fn take_block(heap: *mut Heap, s: *mut Slab) -> Option<*mut u8> {
             collect(heap, s);
         }
         if (*s).free.is_null() {
-            (*s).extend();
+            let (first, n) = (*s).extend();
+            if (*heap).check {
+                check::poison_carved(&*s, first, n);
+            }
         }
         if (*heap).check && !(*s).free.is_null() {
             check::before_pop(&*s, (*s).free);

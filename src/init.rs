@@ -38,6 +38,8 @@ pub fn ensure() {
 #[cold]
 #[inline(never)]
 fn init_slow() {
+    // First, and on every thread: the free lists' encoding must not change once a block exists.
+    seed_secret();
     if STATE.compare_exchange(NOT_STARTED, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_err() {
         return;
     }
@@ -45,7 +47,6 @@ fn init_slow() {
     if config::get().stats {
         crate::stats::keep_report_fd();
     }
-    seed_secret();
     // SAFETY: the handlers only lock/unlock our own statically initialised mutexes.
     unsafe { libc::pthread_atfork(Some(prefork), Some(postfork_parent), Some(postfork_child)) };
     let mut jemalloc_name = [0u8; 256];
@@ -63,7 +64,23 @@ fn init_slow() {
     STATE.store(DONE, Ordering::Release);
 }
 
+/// Seeds the secret of the free-list encoding once. A thread that finds another seeding waits
+/// for it (a few instructions: `getauxval` takes no lock and never allocates), unlike the rest
+/// of init, which a second thread does not wait for (it may hold a lock init needs).
 fn seed_secret() {
+    const UNSEEDED: u8 = 0;
+    const SEEDING: u8 = 1;
+    const SEEDED: u8 = 2;
+    static SEED: AtomicU8 = AtomicU8::new(UNSEEDED);
+    if SEED.load(Ordering::Acquire) == SEEDED {
+        return;
+    }
+    if SEED.compare_exchange(UNSEEDED, SEEDING, Ordering::Acquire, Ordering::Acquire).is_err() {
+        while SEED.load(Ordering::Acquire) != SEEDED {
+            core::hint::spin_loop();
+        }
+        return;
+    }
     // SAFETY: getauxval has no preconditions; AT_RANDOM points at 16 random bytes the kernel put
     // on the initial stack, readable for the life of the process.
     let random = unsafe {
@@ -75,6 +92,7 @@ fn seed_secret() {
         }
     };
     crate::slab::seed_secret(random ^ (&STATE as *const _ as usize));
+    SEED.store(SEEDED, Ordering::Release);
 }
 
 /// Whether a libjemalloc is mapped into the process; its path is copied into `name`.

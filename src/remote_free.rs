@@ -59,7 +59,7 @@ pub unsafe fn push_chain<H: ListHead + ?Sized>(head: &H, first: *mut Block, last
     let mut cur = head.load(Ordering::Relaxed);
     loop {
         // SAFETY: `last` is a block the caller owns until the CAS below publishes the chain.
-        unsafe { (*last).next = cur };
+        unsafe { Block::set_next(last, cur) };
         // Release: the consumer that swaps the list out must see the links and the freed
         // contents.
         match head.compare_exchange_weak(cur, first, Ordering::Release, Ordering::Relaxed) {
@@ -80,7 +80,9 @@ pub unsafe fn push<H: ListHead + ?Sized>(head: &H, b: *mut Block) {
 }
 
 /// Takes every queued block: (head, tail, count); head is null when the queue was empty.
-pub fn take_all<H: ListHead + ?Sized>(head: &H) -> (*mut Block, *mut Block, u32) {
+/// `check` sees every decoded link before it is followed (and does not return for a corrupted
+/// one).
+pub fn take_all<H: ListHead + ?Sized>(head: &H, check: impl Fn(*mut Block)) -> (*mut Block, *mut Block, u32) {
     if head.load(Ordering::Relaxed).is_null() {
         return (ptr::null_mut(), ptr::null_mut(), 0);
     }
@@ -88,10 +90,16 @@ pub fn take_all<H: ListHead + ?Sized>(head: &H) -> (*mut Block, *mut Block, u32)
     let first = head.swap(ptr::null_mut(), Ordering::Acquire);
     let mut tail = first;
     let mut count = 1;
-    // SAFETY: after the swap the list is ours alone; every node was published with a valid `next`.
+    // SAFETY: after the swap the list is ours alone; every node was published with a valid
+    // link, which `check` vets before it is followed.
     unsafe {
-        while !(*tail).next.is_null() {
-            tail = (*tail).next;
+        loop {
+            let next = Block::next(tail);
+            if next.is_null() {
+                break;
+            }
+            check(next);
+            tail = next;
             count += 1;
         }
     }
@@ -113,7 +121,7 @@ mod tests {
         const PRODUCERS: usize = 4;
         const PER: usize = 20_000;
         let blocks: Vec<Block> = (0..PRODUCERS * PER)
-            .map(|_| Block { next: ptr::null_mut(), key: 0 })
+            .map(|_| Block::EMPTY)
             .collect();
         let mut blocks = blocks.into_boxed_slice();
         let base = blocks.as_mut_ptr();
@@ -135,7 +143,7 @@ mod tests {
         // The consumer drains while producers run.
         let mut total = 0;
         let drain = |seen: &mut Vec<bool>| {
-            let (mut cur, tail, n) = take_all(&*head);
+            let (mut cur, tail, n) = take_all(&*head, |_| {});
             let mut walked = 0;
             let mut last = ptr::null_mut();
             while !cur.is_null() {
@@ -146,7 +154,7 @@ mod tests {
                 walked += 1;
                 last = cur;
                 // SAFETY: as above.
-                cur = unsafe { (*cur).next };
+                cur = unsafe { Block::next(cur) };
             }
             assert_eq!(walked, n);
             assert_eq!(last, tail);

@@ -27,11 +27,58 @@ pub const SLOW: u8 = 2;
 /// takes the slow path.
 const ALWAYS_SLOW: u32 = 1 << 30;
 
-/// A free block: the link, then the "freed" key used to catch double frees.
+/// A free block: the encoded link, then the "freed" key used to catch double frees.
+///
+/// Links are stored encoded (`next ^ freed_key(b)`, i.e. xor'ed with the per-process secret
+/// and the block's own address), and every decoded link is checked to lie in its slab before
+/// it is followed (`Slab::holds`): a use-after-free or overflow write into a free block cannot
+/// make malloc return an address of the attacker's choosing (glibc's safe-linking and
+/// mimalloc's secure mode do the same), and garbage is reported, not dereferenced. As with
+/// glibc's, a program that can also *read* a freed block learns its key; the encoding stops
+/// blind overwrites.
 #[repr(C)]
 pub struct Block {
-    pub next: *mut Block,
+    link: usize,
     pub key: usize,
+}
+
+impl Block {
+    /// A block with no link and no key (tests build lists of their own).
+    pub const EMPTY: Block = Block { link: 0, key: 0 };
+
+    /// Makes `b` a free block marked with its freed `key` whose list goes on to `next`.
+    ///
+    /// # Safety
+    /// `b` is a block (at least 16 writable bytes) that no list holds or that the caller owns.
+    #[inline(always)]
+    pub unsafe fn set_free(b: *mut Block, next: *mut Block, key: usize) {
+        debug_assert_eq!(key, freed_key(b));
+        // SAFETY: per the caller.
+        unsafe {
+            (*b).link = next as usize ^ key;
+            (*b).key = key;
+        }
+    }
+
+    /// Re-points the link of `b`, a free block the caller owns.
+    ///
+    /// # Safety
+    /// As for `set_free`.
+    #[inline(always)]
+    pub unsafe fn set_next(b: *mut Block, next: *mut Block) {
+        // SAFETY: per the caller.
+        unsafe { (*b).link = next as usize ^ freed_key(b) };
+    }
+
+    /// The decoded link of `b` (not yet checked: see `Slab::holds`).
+    ///
+    /// # Safety
+    /// `b` is a readable block.
+    #[inline(always)]
+    pub unsafe fn next(b: *mut Block) -> *mut Block {
+        // SAFETY: per the caller.
+        xor_secret(unsafe { (*b).link } ^ b as usize) as *mut Block
+    }
 }
 
 /// Divisibility by multiplication (Lemire, Kaser & Kurz, "Faster remainder by direct
@@ -47,7 +94,8 @@ fn magic_for(block_size: usize) -> u64 {
 const MAX_CARVE_PAGES: u32 = 4;
 const _: () = assert!(crate::os::PAGE_SIZE / 16 <= u16::MAX as usize); // `page_blocks` fits
 
-/// Random per-process secret mixed into the freed-block key, so that user data does not look freed.
+/// Random per-process secret mixed into the freed-block key, so that user data does not look
+/// freed, and into the free-list links (see `Block`).
 static SECRET: AtomicUsize = AtomicUsize::new(0x9e37_79b9_7f4a_7c15);
 
 pub fn seed_secret(random: usize) {
@@ -56,31 +104,31 @@ pub fn seed_secret(random: usize) {
 
 #[inline(always)]
 pub fn freed_key(b: *mut Block) -> usize {
-    secret() ^ b as usize
+    xor_secret(b as usize)
 }
 
-/// `SECRET`, read by one `rip`-relative load (an ordinary reference to a static in this shared
-/// object goes through the GOT: two loads on every free).
+/// `v ^ SECRET`, the static read by the `xor` itself (`rip`-relative: an ordinary reference to
+/// a static in this shared object goes through the GOT, two loads on every call).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn secret() -> usize {
-    let k: usize;
-    // SAFETY: reads the static `SECRET` (an aligned word, written only once, at init).
+fn xor_secret(mut v: usize) -> usize {
+    // SAFETY: reads the static `SECRET` (an aligned word, written only once, before any block
+    // exists: see `init::seed_secret`).
     unsafe {
         core::arch::asm!(
-            "mov {k}, qword ptr [rip + {secret}]",
-            k = out(reg) k,
+            "xor {v}, qword ptr [rip + {secret}]",
+            v = inout(reg) v,
             secret = sym SECRET,
-            options(pure, readonly, nostack, preserves_flags)
+            options(pure, readonly, nostack)
         );
     }
-    k
+    v
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
-fn secret() -> usize {
-    SECRET.load(Ordering::Relaxed)
+fn xor_secret(v: usize) -> usize {
+    v ^ SECRET.load(Ordering::Relaxed)
 }
 
 /// Two cache lines. Line 0 holds everything the owner's malloc and free touch (its free list
@@ -99,23 +147,22 @@ pub struct Slab {
     // Owner thread only (or the pool lock while unowned):
     pub free: *mut Block,
     pub magic: u64,
-    /// The span's end. Blocks are packed against it (the bytes left over, span size modulo
-    /// block size, are at the span's head), so that within the span the block starts are
-    /// exactly the addresses a multiple of the block size below `end`: one divisibility test,
-    /// no bounds check (see `block_at`).
-    end: *mut u8,
+    /// The end of the blocks carved so far (see `extend`): the first never-carved block. Blocks
+    /// are packed against the span's end (the bytes left over, span size modulo block size, are
+    /// at the span's head) and carved from the lowest up, so the blocks ever handed out are
+    /// exactly the addresses below `carved_end` at a multiple of the block size from it: one
+    /// compare and one divisibility test (see `block_at`) reject both interior pointers and
+    /// blocks never handed out. Written by the owner only, growing; read by every thread's free
+    /// (a block another thread frees was carved before it was handed out).
+    carved_end: AtomicUsize,
+    /// The span's length: `free` (the list head) is in the slab exactly when
+    /// `free - start < span_bytes`, which rejects null in the same compare (see `holds`).
+    span_bytes: usize,
     block_size: u32,
     /// `used() - free_watermark`: a malloc adds one, the owner's free takes one and goes to the
     /// heap's slow path when the result is negative. One decrement and a sign test cover every
     /// reason to leave the fast path (see `free_watermark`).
     pub spare: i32,
-    /// The owner's free takes the heap's slow path once `used()` drops below this: 1 on the
-    /// available list (the slab became empty), `unfull_threshold() + 1` on the full list (enough
-    /// blocks came back to make the slab worth allocating from again), `ALWAYS_SLOW` in check and
-    /// statistics modes (every free is checked and counted), 0 (never) for the class's only slab,
-    /// which is kept when empty.
-    free_watermark: u32,
-    pub capacity: u32,
     pub class: SizeClass,
     pub span_slabs: u8,
     /// `FULL`: the slab is on the owner heap's full list (else its available list);
@@ -138,9 +185,16 @@ pub struct Slab {
     /// memory at once. (Owner only, slow paths: it can share the line other threads' frees
     /// write.)
     pub reserved: u32,
+    pub capacity: u32,
+    /// The owner's free takes the heap's slow path once `used()` drops below this: 1 on the
+    /// available list (the slab became empty), `unfull_threshold() + 1` on the full list (enough
+    /// blocks came back to make the slab worth allocating from again), `ALWAYS_SLOW` in check and
+    /// statistics modes (every free is checked and counted), 0 (never) for the class's only slab,
+    /// which is kept when empty. (Slow paths only, so it can live on line 1.)
+    free_watermark: u32,
     /// Blocks per page, at least 1 (set by `init`): the unit `extend` carves in.
     page_blocks: u16,
-    _pad2: [u8; 34],
+    _pad2: [u8; 26],
 }
 
 const _: () = assert!(core::mem::size_of::<Slab>() == 128);
@@ -159,11 +213,10 @@ impl Slab {
         owner: AtomicPtr::new(ptr::null_mut()),
         free: ptr::null_mut(),
         magic: 0,
-        end: ptr::null_mut(),
+        carved_end: AtomicUsize::new(0),
+        span_bytes: 0,
         block_size: 0,
         spare: 0,
-        free_watermark: 0,
-        capacity: 0,
         class: SizeClass(0),
         span_slabs: 0,
         flags: 0,
@@ -174,8 +227,10 @@ impl Slab {
         next: ptr::null_mut(),
         prev: ptr::null_mut(),
         reserved: 0,
+        capacity: 0,
+        free_watermark: 0,
         page_blocks: 0,
-        _pad2: [0; 34],
+        _pad2: [0; 26],
     };
 
     /// Prepares an unused descriptor for a span of `span_slabs` slabs at `start`.
@@ -195,7 +250,9 @@ impl Slab {
         self.block_size = block_size as u32;
         self.magic = magic_for(block_size);
         self.start = start;
-        self.end = start.wrapping_add(span_bytes);
+        self.span_bytes = span_bytes;
+        // Nothing carved: the first block is the one `capacity` blocks below the span's end.
+        self.carved_end.store(start as usize + span_bytes % block_size, Ordering::Relaxed);
         self.next = ptr::null_mut();
         self.prev = ptr::null_mut();
         self.thread_free.store(ptr::null_mut(), Ordering::Relaxed);
@@ -212,14 +269,19 @@ impl Slab {
         *self = Slab::UNUSED;
     }
 
-    /// The block `p` points at, if `p` is the start of a block of this slab. `p` lies in the
-    /// span (`SuperSlab::slab_of(p)` found this descriptor), or the descriptor is unused.
+    /// The block `p` points at, if `p` is the start of a block of this slab that was ever
+    /// carved. `p` lies in the span (`SuperSlab::slab_of(p)` found this descriptor), or the
+    /// descriptor is unused (`carved_end` 0: everything is rejected).
     #[inline(always)]
     pub fn block_at(&self, p: *mut u8) -> Option<*mut Block> {
-        debug_assert!(self.magic == 0 || (self.start <= p && p < self.end));
+        debug_assert!(self.magic == 0 || (self.start <= p && p < self.start.wrapping_add(self.span_bytes)));
+        let carved_end = self.carved_end.load(Ordering::Relaxed);
+        if p as usize >= carved_end {
+            return None;
+        }
         // In 1..=span bytes (< 2^32), where the divisibility test is exact; its multiples of
-        // the block size there are the blocks' distances from `end`, and only those.
-        let off = (self.end as usize).wrapping_sub(p as usize) as u64;
+        // the block size there are the carved blocks' distances from `carved_end`, and only those.
+        let off = (carved_end - p as usize) as u64;
         if off.wrapping_mul(self.magic) < self.magic {
             Some(p.cast())
         } else {
@@ -227,18 +289,31 @@ impl Slab {
         }
     }
 
-    /// Pops a block from `free` (owner only); null when `free` is empty.
+    /// Whether `b` (a list head or a decoded link) lies in the span; false for null, so that
+    /// one compare both finds the end of the list and catches a corrupted link before it is
+    /// followed.
+    #[inline(always)]
+    pub fn holds(&self, b: *mut Block) -> bool {
+        (b as usize).wrapping_sub(self.start as usize) < self.span_bytes
+    }
+
+    /// Pops a block from `free` (owner only); null when `free` is empty. The fast path's
+    /// version of this is `heap::pop_fast`; this one reports a corrupted head.
     #[inline(always)]
     pub fn pop(&mut self) -> *mut Block {
         let b = self.free;
-        if !b.is_null() {
-            // SAFETY: blocks on `free` are carved blocks of this slab, not handed out.
-            unsafe {
-                self.free = (*b).next;
-                (*b).key = 0;
+        if !self.holds(b) {
+            if !b.is_null() {
+                corrupted_list(b);
             }
-            self.spare += 1;
+            return b;
         }
+        // SAFETY: `b` lies in the span, which is mapped; it heads the free list.
+        unsafe {
+            self.free = Block::next(b);
+            (*b).key = 0;
+        }
+        self.spare += 1;
         b
     }
 
@@ -249,12 +324,8 @@ impl Slab {
     /// `b` is a handed-out block of this slab, freed by the owner thread.
     #[inline(always)]
     pub unsafe fn push_local(&mut self, b: *mut Block, key: usize) -> bool {
-        debug_assert_eq!(key, freed_key(b));
         // SAFETY: `b` is a handed-out block of this slab, now returned by its owner.
-        unsafe {
-            (*b).next = self.free;
-            (*b).key = key;
-        }
+        unsafe { Block::set_free(b, self.free, key) };
         self.free = b;
         self.spare -= 1;
         self.spare < 0
@@ -343,10 +414,14 @@ impl Slab {
     /// (Remote frees are counted here, by the receiver, so that the freeing thread touches no
     /// shared counter.)
     pub fn collect(&mut self) -> u32 {
-        let (head, tail, count) = remote_free::take_all(&self.thread_free);
+        let (head, tail, count) = remote_free::take_all(&self.thread_free, |b| {
+            if !self.holds(b) {
+                corrupted_list(b);
+            }
+        });
         if !head.is_null() {
             // SAFETY: `take_all` gave us the whole remote list; its tail is a block of ours.
-            unsafe { (*tail).next = self.free };
+            unsafe { Block::set_next(tail, self.free) };
             self.free = head;
             self.spare -= count as i32;
         }
@@ -358,43 +433,48 @@ impl Slab {
     /// touched as the program uses it, and a slab in steady use reaches this slow path a few
     /// times only. (Carving a page at a time, a 64 KiB slab of 512 B blocks took the slow path
     /// every 8 mallocs: `batch`, which builds and frees 100,000 blocks in rounds, spent 6% of
-    /// its instructions there.)
-    pub fn extend(&mut self) {
+    /// its instructions there.) Each block gets its freed key, so that a free of it before it
+    /// is handed out is caught as a double free. Returns the first new block and their number.
+    pub fn extend(&mut self) -> (*mut Block, u32) {
         let left = self.capacity - self.reserved;
         if left == 0 {
-            return;
+            return (ptr::null_mut(), 0);
         }
         let page_blocks = self.page_blocks as u32;
         debug_assert!(page_blocks > 0, "a slab with blocks went through `init`");
         let n = self.reserved.clamp(page_blocks, MAX_CARVE_PAGES * page_blocks).min(left);
-        // SAFETY: blocks reserved..reserved+n (counted from the first, `capacity` blocks below
-        // `end`) lie inside the span and were never handed out.
+        let first = self.carved_end.load(Ordering::Relaxed) as *mut Block;
+        // SAFETY: the n blocks from `carved_end` up lie inside the span and were never handed
+        // out (`reserved < capacity`).
         unsafe {
-            let first = self.end.sub((self.capacity - self.reserved) as usize * self.block_size());
             let mut b = first;
             for _ in 1..n {
-                let next = b.add(self.block_size());
-                (*b.cast::<Block>()).next = next.cast();
-                if self.flags & SLOW != 0 {
-                    // A reused span may hold an old freed key here; check mode (which rides on
-                    // `SLOW`) must not take a fresh block for a freed one.
-                    (*b.cast::<Block>()).key = 0;
-                }
+                let next = b.byte_add(self.block_size());
+                Block::set_free(b, next, freed_key(b));
                 b = next;
             }
-            if self.flags & SLOW != 0 {
-                (*b.cast::<Block>()).key = 0;
-            }
-            (*b.cast::<Block>()).next = self.free;
-            self.free = first.cast();
+            Block::set_free(b, self.free, freed_key(b));
+            self.carved_end.store(b.byte_add(self.block_size()) as usize, Ordering::Relaxed);
         }
+        self.free = first;
         self.reserved += n;
+        (first, n)
     }
 
     /// Whether blocks other threads freed since the last `collect` are waiting.
     pub fn has_pending_frees(&self) -> bool {
         !self.thread_free.load(Ordering::Relaxed).is_null()
     }
+}
+
+/// A free-list head or link that points outside its slab: written to while free.
+#[cold]
+#[inline(never)]
+pub fn corrupted_list(b: *mut Block) -> ! {
+    crate::diag::fatal_ptr(
+        "free list corrupted: a freed block was written to (use-after-free or overflow; HAKMEM_CHECK=1 finds the writer)",
+        b as usize,
+    )
 }
 
 #[cfg(test)]
@@ -411,11 +491,18 @@ mod tests {
             s.init(class, base, class.span_slabs(), ptr::null_mut());
             let span_bytes = class.span_slabs() * SLAB_SIZE;
             let head = span_bytes % s.block_size();
-            for off in 0..span_bytes {
-                let expect = off >= head && (off - head).is_multiple_of(s.block_size());
-                // SAFETY: only address arithmetic, nothing is dereferenced.
-                let got = s.block_at(unsafe { base.add(off) }).is_some();
-                assert_eq!(got, expect, "class {c} offset {off}");
+            let cap = s.capacity as usize;
+            // Nothing carved, one block, half, all: exactly the carved block starts pass.
+            for carved in [0, 1, cap / 2, cap] {
+                s.carved_end.store(base as usize + head + carved * s.block_size(), Ordering::Relaxed);
+                for off in 0..span_bytes {
+                    let expect = off >= head
+                        && (off - head).is_multiple_of(s.block_size())
+                        && (off - head) / s.block_size() < carved;
+                    // SAFETY: only address arithmetic, nothing is dereferenced.
+                    let got = s.block_at(unsafe { base.add(off) }).is_some();
+                    assert_eq!(got, expect, "class {c} offset {off} carved {carved}");
+                }
             }
             // Alignment: a class whose size is a multiple of a power of two up to the slab size
             // keeps its blocks aligned to it (`SizeClass::for_aligned` relies on it).
@@ -474,7 +561,7 @@ mod tests {
         while !cur.is_null() {
             assert!(seen.insert(cur as usize), "block on the list twice");
             // SAFETY: the list links blocks inside `span`.
-            cur = unsafe { (*cur).next };
+            cur = unsafe { Block::next(cur) };
         }
         assert_eq!(seen.len(), got.len());
     }

@@ -723,6 +723,9 @@ mod tests {
             let b = (*a).start.add(head + (SLAB_SIZE - head).div_ceil(d) * d);
             assert!((*SuperSlab::descriptor_at(b)).block_at(b).is_none());
             assert_eq!(SuperSlab::slab_of(b), a);
+            // Not handed out, not even carved: rejected until it is.
+            assert!((*a).block_at(b).is_none());
+            while (*a).extend().1 > 0 {}
             assert!((*a).block_at(b).is_some());
             assert_eq!((*a).start as usize % SLAB_SIZE, 0);
             let start = (*a).start;

@@ -65,7 +65,7 @@ fn produce(head: &LoomHead, p: usize, n: usize, chain: usize) {
     let mut len = 0;
     for i in 0..n {
         let node = Box::into_raw(Box::new(Node {
-            block: Block { next: ptr::null_mut(), key: 0 },
+            block: Block::EMPTY,
             payload: UnsafeCell::new(0),
         }));
         let key = key_of(p, i);
@@ -80,7 +80,7 @@ fn produce(head: &LoomHead, p: usize, n: usize, chain: usize) {
             continue;
         }
         // SAFETY: as above; the chain is ours until `push_chain` publishes it.
-        unsafe { (*node).block.next = first };
+        unsafe { Block::set_next(node.cast(), first) };
         if last.is_null() {
             last = node.cast();
         }
@@ -118,7 +118,7 @@ impl Received {
     /// One `take_all`, checked: a well-formed list whose count and tail match, every block
     /// new, its key and payload as its producer wrote them, LIFO order per producer.
     fn take(&mut self, head: &LoomHead) {
-        let (first, tail, count) = take_all(head);
+        let (first, tail, count) = take_all(head, |_| {});
         if first.is_null() {
             assert!(tail.is_null(), "empty take with a tail");
             assert_eq!(count, 0, "empty take with a count");
@@ -152,7 +152,7 @@ impl Received {
             walked += 1;
             last = cur;
             // SAFETY: as above.
-            cur = unsafe { (*cur).next };
+            cur = unsafe { Block::next(cur) };
         }
         assert_eq!(walked, count, "count does not match the list");
         assert_eq!(last, tail, "tail is not the list's last block");
@@ -215,7 +215,7 @@ fn model(producers: &'static [usize], chain: usize, concurrent_takes: usize, bou
         }
         got.take(&head);
         // Nothing is left once every producer has finished and the queue was drained.
-        let (first, _, count) = take_all(&*head);
+        let (first, _, count) = take_all(&*head, |_| {});
         assert!(first.is_null() && count == 0, "queue not empty after the drain");
         got.finish();
     });
