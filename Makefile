@@ -3,7 +3,7 @@ CARGO   ?= cargo
 LIB     := target/release/libhakmem.so
 BUILD   := build
 
-.PHONY: all lib run run-quick test test-rust test-c test-larson test-stress test-programs stress header clean
+.PHONY: all lib run run-quick test test-rust test-c test-security test-larson test-stress test-programs stress header clean
 
 all: lib
 
@@ -18,13 +18,18 @@ run-quick: lib
 	scripts/bench --quick
 
 # Everything CI checks.
-test: test-rust test-c test-larson test-stress test-programs
+test: test-rust test-c test-security test-larson test-stress test-programs
 
 test-rust:
 	$(CARGO) test --release
+	HAKMEM_CHECK=1 $(CARGO) test --release --test fuzz
 
 test-c: lib
 	scripts/test_c.sh
+
+# One program per attack (bad frees, use-after-free and overflow writes), default and check mode.
+test-security: lib
+	scripts/test_security.sh
 
 test-larson: lib
 	scripts/test_larson.sh

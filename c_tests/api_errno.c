@@ -3,8 +3,10 @@
  * overflow, realloc failure keeps the block, posix_memalign EINVAL and errno
  * untouched on success, free preserves errno, free(NULL), free_sized,
  * free_aligned_sized, cfree, the __libc_* aliases, malloc_usable_size,
- * mallopt/malloc_trim/malloc_stats. */
+ * mallopt/malloc_trim/malloc_stats, requests beyond RAM + swap -> ENOMEM,
+ * aligned_alloc with an alignment that is not a power of two -> EINVAL. */
 #include "common.h"
+#include <sys/sysinfo.h>
 
 #define EXPECT_ENOMEM_NULL(expr)                                               \
     do {                                                                       \
@@ -76,6 +78,55 @@ static void test_huge_malloc(void)
     void *q = malloc(100);
     CHECK(q != NULL, "malloc(100) after failures returned NULL");
     free(q);
+}
+
+/* Sizes and alignments the machine could never back: glibc gets ENOMEM from
+ * the kernel's overcommit heuristic (a mapping beyond RAM + swap); so must we,
+ * unless the kernel overcommits without limit (vm.overcommit_memory = 1). */
+static void test_beyond_the_machine(void)
+{
+    FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+    int mode = f ? fgetc(f) : '0';
+    if (f)
+        fclose(f);
+    struct sysinfo si;
+    CHECK(sysinfo(&si) == 0, "sysinfo");
+    size_t backable = ((size_t)si.totalram + si.totalswap) * si.mem_unit;
+    const size_t huge = (size_t)1 << 46; /* 64 TiB */
+    if (mode == '1' || backable >= huge / 2) {
+        printf("api_errno: skipping the beyond-RAM+swap checks (overcommit mode %c, %zu bytes)\n", mode, backable);
+        return;
+    }
+    EXPECT_ENOMEM_NULL(malloc(opaque_size(huge)));
+    EXPECT_ENOMEM_NULL(malloc(opaque_size(backable + ((size_t)1 << 30))));
+    EXPECT_ENOMEM_NULL(calloc(opaque_size((size_t)1 << 23), opaque_size((size_t)1 << 23)));
+    EXPECT_ENOMEM_NULL(memalign(opaque_size((size_t)1 << 40), 1));
+    EXPECT_ENOMEM_NULL(aligned_alloc(opaque_size((size_t)1 << 40), opaque_size((size_t)1 << 40)));
+    EXPECT_ENOMEM_NULL(valloc(opaque_size(huge)));
+    void *p = (void *)0x1;
+    int r = posix_memalign(&p, opaque_size((size_t)1 << 40), 1);
+    CHECK(r == ENOMEM, "posix_memalign(1 TiB alignment) returned %d, want ENOMEM", r);
+    char *q = malloc(300000);
+    CHECK(q != NULL, "malloc(300000)");
+    pat_fill(q, 300000, 5);
+    EXPECT_ENOMEM_NULL(realloc(q, opaque_size(huge)));
+    PAT_CHECK(q, 300000, 5, "block after a realloc to 64 TiB failed");
+    free(q);
+}
+
+/* C17 (DR 460) makes an alignment that is not a power of two invalid for
+ * aligned_alloc: hakmem fails it with EINVAL. glibc 2.36 accepts it (as
+ * memalign does, rounding up), so this is hakmem's documented choice. */
+static void test_aligned_alloc_odd_alignment(void)
+{
+    if (foreign_allocator())
+        return;
+    errno = 0;
+    void *p = aligned_alloc(opaque_size(3), 10);
+    CHECK(p == NULL && errno == EINVAL, "aligned_alloc(3, 10) returned %p errno %d, want NULL + EINVAL", p, errno);
+    p = memalign(opaque_size(3), 10);
+    CHECK(p != NULL && is_aligned(p, 4), "memalign(3, 10) returned %p, want a 4-aligned block", p);
+    free(p);
 }
 
 static void test_calloc_overflow(void)
@@ -350,6 +401,8 @@ int main(void)
 {
     test_malloc_zero();
     test_huge_malloc();
+    test_beyond_the_machine();
+    test_aligned_alloc_odd_alignment();
     test_calloc_overflow();
     test_realloc_failure_keeps_block();
     test_posix_memalign_einval();

@@ -6,6 +6,8 @@
 # Needed by scripts/test_programs.sh:
 #   sqlite3              sqlite3 CLI
 #   redis-server         redis-server (+ redis-tools: redis-cli, redis-benchmark)
+# Needed by scripts/test_security.sh (its peer-allocator programs link them):
+#   libtcmalloc-minimal4, libjemalloc2   (jemalloc also comes with redis-server)
 #   git, python3         come with the CI image (python3 is pyenv's, with its test suite;
 #                        failing that, Debian's python3 + libpython3.11-testsuite)
 set -euo pipefail
@@ -51,6 +53,12 @@ done
 if [ "$have_py_tests" = 0 ]; then
     missing+=(python3 libpython3.11-testsuite)
 fi
+# Libraries: present when the package is installed.
+for pkg in libtcmalloc-minimal4 libjemalloc2; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$pkg")
+    fi
+done
 
 if [ "${#missing[@]}" -eq 0 ]; then
     echo "install_deps: all packages present"

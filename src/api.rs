@@ -4,7 +4,7 @@
 //! failure as `Err` and the export sets errno.
 
 use crate::heap::{self, Heap, Owner};
-use crate::large;
+use crate::{check, config, large};
 use crate::size_class::{SizeClass, MID_MAX, TINY_MAX};
 use crate::{bootstrap, decay, init};
 use core::ptr;
@@ -17,6 +17,10 @@ pub const MIN_ALIGN: usize = 16;
 /// pointers passed in were returned by this allocator (or are foreign, handled by policy).
 #[inline(always)]
 pub unsafe fn malloc(heap: *mut Heap, size: usize) -> *mut u8 {
+    if config::check() {
+        // SAFETY: see the module-level contract.
+        return unsafe { alloc_checked(heap, size, MIN_ALIGN) };
+    }
     if size <= TINY_MAX {
         // SAFETY: see the module-level contract.
         unsafe { heap::alloc(heap, SizeClass::for_tiny(size)) }
@@ -65,6 +69,21 @@ unsafe fn malloc_beyond_tiny(heap: *mut Heap, size: usize) -> *mut u8 {
     } else {
         large_alloc(size, 0, false)
     }
+}
+
+/// Check mode's malloc: a slab block with a red zone (see `check`), or a large block.
+#[cold]
+#[inline(never)]
+unsafe fn alloc_checked(heap: *mut Heap, size: usize, align: usize) -> *mut u8 {
+    let class = check::inner_size(size).and_then(|inner| SizeClass::for_aligned(inner, align));
+    let Some(class) = class else { return large_alloc(size, if align <= MIN_ALIGN { 0 } else { align }, false) };
+    // SAFETY: see `malloc`.
+    let p = unsafe { heap::alloc(heap, class) };
+    if !p.is_null() {
+        // SAFETY: `p` is a fresh block of the class, which holds `size` plus the seal.
+        unsafe { check::seal(p, size, class.block_size()) };
+    }
+    p
 }
 
 /// The Large tier, with errno set on failure.
@@ -119,6 +138,10 @@ pub unsafe fn calloc(heap: *mut Heap, count: usize, size: usize) -> *mut u8 {
 /// See `malloc`.
 pub unsafe fn aligned(heap: *mut Heap, align: usize, size: usize) -> *mut u8 {
     debug_assert!(align.is_power_of_two());
+    if config::check() {
+        // SAFETY: see `malloc`.
+        return unsafe { alloc_checked(heap, size, align.max(MIN_ALIGN)) };
+    }
     if align <= MIN_ALIGN {
         // SAFETY: see `malloc`.
         return unsafe { malloc(heap, size) };
@@ -153,16 +176,23 @@ pub unsafe fn realloc(heap: *mut Heap, p: *mut u8, size: usize) -> Result<*mut u
             unsafe {
                 heap::key_unless_freed("realloc", b);
                 let block = (*slab).block_size();
-                // Stay in place unless the block would be less than half used.
-                if size <= block && (size > block / 2 || block <= 2 * MIN_ALIGN) {
+                if config::check() {
+                    // Always moved, so that the new block gets its own red zone.
+                    check::sealed_size("realloc", p, block, 0)
+                } else if size <= block && (size > block / 2 || block <= 2 * MIN_ALIGN) {
+                    // In place unless the block would be less than half used.
                     return Ok(p);
+                } else {
+                    block
                 }
-                block
             }
         }
         Owner::Large(h) => {
             // SAFETY: `owner_of` validated the header.
-            let usable = unsafe { large::usable_size(h) };
+            let usable = unsafe {
+                large::check_live("realloc", h);
+                large::usable_size(h)
+            };
             if size > MID_MAX {
                 // SAFETY: as above.
                 let mut q = unsafe { large::resize(h, size) };
@@ -207,10 +237,17 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
         // SAFETY: `owner_of` validated `b` as a block of the live slab `slab`.
         Owner::Slab(slab, b) => unsafe {
             heap::key_unless_freed("malloc_usable_size", b);
-            (*slab).block_size()
+            if config::check() {
+                check::sealed_size("malloc_usable_size", p, (*slab).block_size(), 0)
+            } else {
+                (*slab).block_size()
+            }
         },
         // SAFETY: `owner_of` validated the header.
-        Owner::Large(h) => unsafe { large::expose_usable_size(h) },
+        Owner::Large(h) => unsafe {
+            large::check_live("malloc_usable_size", h);
+            large::expose_usable_size(h)
+        },
         // SAFETY: `p` is a bootstrap block.
         Owner::Bootstrap => unsafe { bootstrap::usable_size(p) },
         Owner::Foreign => init::usable_size_foreign(p),

@@ -6,7 +6,15 @@
 //! block of the same slab, its key must be the freed key, and the bytes after them must still
 //! hold the poison written when it was freed or carved (a write to freed memory is reported).
 //! Every free poisons the block, and every 64th local free validates a whole slab: each list
-//! entry is a block of the slab, no cycle, and `|free| + used == reserved`. Outside check mode none of this runs and
+//! entry is a block of the slab, no cycle, and `|free| + used == reserved`.
+//!
+//! Overflows: a slab block handed out in check mode has a red zone. The block is chosen for the
+//! size asked for plus `SEAL_BYTES`, its last 8 bytes hold the seal (the size asked for, keyed
+//! with the block's address and the secret) and the bytes between the program's part and the
+//! seal hold a canary. free, realloc and malloc_usable_size verify both (malloc_usable_size
+//! reports the size asked for, so a program that uses all of it stays inside): an overflow
+//! into the next block has to cross the seal. (Large blocks, each in its own mapping, have
+//! none.) Outside check mode none of this runs and
 //! the fast paths are unchanged (the mode rides on flags the fast paths already test).
 
 use crate::config;
@@ -16,6 +24,11 @@ use core::mem::size_of;
 
 const POISON: u8 = 0xdf;
 const VALIDATE_EVERY: u32 = 64;
+/// The red zone's filler: the bytes of a block past what the program asked for.
+const CANARY: u8 = 0xca;
+/// The seal, at the end of every slab block handed out in check mode: the size the program
+/// asked for, mixed with the block's address and the secret (see `seal`).
+const SEAL_BYTES: usize = 8;
 
 pub fn enabled() -> bool {
     config::check()
@@ -30,6 +43,61 @@ pub unsafe fn poison(s: &Slab, b: *mut Block) {
     unsafe {
         core::ptr::write_bytes(b.cast::<u8>().add(size_of::<Block>()), POISON, s.block_size() - size_of::<Block>())
     };
+}
+
+/// The block size to ask for `size` bytes with a red zone: room for the seal, and at least 17
+/// bytes, so that a freed block has room for its link, key and some poison.
+pub fn inner_size(size: usize) -> Option<usize> {
+    Some(size.checked_add(SEAL_BYTES)?.max(17))
+}
+
+fn seal_value(b: *mut u8, size: usize) -> usize {
+    !freed_key(b.cast()) ^ size.rotate_left(17)
+}
+
+/// Fills the red zone of `b`, a block of `block_size` bytes just handed out for `size` bytes
+/// (`size + SEAL_BYTES <= block_size`).
+///
+/// # Safety
+/// `b` is a writable block of `block_size` bytes.
+pub unsafe fn seal(b: *mut u8, size: usize, block_size: usize) {
+    debug_assert!(size + SEAL_BYTES <= block_size);
+    // SAFETY: per the caller, the red zone lies inside the block.
+    unsafe {
+        core::ptr::write_bytes(b.add(size), CANARY, block_size - SEAL_BYTES - size);
+        b.add(block_size - SEAL_BYTES).cast::<usize>().write_unaligned(seal_value(b, size));
+    }
+}
+
+/// The size the program asked for the sealed block `b` of `block_size` bytes, after checking
+/// its red zone from byte `from` on (bytes below it may hold a free-list link already); a
+/// broken seal or canary is reported, naming `call`.
+///
+/// # Safety
+/// `b` is a block of `block_size` bytes handed out in check mode (sealed).
+pub unsafe fn sealed_size(call: &str, b: *mut u8, block_size: usize, from: usize) -> usize {
+    // SAFETY: per the caller, the seal and the red zone lie inside the block.
+    unsafe {
+        let word = b.add(block_size - SEAL_BYTES).cast::<usize>().read_unaligned();
+        let size = (word ^ !freed_key(b.cast())).rotate_right(17);
+        if size > block_size - SEAL_BYTES {
+            overflow(call, b);
+        }
+        for i in size.max(from)..block_size - SEAL_BYTES {
+            if *b.add(i) != CANARY {
+                overflow(call, b);
+            }
+        }
+        size
+    }
+}
+
+#[cold]
+fn overflow(call: &str, b: *mut u8) -> ! {
+    let mut line = crate::diag::Line::new();
+    line.str("check: ").str(call).str("(): heap overflow: the bytes past the end of this block were written");
+    // SAFETY: the line holds only ASCII.
+    fatal_ptr(unsafe { core::str::from_utf8_unchecked(line.as_bytes()) }, b as usize)
 }
 
 /// Poisons the `n` blocks from `first` that `Slab::extend` just carved, so that every block on

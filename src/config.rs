@@ -6,7 +6,7 @@
 //! |------------------------|---------|-----------------------------------------------------------|
 //! | `HAKMEM_STATS`         | 0       | 1: count per-tier calls (on the slow paths), print at exit |
 //! | `HAKMEM_CHECK`         | 0       | 1: check mode (see `check`): validate lists and blocks on every call |
-//! | `HAKMEM_FOREIGN`       | auto    | pointers not allocated by hakmem: `abort`, `next` (hand to the next allocator in link order), `ignore` (leak them); `auto` = `next` when libjemalloc is loaded, else `abort` |
+//! | `HAKMEM_FOREIGN`       | auto    | pointers not allocated by hakmem: `abort`, `next` (hand to the next allocator in link order), `ignore` (leak them); `auto` = `next` when libjemalloc or libtcmalloc is loaded, else `abort` |
 //! | `HAKMEM_SS_CACHE`      | 4       | empty SuperSlabs (2 MiB each) kept mapped for reuse       |
 //! | `HAKMEM_LARGE_CACHE_MB`| 64      | bytes of freed large mappings kept for reuse (at least; 0: none) |
 //! | `HAKMEM_ARENA_MB`      | 32768   | address space reserved for SuperSlabs (see `arena`); 0: none |

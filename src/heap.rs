@@ -26,6 +26,7 @@ use crate::slab::{freed_key, Block, Slab};
 use crate::superslab::{self, SuperSlab, SuperSlabs};
 use crate::sync::Mutex;
 use core::cell::UnsafeCell;
+use core::mem::size_of;
 use core::ptr;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -584,7 +585,11 @@ fn invalid_pointer(call: &str, p: *mut u8) -> ! {
 #[inline(never)]
 pub fn double_free(call: &str, p: *mut u8) -> ! {
     let mut line = crate::diag::Line::new();
-    line.str(call).str("(): double free detected");
+    line.str(call).str(if call == "free" {
+        "(): double free detected"
+    } else {
+        "(): the block is not allocated (freed already: use after free)"
+    });
     // SAFETY: the line holds only ASCII.
     fatal_ptr(unsafe { core::str::from_utf8_unchecked(line.as_bytes()) }, p as usize)
 }
@@ -760,6 +765,7 @@ unsafe fn free_remote_slow(
             }
         }
         if check::enabled() {
+            check::sealed_size("free", b.cast(), (*slab).block_size(), 0);
             check::poison(&*slab, b);
         }
         let c = (*slab).class.index();
@@ -824,6 +830,8 @@ unsafe fn free_local_slow(b: *mut Block, heap: *mut Heap, s: *mut Slab, done: im
     unsafe {
         let c = (*s).class.index();
         if (*heap).check {
+            // `push_local` wrote the link and key over the first 16 bytes already.
+            check::sealed_size("free", b.cast(), (*s).block_size(), size_of::<Block>());
             check::poison(&*s, b);
             check::maybe_validate(&*s, &mut (*heap).check_ticks);
         }

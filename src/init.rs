@@ -1,5 +1,5 @@
-//! Process integration: one-time initialisation, fork handlers, the jemalloc check and the
-//! foreign-pointer policy.
+//! Process integration: one-time initialisation, fork handlers, the peer-allocator check and
+//! the foreign-pointer policy.
 //!
 //! Init runs once, from the library constructor or from the first thread heap's creation,
 //! whichever comes first, always under the caller's reentrancy guard (so `dlsym`/`pthread_atfork`
@@ -7,10 +7,11 @@
 //! thread initialises do not wait for it: the allocator works with the default options until init
 //! has published its results, so no lock order can deadlock against the dynamic loader's.
 //!
-//! Foreign pointers (not from hakmem) reaching free/realloc/malloc_usable_size: with jemalloc in
-//! the process (Debian's redis-server links it and hands out pointers from `mallocx`), they go to
-//! jemalloc's own functions; otherwise they abort with a message, as glibc does for an invalid
-//! pointer. `HAKMEM_FOREIGN` changes the policy (see `config`).
+//! Foreign pointers (not from hakmem) reaching free/realloc/malloc_usable_size: with jemalloc or
+//! tcmalloc in the process at init (Debian's redis-server links jemalloc and hands out pointers
+//! from `mallocx`; a program linked with `-ltcmalloc_minimal` may call `tc_malloc`), they go to
+//! that allocator's own functions; otherwise they abort with a message, as glibc does for an
+//! invalid pointer. `HAKMEM_FOREIGN` changes the policy (see `config`).
 
 use crate::config::{self, ForeignPolicy};
 use crate::diag;
@@ -26,7 +27,8 @@ static NEXT_FREE: AtomicUsize = AtomicUsize::new(0);
 static NEXT_REALLOC: AtomicUsize = AtomicUsize::new(0);
 static NEXT_USABLE_SIZE: AtomicUsize = AtomicUsize::new(0);
 pub static FOREIGN_FREES: AtomicUsize = AtomicUsize::new(0);
-static JEMALLOC_LOADED: AtomicU8 = AtomicU8::new(0);
+/// Whether another full allocator (jemalloc, tcmalloc) is loaded in the process (see `find_peer`).
+static PEER_LOADED: AtomicU8 = AtomicU8::new(0);
 
 #[inline]
 pub fn ensure() {
@@ -44,21 +46,22 @@ fn init_slow() {
         return;
     }
     config::load_from_environ();
+    crate::large::set_max_map_bytes(crate::os::backable_bytes());
     if config::get().stats {
         crate::stats::keep_report_fd();
     }
     // SAFETY: the handlers only lock/unlock our own statically initialised mutexes.
     unsafe { libc::pthread_atfork(Some(prefork), Some(postfork_parent), Some(postfork_child)) };
-    let mut jemalloc_name = [0u8; 256];
-    let jemalloc = find_jemalloc(&mut jemalloc_name);
-    JEMALLOC_LOADED.store(jemalloc as u8, Ordering::Relaxed);
+    let mut peer_name = [0u8; 256];
+    let peer = find_peer(&mut peer_name);
+    PEER_LOADED.store(peer as u8, Ordering::Relaxed);
     let mut policy = config::get().foreign;
     if policy == ForeignPolicy::Auto {
-        policy = if jemalloc { ForeignPolicy::Next } else { ForeignPolicy::Abort };
+        policy = if peer { ForeignPolicy::Next } else { ForeignPolicy::Abort };
         config::set_foreign(policy);
     }
     if policy == ForeignPolicy::Next {
-        resolve_next(if jemalloc { Some(&jemalloc_name) } else { None });
+        resolve_next(if peer { Some(&peer_name) } else { None });
     }
     // Release: publishes the options and function pointers to threads that see DONE.
     STATE.store(DONE, Ordering::Release);
@@ -83,20 +86,26 @@ fn seed_secret() {
     }
     // SAFETY: getauxval has no preconditions; AT_RANDOM points at 16 random bytes the kernel put
     // on the initial stack, readable for the life of the process.
-    let random = unsafe {
+    let (a, b) = unsafe {
         let p = libc::getauxval(libc::AT_RANDOM) as *const usize;
         if p.is_null() {
-            0
+            (0, 0)
         } else {
-            p.read_unaligned() ^ p.add(1).read_unaligned()
+            (p.read_unaligned(), p.add(1).read_unaligned())
         }
     };
-    crate::slab::seed_secret(random ^ (&STATE as *const _ as usize));
+    let aslr = &STATE as *const _ as usize;
+    crate::slab::seed_secret(a ^ aslr, b ^ aslr.rotate_left(32));
     SEED.store(SEEDED, Ordering::Release);
 }
 
-/// Whether a libjemalloc is mapped into the process; its path is copied into `name`.
-fn find_jemalloc(name: &mut [u8; 256]) -> bool {
+/// The allocators whose own entry points (`mallocx`, `tc_malloc`, ...) hand out pointers that
+/// hakmem does not own, so that their `free` must be passed on (see `ForeignPolicy::Auto`).
+const PEERS: [&[u8]; 2] = [b"libjemalloc", b"libtcmalloc"];
+
+/// Whether a peer allocator (jemalloc, tcmalloc in any flavour) is mapped into the process; its
+/// path is copied into `name`.
+fn find_peer(name: &mut [u8; 256]) -> bool {
     unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut c_void) -> c_int {
         // SAFETY: dl_iterate_phdr passes a valid info record; `data` is our name buffer.
         unsafe {
@@ -105,7 +114,8 @@ fn find_jemalloc(name: &mut [u8; 256]) -> bool {
                 return 0;
             }
             let bytes = CStr::from_ptr(n).to_bytes();
-            if bytes.windows(11).any(|w| w == b"libjemalloc") && bytes.len() < 255 {
+            let base = bytes.rsplit(|&c| c == b'/').next().unwrap_or(bytes);
+            if PEERS.iter().any(|peer| base.starts_with(peer)) && bytes.len() < 255 {
                 let out = &mut *data.cast::<[u8; 256]>();
                 out[..bytes.len()].copy_from_slice(bytes);
                 out[bytes.len()] = 0;
@@ -118,8 +128,8 @@ fn find_jemalloc(name: &mut [u8; 256]) -> bool {
     unsafe { libc::dl_iterate_phdr(Some(visit), (name as *mut [u8; 256]).cast()) == 1 }
 }
 
-/// Resolves free/realloc/malloc_usable_size of jemalloc (when `lib` names it) or of the next
-/// object in link order.
+/// Resolves free/realloc/malloc_usable_size of the peer allocator (when `lib` names it) or of
+/// the next object in link order.
 fn resolve_next(lib: Option<&[u8; 256]>) {
     // SAFETY: dlopen with RTLD_NOLOAD only returns a handle to an already loaded object; dlsym
     // may allocate, which the caller's reentrancy guard routes to the bootstrap arena.
@@ -138,8 +148,8 @@ fn resolve_next(lib: Option<&[u8; 256]>) {
     }
 }
 
-pub fn jemalloc_loaded() -> bool {
-    JEMALLOC_LOADED.load(Ordering::Relaxed) != 0
+pub fn peer_loaded() -> bool {
+    PEER_LOADED.load(Ordering::Relaxed) != 0
 }
 
 fn policy() -> ForeignPolicy {

@@ -110,11 +110,26 @@ fn user_ptr(h: *mut LargeHeader) -> *mut u8 {
     unsafe { h.cast::<u8>().add((*h).user_offset) }
 }
 
-/// Bytes to map for `size` bytes at `user_offset`, or None on overflow.
+/// The largest mapping a block may have (`os::backable_bytes`, found at init); 0 until then,
+/// when only the address space bounds it.
+static MAX_MAP_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// At init: the bound on a block's mapping.
+pub fn set_max_map_bytes(bytes: usize) {
+    MAX_MAP_BYTES.store(bytes, Ordering::Relaxed);
+}
+
+/// Bytes to map for `size` bytes at `user_offset`, or None when that is more than the machine
+/// could ever back (see `os::backable_bytes`; the alignment's padding counts, so a 1 TiB
+/// alignment fails as glibc's does).
 fn map_bytes_for(size: usize, user_offset: usize) -> Option<usize> {
     // At least one byte, so that the block lies inside its mapping even for size 0.
     let total = size.max(1).checked_add(user_offset)?.checked_add(PAGE_SIZE - 1)?;
-    if total > isize::MAX as usize {
+    let max = match MAX_MAP_BYTES.load(Ordering::Relaxed) {
+        0 => isize::MAX as usize,
+        bytes => bytes,
+    };
+    if total > max {
         return None;
     }
     Some(total & !(PAGE_SIZE - 1))
@@ -224,6 +239,18 @@ pub unsafe fn classify(h: *mut LargeHeader, p: *mut u8) -> Option<bool> {
         None
     } else {
         Some(p == user_ptr(h))
+    }
+}
+
+/// Aborts, naming `call`, unless `h` is a live block's header (a freed block sits in the cache
+/// until it is reused or unmapped: realloc and malloc_usable_size of it are the program's bug).
+///
+/// # Safety
+/// `h` is a header the pagemap returned.
+pub unsafe fn check_live(call: &str, h: *mut LargeHeader) {
+    // SAFETY: per the caller, the header is mapped.
+    if unsafe { (*h).state.load(Ordering::Relaxed) } != LIVE {
+        crate::heap::double_free(call, user_ptr(h));
     }
 }
 

@@ -90,7 +90,32 @@ pub fn unmap(p: *mut u8, size: usize) {
 /// Whether the kernel accounts every private writable mapping against a fixed commit limit
 /// (`vm.overcommit_memory = 2`), `MAP_NORESERVE` notwithstanding. Leaves `errno` as it was.
 pub fn strict_overcommit() -> bool {
-    let mut mode = [0u8; 1];
+    overcommit_mode() == b'2'
+}
+
+/// The largest request the machine could ever back: RAM plus swap, unless the kernel is set to
+/// overcommit without limit (`vm.overcommit_memory = 1`: the address space, `isize::MAX`).
+/// glibc's malloc gets ENOMEM beyond it from the kernel's heuristic check of `mmap`; hakmem
+/// maps with `MAP_NORESERVE`, which that check skips, so it applies the bound itself (a 64 TiB
+/// request must fail, not succeed and have the program killed when it touches the memory).
+/// Leaves `errno` as it was.
+pub fn backable_bytes() -> usize {
+    if overcommit_mode() == b'1' {
+        return isize::MAX as usize;
+    }
+    // SAFETY: sysinfo fills the struct it is given; a zeroed sysinfo is a valid value.
+    let mut info: libc::sysinfo = unsafe { core::mem::zeroed() };
+    // SAFETY: `info` is writable.
+    if preserving_errno(|| unsafe { libc::sysinfo(&mut info) }) != 0 {
+        return isize::MAX as usize;
+    }
+    let unit = (info.mem_unit as usize).max(1);
+    ((info.totalram as usize).saturating_add(info.totalswap as usize)).saturating_mul(unit).min(isize::MAX as usize)
+}
+
+/// The first byte of `/proc/sys/vm/overcommit_memory` (`b'0'` when it cannot be read).
+fn overcommit_mode() -> u8 {
+    let mut mode = [b'0'; 1];
     preserving_errno(|| {
         // SAFETY: opens a NUL-terminated path read-only, reads one byte into `mode`, closes.
         unsafe {
@@ -101,7 +126,7 @@ pub fn strict_overcommit() -> bool {
             }
         }
     });
-    mode[0] == b'2'
+    mode[0]
 }
 
 /// Runs `f` and restores `errno` as it was before.

@@ -104,7 +104,7 @@ pub fn print() {
         .num(r.arena_reserved >> 20)
         .str("MiB parked_heaps=")
         .num(r.parked_heaps)
-        .str(if crate::init::jemalloc_loaded() { " jemalloc=loaded" } else { "" })
+        .str(if crate::init::peer_loaded() { " peer-allocator=loaded" } else { "" })
         .str("\n");
     l.write_fd(REPORT_FD.load(Ordering::Relaxed));
 }
