@@ -4,7 +4,7 @@
 //! failure as `Err` and the export sets errno.
 
 use crate::heap::{self, Heap, Owner};
-use crate::{check, config, large};
+use crate::{check, config, large, large_span};
 use crate::size_class::{SizeClass, MID_MAX, TINY_MAX};
 use crate::{bootstrap, decay, init};
 use core::ptr;
@@ -86,11 +86,21 @@ unsafe fn alloc_checked(heap: *mut Heap, size: usize, align: usize) -> *mut u8 {
     p
 }
 
-/// The Large tier, with errno set on failure.
+/// The Large tier (a span of its own up to `large_span::MAX_BYTES`, else a mapping), with
+/// errno set on failure.
 fn large_alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
-    let mut p = large::alloc(size, align, zero);
+    let alloc = || {
+        if large_span::fits(size, align) {
+            let p = large_span::alloc(size, zero);
+            if !p.is_null() {
+                return p;
+            }
+        }
+        large::alloc(size, align, zero)
+    };
+    let mut p = alloc();
     if p.is_null() && decay::give_back_all() {
-        p = large::alloc(size, align, zero);
+        p = alloc();
     }
     if p.is_null() {
         set_enomem();
@@ -176,7 +186,10 @@ pub unsafe fn realloc(heap: *mut Heap, p: *mut u8, size: usize) -> Result<*mut u
             unsafe {
                 heap::key_unless_freed("realloc", b);
                 let block = (*slab).block_size();
-                if config::check() {
+                if (*slab).is_large() && size > block && large_span::grow_in_place(slab, size) {
+                    return Ok(p);
+                }
+                if config::check() && !(*slab).is_large() {
                     // Always moved, so that the new block gets its own red zone.
                     check::sealed_size("realloc", p, block, 0)
                 } else if size <= block && (size > block / 2 || block <= 2 * MIN_ALIGN) {
@@ -237,7 +250,7 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
         // SAFETY: `owner_of` validated `b` as a block of the live slab `slab`.
         Owner::Slab(slab, b) => unsafe {
             heap::key_unless_freed("malloc_usable_size", b);
-            if config::check() {
+            if config::check() && !(*slab).is_large() {
                 check::sealed_size("malloc_usable_size", p, (*slab).block_size(), 0)
             } else {
                 (*slab).block_size()

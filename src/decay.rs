@@ -29,6 +29,7 @@ pub fn tick() {
     }
     crate::superslab::decay(now);
     crate::large::expire(now);
+    os::retry_unmaps();
 }
 
 /// Gives back at once everything free that the decay would keep for a while (the large cache,
@@ -37,5 +38,7 @@ pub fn tick() {
 /// address-space limit (`ulimit -v`) freed memory counts until it is unmapped, so a program
 /// that frees one size and allocates another would otherwise fail.
 pub fn give_back_all() -> bool {
-    crate::large::trim() + crate::superslab::trim() > 0
+    let given = crate::large::trim() + crate::superslab::trim();
+    os::retry_unmaps();
+    given > 0
 }

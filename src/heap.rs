@@ -576,7 +576,7 @@ unsafe fn slab_block(p: *mut u8, call: &str) -> (*mut Slab, *mut Block) {
 #[inline(never)]
 fn invalid_pointer(call: &str, p: *mut u8) -> ! {
     let mut line = crate::diag::Line::new();
-    line.str(call).str("(): invalid pointer (inside hakmem's heap but not a block it handed out)");
+    line.str(call).str("(): invalid pointer (inside hakmem's heap, not a live block: never handed out, or freed already)");
     // SAFETY: the line holds only ASCII.
     fatal_ptr(unsafe { core::str::from_utf8_unchecked(line.as_bytes()) }, p as usize)
 }
@@ -742,10 +742,10 @@ unsafe fn free_remote(
     }
 }
 
-/// `free_remote` for the rest: a thread that only frees gets its heap here (as on its first
-/// malloc); a tiny block starts a new pending chain (the class's old one goes to its slab), or
-/// fills the chain, which then goes out; mid blocks, and frees of re-entered calls and exited
-/// threads, go to the slab at once.
+/// `free_remote` for the rest: a Large span goes back to the pool (`large_span`); a thread
+/// that only frees gets its heap here (as on its first malloc); a tiny block starts a new
+/// pending chain (the class's old one goes to its slab), or fills the chain, which then goes
+/// out; mid blocks, and frees of re-entered calls and exited threads, go to the slab at once.
 #[cold]
 #[inline(never)]
 unsafe fn free_remote_slow(
@@ -757,6 +757,10 @@ unsafe fn free_remote_slow(
 ) {
     // SAFETY: as in `free_remote`; `thread_heap` runs inside the entry point that took `heap`.
     unsafe {
+        if (*slab).is_large() {
+            crate::large_span::free(slab);
+            return done(heap);
+        }
         if (*heap).kind == Kind::Empty {
             heap = thread_heap(heap);
             // The heap this thread just took over (see `thread_exit`) may own the slab.

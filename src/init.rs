@@ -211,16 +211,19 @@ pub fn usable_size_foreign(p: *mut u8) -> usize {
 
 // Fork: take every lock so that no other thread holds one at the instant of the fork, release
 // them in the parent, and reset them in the child (its only thread is the one that forked).
-// Order: orphan heap, then registry, pool, large cache (the orphan heap calls into the pool).
+// Order: orphan heap, then registry, pool, large cache, deferred unmaps (the orphan heap calls
+// into the pool; any of them may unmap).
 
 unsafe extern "C" fn prefork() {
     crate::heap::ORPHAN_LOCK.acquire();
     crate::heap::REGISTRY_LOCK.acquire();
     crate::superslab::POOL_LOCK.acquire();
     crate::large::CACHE_LOCK.acquire();
+    crate::os::DEFERRED_LOCK.acquire();
 }
 
 unsafe extern "C" fn postfork_parent() {
+    crate::os::DEFERRED_LOCK.release();
     crate::large::CACHE_LOCK.release();
     crate::superslab::POOL_LOCK.release();
     crate::heap::REGISTRY_LOCK.release();
@@ -228,6 +231,7 @@ unsafe extern "C" fn postfork_parent() {
 }
 
 unsafe extern "C" fn postfork_child() {
+    crate::os::DEFERRED_LOCK.reset_in_child();
     crate::large::CACHE_LOCK.reset_in_child();
     crate::superslab::POOL_LOCK.reset_in_child();
     crate::heap::after_fork_child();

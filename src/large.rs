@@ -1,4 +1,6 @@
-//! The Large tier: requests above `MID_MAX`, and alignments above it, each in its own mapping.
+//! The Large tier's mappings: requests above `large_span::MAX_BYTES` (and above `MID_MAX` with
+//! alignments beyond a slab), each in its own mapping; smaller Large blocks are spans
+//! (`large_span`).
 //!
 //! A mapping starts at a 2 MiB boundary with a 64-byte header; the block starts `user_offset`
 //! bytes in (64, or the requested alignment). The pagemap entry of every 2 MiB chunk the mapping
@@ -48,6 +50,10 @@ pub struct LargeHeader {
     /// whole usable size, else `size` bytes. (Copying the untouched headroom faulted it in on
     /// both sides: `large_block` 1.2x at 1 thread, 1.7x at 2, without it.)
     usable_exposed: bool,
+    /// `map_bytes` and `user_offset` keyed with the header's address and the secret (see
+    /// `set_shape`): a write over the header (an underflow of the block, or an overflow of
+    /// what precedes it) is reported before free or realloc acts on what it reads there.
+    seal: usize,
 }
 
 const _: () = assert!(core::mem::size_of::<LargeHeader>() <= HEADER_BYTES);
@@ -105,6 +111,24 @@ fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
     f(unsafe { &mut *CACHE.0.get() })
 }
 
+fn shape_seal(h: *mut LargeHeader, map_bytes: usize, user_offset: usize) -> usize {
+    // The slab key function: the header address mixed with the secret.
+    crate::slab::freed_key(h.cast()) ^ map_bytes.rotate_left(13) ^ user_offset.rotate_left(41)
+}
+
+/// Sets the mapping's length and the block's offset in it, and reseals the header.
+///
+/// # Safety
+/// `h` is a header of ours, written by its owner.
+unsafe fn set_shape(h: *mut LargeHeader, map_bytes: usize, user_offset: usize) {
+    // SAFETY: per the caller.
+    unsafe {
+        (*h).map_bytes = map_bytes;
+        (*h).user_offset = user_offset;
+        (*h).seal = shape_seal(h, map_bytes, user_offset);
+    }
+}
+
 fn user_ptr(h: *mut LargeHeader) -> *mut u8 {
     // SAFETY: only address arithmetic on our own header.
     unsafe { h.cast::<u8>().add((*h).user_offset) }
@@ -156,8 +180,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
             LARGE_CACHE_HITS.fetch_add(1, Ordering::Relaxed);
             // SAFETY: a cached mapping is ours, `got >= need` bytes, and registered.
             unsafe {
-                (*h).user_offset = user_offset;
-                (*h).map_bytes = got;
+                set_shape(h, got, user_offset);
                 (*h).size = size;
                 (*h).usable_exposed = false;
                 (*h).state.store(LIVE, Ordering::Relaxed);
@@ -181,6 +204,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
             user_offset,
             size,
             usable_exposed: false,
+            seal: shape_seal(h, need, user_offset),
         });
     }
     LIVE_BYTES.fetch_add(need, Ordering::Relaxed);
@@ -233,7 +257,13 @@ fn move_registered(h: *mut LargeHeader, old_bytes: usize, dest: *mut LargeHeader
 /// `h` is a header the pagemap returned.
 pub unsafe fn classify(h: *mut LargeHeader, p: *mut u8) -> Option<bool> {
     // SAFETY: the pagemap entry is only set while the header is mapped.
-    let map_bytes = unsafe { (*h).map_bytes };
+    let (map_bytes, user_offset, seal) = unsafe { ((*h).map_bytes, (*h).user_offset, (*h).seal) };
+    if seal != shape_seal(h, map_bytes, user_offset) {
+        diag::fatal_ptr(
+            "large block header corrupted (a write before the block: underflow, or overflow of what precedes it)",
+            h as usize,
+        );
+    }
     let off = (p as usize).wrapping_sub(h as usize);
     if off >= map_bytes {
         None
@@ -345,7 +375,7 @@ unsafe fn resize_mapping(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
                 let end = h as usize + old_bytes;
                 pagemap::unregister(first_free_chunk, end.saturating_sub(first_free_chunk));
                 os::unmap(h.cast::<u8>().add(need), old_bytes - need);
-                (*h).map_bytes = need;
+                set_shape(h, need, offset);
             }
             return user_ptr(h);
         }
@@ -361,7 +391,7 @@ unsafe fn resize_mapping(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
             }
         }
         let grown_in_place = |bytes: usize| {
-            (*h).map_bytes = bytes;
+            set_shape(h, bytes, offset);
             user_ptr(h)
         };
         let split = match grow_registered(h, old_bytes, target) {
@@ -391,7 +421,7 @@ unsafe fn resize_mapping(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
         if !move_registered(h, old_bytes, dest, dest_bytes) {
             return ptr::null_mut();
         }
-        (*dest).map_bytes = dest_bytes;
+        set_shape(dest, dest_bytes, offset);
         user_ptr(dest)
     }
 }
@@ -415,6 +445,7 @@ unsafe fn copy_to(h: *mut LargeHeader, dest: *mut LargeHeader, dest_bytes: usize
             user_offset: offset,
             size: (*h).size,
             usable_exposed: false,
+            seal: shape_seal(dest, dest_bytes, offset),
         });
         ptr::copy_nonoverlapping(user_ptr(h), user_ptr(dest), used);
         (*h).state.store(FREED, Ordering::Relaxed);

@@ -80,10 +80,80 @@ pub fn commit(p: *mut u8, size: usize) -> bool {
 
 /// Returns a region obtained from [`map`] or [`map_aligned`] (or a page-aligned part of one).
 /// Leaves `errno` as it was: `free` may end up here and must preserve it.
+///
+/// munmap can fail: unmapping the middle of a mapping splits it, which takes one more of the
+/// process's mappings, refused at `vm.max_map_count`. The pages are then purged at once (the
+/// memory goes back), and the range is kept mapped, unused, to be unmapped again by
+/// `retry_unmaps` (at the next decay tick); only when that queue is full does the address
+/// space stay mapped for good, which is reported once.
 pub fn unmap(p: *mut u8, size: usize) {
     preserving_errno(|| {
         // SAFETY: callers pass a region they mapped and no longer reference.
-        unsafe { libc::munmap(p.cast(), size) };
+        if unsafe { libc::munmap(p.cast(), size) } != 0 {
+            purge(p, size);
+            defer_unmap(p as usize, size);
+        }
+    })
+}
+
+/// Ranges whose munmap failed, waiting for `retry_unmaps`.
+struct Deferred {
+    ranges: [(usize, usize); DEFERRED_MAX],
+    len: usize,
+    reported: bool,
+}
+const DEFERRED_MAX: usize = 256;
+struct DeferredCell(core::cell::UnsafeCell<Deferred>);
+// SAFETY: touched only with DEFERRED_LOCK held.
+unsafe impl Sync for DeferredCell {}
+pub static DEFERRED_LOCK: crate::sync::Mutex = crate::sync::Mutex::new();
+static DEFERRED: DeferredCell =
+    DeferredCell(core::cell::UnsafeCell::new(Deferred { ranges: [(0, 0); DEFERRED_MAX], len: 0, reported: false }));
+static DEFERRED_PENDING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+fn with_deferred<R>(f: impl FnOnce(&mut Deferred) -> R) -> R {
+    let _g = DEFERRED_LOCK.lock();
+    // SAFETY: the lock serialises every access.
+    f(unsafe { &mut *DEFERRED.0.get() })
+}
+
+fn defer_unmap(p: usize, size: usize) {
+    let lost = with_deferred(|d| {
+        if d.len < DEFERRED_MAX {
+            d.ranges[d.len] = (p, size);
+            d.len += 1;
+            DEFERRED_PENDING.store(true, core::sync::atomic::Ordering::Relaxed);
+            false
+        } else {
+            !core::mem::replace(&mut d.reported, true)
+        }
+    });
+    if lost {
+        let mut line = crate::diag::Line::new();
+        line.str("hakmem: munmap keeps failing (vm.max_map_count reached?): freed address space stays mapped (its memory is given back)\n");
+        line.write_stderr();
+    }
+}
+
+/// Unmaps again the ranges whose munmap failed (see `unmap`); those that fail again stay queued.
+pub fn retry_unmaps() {
+    if !DEFERRED_PENDING.load(core::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    preserving_errno(|| {
+        with_deferred(|d| {
+            let mut kept = 0;
+            for i in 0..d.len {
+                let (p, size) = d.ranges[i];
+                // SAFETY: a range of ours that nothing references (see `unmap`).
+                if unsafe { libc::munmap(p as *mut libc::c_void, size) } != 0 {
+                    d.ranges[kept] = (p, size);
+                    kept += 1;
+                }
+            }
+            d.len = kept;
+            DEFERRED_PENDING.store(kept > 0, core::sync::atomic::Ordering::Relaxed);
+        })
     })
 }
 
@@ -142,11 +212,12 @@ fn preserving_errno<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Gives the physical pages of a mapped region back to the kernel; the range stays mapped and
-/// reads as zero afterwards.
-pub fn purge(p: *mut u8, size: usize) {
+/// reads as zero afterwards. False when the kernel refused (the pages are still there: the
+/// caller keeps them counted as dirty, to try again).
+pub fn purge(p: *mut u8, size: usize) -> bool {
     preserving_errno(|| {
         // SAFETY: the region is one of ours and holds no live block (callers guarantee it).
-        unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) };
+        unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) == 0 }
     })
 }
 

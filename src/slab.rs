@@ -22,6 +22,8 @@ pub const SLAB_SIZE: usize = 1 << SLAB_SHIFT;
 pub const FULL: u8 = 1;
 /// Every local free takes the owner heap's slow path (check or statistics mode).
 pub const SLOW: u8 = 2;
+/// The span holds one Large block, its whole length (see `large_span`); no heap owns it.
+pub const LARGE: u8 = 4;
 
 /// A watermark above any slab's capacity, so that `spare` stays negative: every owner's free
 /// takes the slow path.
@@ -309,6 +311,38 @@ impl Slab {
         self.prev = ptr::null_mut();
         self.thread_free.store(ptr::null_mut(), Ordering::Relaxed);
         self.owner.store(owner, Ordering::Release);
+    }
+
+    /// Prepares an unused descriptor for a span of `span_slabs` slabs at `start` that is one
+    /// Large block (see `large_span`), handed out at once: its only block is `start`. `owner`
+    /// marks it live (a static no heap is, so every free takes the remote path).
+    pub fn init_large(&mut self, start: *mut u8, span_slabs: usize, owner: *mut Heap) {
+        let head_offset = self.head_offset;
+        *self = Slab::UNUSED;
+        self.head_offset = head_offset;
+        self.start = start;
+        self.class = SizeClass(crate::size_class::NUM_CLASSES as u8 - 1);
+        self.flags = LARGE;
+        self.capacity = 1;
+        self.reserved = 1;
+        self.page_blocks = 1;
+        self.set_large_len(span_slabs);
+        self.owner.store(owner, Ordering::Release);
+    }
+
+    /// Makes the Large span `span_slabs` slabs long (its block grows or shrinks with it).
+    pub fn set_large_len(&mut self, span_slabs: usize) {
+        debug_assert!(self.is_large());
+        let bytes = span_slabs * SLAB_SIZE;
+        self.span_slabs = span_slabs as u8;
+        self.span_bytes = bytes;
+        self.block_size = bytes as u32;
+        self.magic = magic_for(bytes);
+        self.carved_end.store(self.start as usize + bytes, Ordering::Relaxed);
+    }
+
+    pub fn is_large(&self) -> bool {
+        self.flags & LARGE != 0
     }
 
     #[inline(always)]

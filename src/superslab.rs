@@ -141,13 +141,15 @@ impl SuperSlab {
         // SAFETY: `ss` is live; free slabs hold no block; the caller holds the pool lock.
         unsafe {
             let mut purgeable = (*ss).dirty_mask & !(*ss).used_mask & mask;
-            (*ss).dirty_mask &= !purgeable;
             let mut bytes = 0;
             while purgeable != 0 {
                 let first = purgeable.trailing_zeros() as usize;
                 let run = (purgeable >> first).trailing_ones() as usize;
-                os::purge(Self::base(ss).add(first * SLAB_SIZE), run * SLAB_SIZE);
-                bytes += run * SLAB_SIZE;
+                // A refused purge leaves the slabs dirty, for the next decay.
+                if os::purge(Self::base(ss).add(first * SLAB_SIZE), run * SLAB_SIZE) {
+                    (*ss).dirty_mask &= !span_mask(first, run);
+                    bytes += run * SLAB_SIZE;
+                }
                 purgeable &= !span_mask(first, run);
             }
             bytes
@@ -202,8 +204,14 @@ impl SsList {
 
     /// The first SuperSlab of the list with `n` consecutive free slabs, and where they start.
     fn find(&self, n: usize) -> Option<(*mut SuperSlab, usize)> {
+        self.find_within(n, usize::MAX)
+    }
+
+    /// `find` among the first `budget` SuperSlabs of the list.
+    fn find_within(&self, n: usize, mut budget: usize) -> Option<(*mut SuperSlab, usize)> {
         let mut ss = self.head;
-        while !ss.is_null() {
+        while !ss.is_null() && budget > 0 {
+            budget -= 1;
             // SAFETY: SuperSlabs on a list are live (pool lock held).
             unsafe {
                 if let Some(i) = find_run((*ss).used_mask, n) {
@@ -276,6 +284,11 @@ static POOL: PoolCell = PoolCell(core::cell::UnsafeCell::new(Pool {
 /// Spans handed out since start: written under the pool lock, read without it (parked heaps
 /// age by it, see `heap::thread_exit`).
 static SPANS_ACQUIRED: AtomicU64 = AtomicU64::new(0);
+
+/// How many SuperSlabs without an owner one span acquisition looks at for room: Large spans
+/// (`large_span`) leave many such SuperSlabs with a few free slabs, and a scan of them all
+/// made 100,000 allocations of 200 KiB quadratic (28 s).
+const SHARED_FIND_BUDGET: usize = 16;
 
 /// How many abandoned slabs one span acquisition re-examines for blocks freed since.
 const SWEEP_BUDGET: usize = 32;
@@ -385,33 +398,73 @@ impl Pool {
             self.sweep_abandoned(SWEEP_BUDGET);
         }
         let n = class.span_slabs();
+        let Some((slab, _)) = self.claim(n, lists, may_grow) else {
+            return ptr::null_mut();
+        };
+        // SAFETY: `claim` gave us the unused head descriptor of a fresh span.
+        unsafe { (*slab).init(class, (*slab).start, n, owner) };
+        slab
+    }
+
+    /// A span of `n` slabs for one Large block (see `large_span`), and whether its memory is
+    /// untouched since it was last purged (reads as zero); owned by `owner`.
+    fn acquire_large(&mut self, n: usize, owner: *mut Heap) -> Option<(*mut Slab, bool)> {
+        let (slab, clean) = self.claim(n, ptr::null_mut(), true)?;
+        // SAFETY: as in `acquire`.
+        unsafe { (*slab).init_large((*slab).start, n, owner) };
+        Some((slab, clean))
+    }
+
+    /// Takes `n` free slabs in a row, from the SuperSlabs of `lists` (null: none), then the
+    /// shared ones, then an empty or (with `may_grow`) a new one; returns the span's head
+    /// descriptor, unused but for `start` and `head_offset`, and whether the slabs are clean
+    /// (untouched since they were last purged).
+    fn claim(&mut self, n: usize, lists: *mut SuperSlabs, may_grow: bool) -> Option<(*mut Slab, bool)> {
         // SAFETY: `lists` is null or the owner's, in a heap record that is never unmapped.
         let own = unsafe { lists.as_ref() }.and_then(|l| l.partial.find(n));
-        let found = own.or_else(|| self.shared.find(n)).or_else(|| {
+        let (ss, first) = own.or_else(|| self.shared.find_within(n, SHARED_FIND_BUDGET)).or_else(|| {
             let ss = match self.empty.head {
                 ss if !ss.is_null() => ss,
                 _ if may_grow => self.new_superslab(),
                 _ => ptr::null_mut(),
             };
             (!ss.is_null()).then(|| (ss, find_run(HEADER_SLABS_MASK, n).unwrap_or(1)))
-        });
-        let Some((ss, first)) = found else {
-            return ptr::null_mut();
-        };
+        })?;
         // SAFETY: `ss` is live and slabs first..first+n are free; we hold the pool lock.
         unsafe {
             if (*ss).owner.is_null() {
                 (*ss).owner = lists;
             }
             let mask = span_mask(first, n);
+            let clean = (*ss).dirty_mask & mask == 0;
             (*ss).used_mask |= mask;
             (*ss).dirty_mask |= mask;
             self.place(ss);
             SPANS_ACQUIRED.fetch_add(1, Ordering::Relaxed);
             let slab = ptr::addr_of_mut!((*ss).slabs[first]);
-            (*slab).init(class, SuperSlab::base(ss).add(first * SLAB_SIZE), n, owner);
+            (*slab).start = SuperSlab::base(ss).add(first * SLAB_SIZE);
             SuperSlab::set_head(ss, first, n, first);
-            slab
+            Some((slab, clean))
+        }
+    }
+
+    /// Grows the Large span `slab` in place to `n` slabs, when the slabs after it are free.
+    unsafe fn grow_large(&mut self, slab: *mut Slab, n: usize) -> bool {
+        // SAFETY: `slab` is a live Large span head (caller); we hold the pool lock.
+        unsafe {
+            let ss = ((slab as usize) & !(SUPERSLAB_SIZE - 1)) as *mut SuperSlab;
+            let first = ((*slab).start as usize - ss as usize) >> SLAB_SHIFT;
+            let old = (*slab).span_slabs as usize;
+            if first + n > SLABS_PER_SUPERSLAB || (*ss).used_mask & span_mask(first + old, n - old) != 0 {
+                return false;
+            }
+            let mask = span_mask(first + old, n - old);
+            (*ss).used_mask |= mask;
+            (*ss).dirty_mask |= mask;
+            SuperSlab::set_head(ss, first + old, n - old, first);
+            (*slab).set_large_len(n);
+            self.place(ss);
+            true
         }
     }
 
@@ -609,6 +662,23 @@ pub fn acquire_span(class: SizeClass, owner: *mut Heap, lists: *mut SuperSlabs, 
     let slab = with_pool(|p| p.acquire(class, owner, lists, may_grow));
     crate::decay::tick();
     slab
+}
+
+/// A span of `n` slabs holding one Large block, owned by `owner` (see `large_span`), and
+/// whether its memory reads as zero; None when out of memory.
+pub fn acquire_large_span(n: usize, owner: *mut Heap) -> Option<(*mut Slab, bool)> {
+    let r = with_pool(|p| p.acquire_large(n, owner));
+    crate::decay::tick();
+    r
+}
+
+/// Grows the Large span `slab` to `n` slabs in place, if the slabs after it are free.
+///
+/// # Safety
+/// `slab` is a live Large span head, used by the caller alone (the block's owner).
+pub unsafe fn grow_large_span(slab: *mut Slab, n: usize) -> bool {
+    // SAFETY: forwarded from the caller.
+    with_pool(|p| unsafe { p.grow_large(slab, n) })
 }
 
 /// When a heap is abandoned: its SuperSlabs (`lists`) lose their owner.

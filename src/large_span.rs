@@ -1,0 +1,87 @@
+//! The Large tier's blocks up to `MAX_BYTES`: each is a span of SuperSlab slabs of its own
+//! (64 KiB granules), so that they share the SuperSlabs' mappings (the arena's, which the
+//! kernel keeps as one): the number of mappings grows with the bytes in use, not with the
+//! number of blocks. (With a mapping per block, about 65,500 live 200 KiB blocks reached the
+//! kernel's `vm.max_map_count`, after which every mmap of the process failed.) Larger blocks,
+//! and those aligned beyond a slab, keep a mapping each (`large`).
+//!
+//! A Large span's descriptor (`Slab::init_large`) has one block, its start, so that `free`,
+//! `realloc` and `malloc_usable_size` find and validate it like any slab block; it is owned
+//! by no heap (its owner is `LIVE`, a static), so every free takes the remote path, which
+//! brings it here. Freed spans go back to the pool, whose decay gives their pages back once
+//! they stayed free for `decay::DECAY_MS` (and which hands recently freed, still dirty slabs
+//! out first, so hot sizes neither fault pages in nor make syscalls).
+
+use crate::heap::Heap;
+use crate::slab::{Block, Slab, SLAB_SIZE};
+use crate::superslab;
+use core::ptr;
+use core::sync::atomic::Ordering;
+
+/// The largest block kept in a span: 16 slabs, so that a SuperSlab's 31 data slabs still
+/// hold one next to other spans.
+pub const MAX_BYTES: usize = 16 * SLAB_SIZE;
+
+/// The owner of every live Large span: not a heap, only an address no heap has.
+static LIVE: u8 = 0;
+
+fn live() -> *mut Heap {
+    ptr::addr_of!(LIVE) as *mut Heap
+}
+
+/// Whether a Large request of `size` bytes aligned to `align` is served here.
+pub fn fits(size: usize, align: usize) -> bool {
+    size <= MAX_BYTES && align <= SLAB_SIZE
+}
+
+fn slabs_for(size: usize) -> usize {
+    size.max(1).div_ceil(SLAB_SIZE)
+}
+
+/// A block of `size` bytes (`fits`), zeroed when `zero`; null when out of memory. Aligned to a
+/// slab (64 KiB).
+pub fn alloc(size: usize, zero: bool) -> *mut u8 {
+    debug_assert!(fits(size, 0));
+    let Some((slab, clean)) = superslab::acquire_large_span(slabs_for(size), live()) else {
+        return ptr::null_mut();
+    };
+    crate::large::LARGE_MALLOCS.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: the span is ours, `size` bytes long at least, and mapped read-write.
+    unsafe {
+        let p = (*slab).start;
+        if !clean && zero {
+            ptr::write_bytes(p, 0, size);
+        } else if !clean {
+            // A freed block's key may be left here: it must not make the block look freed.
+            (*p.cast::<Block>()).key = 0;
+        }
+        p
+    }
+}
+
+/// Frees the block of the Large span `slab`; a second free of it (racing or not) is reported.
+///
+/// # Safety
+/// `slab` is a Large span head, found from the block being freed.
+pub unsafe fn free(slab: *mut Slab) {
+    // SAFETY: per the caller, the descriptor is readable. AcqRel: the release below must not
+    // be reordered before the claim, and the winner sees the block's last owner's writes.
+    let won = unsafe { (*slab).owner.compare_exchange(live(), ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed) };
+    if won.is_err() {
+        // SAFETY: as above.
+        crate::heap::double_free("free", unsafe { (*slab).start });
+    }
+    crate::large::LARGE_FREES.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: the span is unowned now, holds no other block and is on no heap's list.
+    unsafe { superslab::release_span(slab) };
+}
+
+/// Grows the block of the Large span `slab` in place to hold `size` bytes (`fits`), when the
+/// slabs after it are free; false otherwise (the block is then as it was).
+///
+/// # Safety
+/// `slab` is a live Large span head, the block's owner calls.
+pub unsafe fn grow_in_place(slab: *mut Slab, size: usize) -> bool {
+    // SAFETY: forwarded from the caller.
+    fits(size, 0) && unsafe { superslab::grow_large_span(slab, slabs_for(size)) }
+}
