@@ -45,6 +45,14 @@ fn many_large_blocks_share_mappings() {
         // SAFETY: a live block from hak_malloc, freed once.
         unsafe { hak_free(p as *mut c_void) };
     }
+    // SAFETY: plain C call (hakmem's malloc_trim: the test binary links the crate).
+    unsafe { malloc_trim(0) };
+    let after = map_count();
+    assert!(after < before + 50, "after freeing them all and malloc_trim: {after} mappings, from {before}");
+}
+
+extern "C" {
+    fn malloc_trim(pad: usize) -> std::ffi::c_int;
 }
 
 fn the_allocator_works_at_the_map_limit() {
