@@ -22,9 +22,7 @@ static NEXT_TICK_MS: AtomicU64 = AtomicU64::new(0);
 pub fn tick() {
     let now = os::now_ms();
     let next = NEXT_TICK_MS.load(Ordering::Relaxed);
-    if now < next
-        || NEXT_TICK_MS.compare_exchange(next, now + TICK_MS, Ordering::Relaxed, Ordering::Relaxed).is_err()
-    {
+    if now < next || NEXT_TICK_MS.compare_exchange(next, now + TICK_MS, Ordering::Relaxed, Ordering::Relaxed).is_err() {
         return;
     }
     crate::superslab::decay(now);

@@ -17,11 +17,11 @@
 //!   remote path.
 
 use crate::arena;
+use crate::check;
 use crate::diag::{fatal, fatal_ptr};
 use crate::os;
 use crate::pagemap;
 use crate::size_class::{SizeClass, FIRST_MID_CLASS, NUM_CLASSES};
-use crate::check;
 use crate::slab::{freed_key, Block, Slab};
 use crate::superslab::{self, SuperSlab, SuperSlabs};
 use crate::sync::Mutex;
@@ -576,7 +576,8 @@ unsafe fn slab_block(p: *mut u8, call: &str) -> (*mut Slab, *mut Block) {
 #[inline(never)]
 fn invalid_pointer(call: &str, p: *mut u8) -> ! {
     let mut line = crate::diag::Line::new();
-    line.str(call).str("(): invalid pointer (inside hakmem's heap, not a live block: never handed out, or freed already)");
+    line.str(call)
+        .str("(): invalid pointer (inside hakmem's heap, not a live block: never handed out, or freed already)");
     // SAFETY: the line holds only ASCII.
     fatal_ptr(unsafe { core::str::from_utf8_unchecked(line.as_bytes()) }, p as usize)
 }
@@ -640,7 +641,9 @@ unsafe fn free_in_superslab(p: *mut u8, heap: *mut Heap, done: impl FnOnce(*mut 
         // Not `slab_of`: a block past its span's first slab gets an unused descriptor here and
         // goes to `free_rejected`, which finds the span.
         let slab = SuperSlab::descriptor_at(p);
-        let Some(b) = (*slab).block_at(p) else { return free_rejected(p, heap, done) };
+        let Some(b) = (*slab).block_at(p) else {
+            return free_rejected(p, heap, done);
+        };
         let key = freed_key(b);
         if (*b).key == key {
             return free_rejected(p, heap, done);
@@ -719,13 +722,7 @@ fn free_not_slab(p: *mut u8, heap: *mut Heap, done: impl FnOnce(*mut Heap)) {
 /// the class's pending chain already holds, joins the chain here (see `PendingFrees`);
 /// everything else is `free_remote_slow`'s.
 #[inline(never)]
-unsafe fn free_remote(
-    b: *mut Block,
-    heap: *mut Heap,
-    slab: *mut Slab,
-    key: usize,
-    done: impl FnOnce(*mut Heap),
-) {
+unsafe fn free_remote(b: *mut Block, heap: *mut Heap, slab: *mut Slab, key: usize, done: impl FnOnce(*mut Heap)) {
     // SAFETY: `b` is a handed-out block of `slab` (validated by the caller); a live `heap` is
     // the calling thread's.
     unsafe {

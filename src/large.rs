@@ -92,8 +92,7 @@ struct CacheCell(UnsafeCell<Cache>);
 // SAFETY: touched only with CACHE_LOCK held.
 unsafe impl Sync for CacheCell {}
 pub static CACHE_LOCK: Mutex = Mutex::new();
-static CACHE: CacheCell =
-    CacheCell(UnsafeCell::new(Cache { slots: [NO_ENTRY; CACHE_SLOTS], len: 0, bytes: 0 }));
+static CACHE: CacheCell = CacheCell(UnsafeCell::new(Cache { slots: [NO_ENTRY; CACHE_SLOTS], len: 0, bytes: 0 }));
 /// Bytes mapped by live large blocks (the cache may hold half of that).
 static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
 
@@ -492,7 +491,11 @@ fn cache_take(need: usize, or_smaller: bool) -> Option<(*mut LargeHeader, usize)
             if fits && best.is_none_or(|b| bytes < c.slots[b].bytes) {
                 best = Some(i);
             }
-            if or_smaller && bytes < need && bytes >= need / 2 && largest_smaller.is_none_or(|b| bytes > c.slots[b].bytes) {
+            if or_smaller
+                && bytes < need
+                && bytes >= need / 2
+                && largest_smaller.is_none_or(|b| bytes > c.slots[b].bytes)
+            {
                 largest_smaller = Some(i);
             }
         }

@@ -21,14 +21,7 @@ pub fn map(size: usize) -> *mut u8 {
 fn map_with(size: usize, prot: libc::c_int) -> *mut u8 {
     // SAFETY: an anonymous private mapping at a kernel-chosen address touches no existing memory.
     let p = unsafe {
-        libc::mmap(
-            ptr::null_mut(),
-            size,
-            prot,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
+        libc::mmap(ptr::null_mut(), size, prot, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE, -1, 0)
     };
     if p == libc::MAP_FAILED {
         ptr::null_mut()
@@ -277,7 +270,13 @@ pub fn is_split(p: *mut u8, size: usize) -> bool {
 pub fn move_mapping(old: *mut u8, old_size: usize, new: *mut u8, new_size: usize) -> bool {
     // SAFETY: both ranges are ours; MREMAP_FIXED replaces our reservation at `new` atomically.
     let r = preserving_errno(|| unsafe {
-        libc::mremap(old.cast(), old_size, new_size, libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED, new.cast::<libc::c_void>())
+        libc::mremap(
+            old.cast(),
+            old_size,
+            new_size,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            new.cast::<libc::c_void>(),
+        )
     });
     r != libc::MAP_FAILED
 }

@@ -66,8 +66,7 @@ pub fn set_superslab(base: usize, present: bool) -> bool {
 
 type Leaf = [AtomicUsize; 1 << LEAF_BITS];
 
-static ROOT: [AtomicPtr<Leaf>; 1 << ROOT_BITS] =
-    [const { AtomicPtr::new(core::ptr::null_mut()) }; 1 << ROOT_BITS];
+static ROOT: [AtomicPtr<Leaf>; 1 << ROOT_BITS] = [const { AtomicPtr::new(core::ptr::null_mut()) }; 1 << ROOT_BITS];
 
 #[inline(always)]
 fn split(addr: usize) -> (usize, usize) {

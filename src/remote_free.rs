@@ -120,9 +120,7 @@ mod tests {
     fn concurrent_producers_lose_and_duplicate_nothing() {
         const PRODUCERS: usize = 4;
         const PER: usize = 20_000;
-        let blocks: Vec<Block> = (0..PRODUCERS * PER)
-            .map(|_| Block::EMPTY)
-            .collect();
+        let blocks: Vec<Block> = (0..PRODUCERS * PER).map(|_| Block::EMPTY).collect();
         let mut blocks = blocks.into_boxed_slice();
         let base = blocks.as_mut_ptr();
         let head = Arc::new(AtomicPtr::new(ptr::null_mut()));

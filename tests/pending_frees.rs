@@ -11,7 +11,6 @@ use hakmem::ffi::{hak_free, hak_malloc};
 use std::ffi::c_void;
 use std::sync::mpsc;
 
-
 /// A producer allocates tiny blocks of many classes (several slabs' worth of some) and waits;
 /// a consumer that never allocates frees them all, in the order allocated, and exits (or, with
 /// `trim`, calls malloc_trim and stays until the producer is gone); then the producer exits.
