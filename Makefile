@@ -2,13 +2,45 @@
 CARGO   ?= cargo
 LIB     := target/release/libhakmem.so
 BUILD   := build
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+MAJOR   := $(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: all lib run run-quick test test-rust test-c test-security test-larson test-stress test-programs stress header clean
+# make install: PREFIX (default /usr/local), DESTDIR (staging root), LIBDIR, INCLUDEDIR.
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+STRIP      ?= strip
+
+.PHONY: all lib deps install uninstall test-install run run-quick test test-rust test-c test-security test-larson test-stress test-programs stress header clean
 
 all: lib
 
+# The C library (preload/): libhakmem.so and libhakmem.a, exporting glibc's names.
 lib:
-	$(CARGO) build --release --lib
+	$(CARGO) build --release -p hakmem-preload
+	ln -sf libhakmem.so $(LIB).$(MAJOR)
+
+# Installs the libraries (versioned SONAME and links; debug info stripped), the header and
+# hakmem.pc (for `pkg-config --cflags --libs hakmem`).
+install: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/libhakmem.so.$(VERSION)
+	install -m 644 target/release/libhakmem.a $(DESTDIR)$(LIBDIR)/libhakmem.a
+	$(STRIP) --strip-debug $(DESTDIR)$(LIBDIR)/libhakmem.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libhakmem.a
+	ln -sf libhakmem.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libhakmem.so.$(MAJOR)
+	ln -sf libhakmem.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libhakmem.so
+	install -m 644 include/hakmem.h $(DESTDIR)$(INCLUDEDIR)/hakmem.h
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
+		hakmem.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/hakmem.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libhakmem.so $(DESTDIR)$(LIBDIR)/libhakmem.so.$(MAJOR) \
+		$(DESTDIR)$(LIBDIR)/libhakmem.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libhakmem.a \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/hakmem.pc $(DESTDIR)$(INCLUDEDIR)/hakmem.h
+
+# What the tests need on a fresh Debian machine (quiet when it is all there).
+deps:
+	scripts/install_deps.sh
 
 # The main job: the allocator comparison (Larson and the other workloads).
 run: lib
@@ -18,7 +50,8 @@ run-quick: lib
 	scripts/bench --quick
 
 # Everything CI checks.
-test: test-rust test-c test-security test-larson test-stress test-programs
+test: deps
+	$(MAKE) test-rust test-c test-install test-security test-larson test-stress test-programs
 
 test-rust:
 	$(CARGO) test --release
@@ -28,6 +61,10 @@ test-c: lib
 	scripts/test_c.sh
 
 # One program per attack (bad frees, use-after-free and overflow writes), default and check mode.
+# make install into a temporary prefix; a program built with pkg-config against it.
+test-install: lib
+	scripts/test_install.sh
+
 test-security: lib
 	scripts/test_security.sh
 
@@ -47,7 +84,7 @@ stress: lib
 
 # Regenerate include/hakmem.h (a test fails when the checked-in copy drifts).
 header:
-	HAKMEM_BLESS_HEADER=1 $(CARGO) test --release --test header
+	HAK_BLESS_HEADER=1 $(CARGO) test --release --test header
 
 clean:
 	$(CARGO) clean

@@ -9,7 +9,7 @@
 #   PEER_PKG[name]=Debian package of a peer allocator
 # A missing peer is installed with apt-get (update once, then install) unless
 # ALLOC_INSTALL=0; one that still cannot be found is skipped with a warning. A missing
-# hakmem is an error: it is what is being measured. HAKMEM_LIB overrides its path.
+# hakmem is an error: it is what is being measured. HAK_LIB overrides its path.
 #
 # Expects ROOT (the repository root) to be set.
 
@@ -57,7 +57,7 @@ _alloc_find_so() {
 }
 
 hakmem_lib() {
-    echo "${HAKMEM_LIB:-$ROOT/target/release/libhakmem.so}"
+    echo "${HAK_LIB:-$ROOT/target/release/libhakmem.so}"
 }
 
 # resolve_allocators LIST: fills SELECTED and PRELOAD; returns 2 on an unknown name and 1
@@ -73,7 +73,7 @@ resolve_allocators() {
                 lib=$(hakmem_lib)
                 if [ ! -f "$lib" ]; then
                     echo "$lib does not exist. Build it first (make lib, i.e." >&2
-                    echo "cargo build --release --lib), or leave hakmem out of the allocator list" >&2
+                    echo "cargo build --release -p hakmem-preload), or leave hakmem out of the allocator list" >&2
                     echo "(e.g. --allocators glibc,jemalloc,mimalloc,tcmalloc)." >&2
                     return 1
                 fi

@@ -5,7 +5,7 @@
  * Tests are compiled twice by scripts/test_c.sh: once linked with -lhakmem and
  * once plain (run under LD_PRELOAD=libhakmem.so).
  *
- * The environment variable HAKMEM_TEST_FOREIGN=1 (set by the script when it
+ * The environment variable HAK_TEST_FOREIGN=1 (set by the script when it
  * runs the tests against some other malloc, e.g. glibc or mimalloc, to
  * validate the tests themselves) relaxes the checks that only make sense for
  * hakmem: the non-standard entry points (free_sized, __libc_* aliases, ...)
@@ -82,7 +82,7 @@ static inline size_t opaque_size(size_t n)
 
 static inline int foreign_allocator(void)
 {
-    const char *e = getenv("HAKMEM_TEST_FOREIGN");
+    const char *e = getenv("HAK_TEST_FOREIGN");
     return e && *e && strcmp(e, "0") != 0;
 }
 
@@ -106,14 +106,14 @@ static inline int is_aligned(const void *p, size_t a)
     return ((uintptr_t)p & (a - 1)) == 0;
 }
 
-/* The guaranteed minimum alignment: 16 (glibc's).  HAKMEM_TEST_MIN_ALIGN can
+/* The guaranteed minimum alignment: 16 (glibc's).  HAK_TEST_MIN_ALIGN can
  * lower it only to validate the tests against a foreign allocator that gives
  * less (mimalloc gives 8 for blocks smaller than 16). */
 static inline size_t min_align(void)
 {
     static size_t a;
     if (!a) {
-        const char *e = getenv("HAKMEM_TEST_MIN_ALIGN");
+        const char *e = getenv("HAK_TEST_MIN_ALIGN");
         a = e && *e ? strtoul(e, NULL, 0) : 16;
     }
     return a;
@@ -322,12 +322,12 @@ static inline uint64_t rng_below(rng_t *r, uint64_t n)
     return rng_next(r) % n;
 }
 
-/* Test seed: HAKMEM_TEST_SEED or a fixed default, printed for reproduction. */
+/* Test seed: HAK_TEST_SEED or a fixed default, printed for reproduction. */
 static inline uint64_t test_seed(uint64_t dflt)
 {
-    const char *e = getenv("HAKMEM_TEST_SEED");
+    const char *e = getenv("HAK_TEST_SEED");
     uint64_t s = e && *e ? strtoull(e, NULL, 0) : dflt;
-    printf("seed %llu (set HAKMEM_TEST_SEED to change)\n", (unsigned long long)s);
+    printf("seed %llu (set HAK_TEST_SEED to change)\n", (unsigned long long)s);
     return s;
 }
 

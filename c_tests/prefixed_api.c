@@ -1,6 +1,6 @@
 /* prefixed_api: the hak_* API declared in include/hakmem.h — hak_malloc,
  * hak_free, hak_calloc, hak_realloc, hak_posix_memalign, hak_usable_size,
- * hak_stats_print, hak_version — and that it shares its heap with
+ * hak_stats_print, hak_version, hak_trim — and that it shares its heap with
  * malloc/free (a block from one family is freed by the other).
  *
  * Built linked with -lhakmem, the functions are called directly.  Built for
@@ -21,6 +21,7 @@ DECLARE_PTR(hak_posix_memalign);
 DECLARE_PTR(hak_usable_size);
 DECLARE_PTR(hak_stats_print);
 DECLARE_PTR(hak_version);
+DECLARE_PTR(hak_trim);
 
 #ifdef HAK_PRELOAD
 #define RESOLVE(f)                                                                      \
@@ -43,6 +44,7 @@ static void resolve_all(void)
     RESOLVE(hak_usable_size);
     RESOLVE(hak_stats_print);
     RESOLVE(hak_version);
+    RESOLVE(hak_trim);
 }
 
 static void test_version(void)
@@ -54,7 +56,28 @@ static void test_version(void)
     for (size_t i = 0; i < len; i++)
         CHECK(v[i] >= 0x20 && v[i] < 0x7f, "hak_version() has a non-printable byte 0x%02x", (unsigned char)v[i]);
     CHECK(p_hak_version() == v || strcmp(p_hak_version(), v) == 0, "hak_version() is not stable");
+    CHECK(strcmp(v, HAKMEM_VERSION_STRING) == 0, "hak_version() is \"%s\", the header says \"%s\"", v,
+          HAKMEM_VERSION_STRING);
+    CHECK(HAKMEM_VERSION == HAKMEM_VERSION_MAJOR * 10000 + HAKMEM_VERSION_MINOR * 100 + HAKMEM_VERSION_PATCH,
+          "HAKMEM_VERSION does not match its parts");
     printf("hak_version() = \"%s\"\n", v);
+}
+
+static void test_trim(void)
+{
+    /* Free a few MiB of blocks of each tier, then trim: some memory must go back. */
+    enum { N = 64 };
+    void *blocks[N];
+    for (int i = 0; i < N; i++) {
+        blocks[i] = p_hak_malloc(i % 2 ? 100000 : 3 << 20);
+        CHECK(blocks[i] != NULL, "hak_malloc failed");
+        memset(blocks[i], 1, 4096);
+    }
+    for (int i = 0; i < N; i++)
+        p_hak_free(blocks[i]);
+    /* The 3 MiB blocks wait in the Large cache: trimming releases them. */
+    int r = p_hak_trim();
+    CHECK(r == 1, "hak_trim() returned %d after freeing %d MiB", r, N / 2 * 3);
 }
 
 static void test_malloc_free(void)
@@ -226,6 +249,7 @@ int main(void)
     test_posix_memalign();
     test_mixing();
     test_threads();
+    test_trim();
     fflush(stdout);
     p_hak_stats_print();
     printf("prefixed_api: ok\n");

@@ -5,7 +5,7 @@
  * malloc_usable_size are checked on every allocation.  Two threads run it,
  * each with its own shadow table, and swap blocks through a shared exchange
  * so that blocks are also freed / reallocated by the other thread.
- * HAKMEM_TEST_SEED changes the seed, HAKMEM_TEST_OPS the op count. */
+ * HAK_TEST_SEED changes the seed, HAK_TEST_OPS the op count. */
 #include "common.h"
 
 enum { SLOTS = 2000, XSLOTS = 64, THREADS = 2 };
@@ -230,7 +230,7 @@ static void *run(void *arg)
 int main(void)
 {
     base_seed = test_seed(20240601);
-    const char *e = getenv("HAKMEM_TEST_OPS");
+    const char *e = getenv("HAK_TEST_OPS");
     if (e && *e)
         ops_per_thread = strtol(e, NULL, 0) / THREADS;
     have_sized = !foreign_allocator() && HAVE_SYM(free_sized) && HAVE_SYM(free_aligned_sized);

@@ -9,6 +9,13 @@
 
 #include <stddef.h>
 
+#define HAKMEM_VERSION_MAJOR 0
+#define HAKMEM_VERSION_MINOR 1
+#define HAKMEM_VERSION_PATCH 0
+/* HAKMEM_VERSION: MAJOR * 10000 + MINOR * 100 + PATCH, for #if tests. */
+#define HAKMEM_VERSION 100
+#define HAKMEM_VERSION_STRING "0.1.0"
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -56,6 +63,11 @@ int hak_posix_memalign(void **out, size_t align, size_t size);
  * `p` is NULL or a live block from this allocator.
  */
 size_t hak_usable_size(void *p);
+
+/**
+ * Gives cached and free memory back to the kernel, like malloc_trim: 1 when some was released.
+ */
+int hak_trim(void);
 
 /**
  * Prints the statistics report to stderr (the per-tier call counts need `HAKMEM_STATS=1`).

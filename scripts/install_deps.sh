@@ -6,6 +6,8 @@
 # Needed by scripts/test_programs.sh:
 #   sqlite3              sqlite3 CLI
 #   redis-server         redis-server (+ redis-tools: redis-cli, redis-benchmark)
+# Needed by scripts/test_install.sh:
+#   pkg-config
 # Needed by scripts/test_security.sh (its peer-allocator programs link them):
 #   libtcmalloc-minimal4, libjemalloc2   (jemalloc also comes with redis-server)
 #   git, python3         come with the CI image (python3 is pyenv's, with its test suite;
@@ -18,6 +20,7 @@ declare -A PKGS=(
     [sqlite3]=sqlite3
     [redis-server]=redis-server
     [redis-tools]=redis-benchmark
+    [pkg-config]=pkg-config
 )
 
 SUDO=""

@@ -18,7 +18,7 @@
 #   --allocator NAME   run under another allocator instead (glibc, jemalloc, ...)
 #   --runs N           repetitions of the 4-thread Larson (default 20)
 #   --seconds S        length of each Larson run (default 5)
-# Environment: HAKMEM_LIB overrides target/release/libhakmem.so.
+# Environment: HAK_LIB overrides target/release/libhakmem.so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -73,7 +73,7 @@ run_case "batch T=8" 300 batch 20 50000 12 8
 run_case "malloc_large T=4" 300 malloc_large 200 8 12 4
 run_case "mstress T=8" 300 mstress 20 20 12 8
 
-# 4. The stress programs, long mode (under the same allocator; HAKMEM_LIB=none: plain glibc).
+# 4. The stress programs, long mode (under the same allocator; HAK_LIB=none: plain glibc).
 # Their lines are passed through; their summary line is added to the totals.
 echo "stress: scripts/test_stress.sh --long"
 stress_summary=""
@@ -85,7 +85,7 @@ while IFS= read -r line; do
     else
         echo "$line"
     fi
-done < <(HAKMEM_LIB="${T_SO:-none}" "$ROOT/scripts/test_stress.sh" --long 2>&1)
+done < <(HAK_LIB="${T_SO:-none}" "$ROOT/scripts/test_stress.sh" --long 2>&1)
 if [ -z "$stress_summary" ]; then
     echo "FAIL scripts/test_stress.sh --long (it ended without its summary line)"
     T_FAILED=$((T_FAILED + 1))

@@ -20,25 +20,25 @@
 # build/c_tests/ (logs: build/c_tests/logs/NAME.MODE.{out,err}).
 #
 # Environment:
-#   HAKMEM_TEST_LIB=/path/to/other/malloc.so
+#   HAK_TEST_LIB=/path/to/other/malloc.so
 #                       validate the tests against another allocator: only the
 #                       preload mode runs, with that library; hakmem-only tests
-#                       (prefixed_api, stats, bad_input_*_mid, bad_input_free_after_trim)
+#                       (prefixed_api, stats, options, bad_input_*_mid, bad_input_free_after_trim)
 #                       are skipped, bad_input_* only
 #                       need the abort, and the programs get
-#                       HAKMEM_TEST_FOREIGN=1 (non-standard entry points such as
+#                       HAK_TEST_FOREIGN=1 (non-standard entry points such as
 #                       free_sized are skipped instead of required).
-#   HAKMEM_TEST_LIB=none
+#   HAK_TEST_LIB=none
 #                       the same, with no preload at all (plain glibc).
-#   HAKMEM_TEST_LIBDIR=DIR     where libhakmem.so is (default target/release).
-#   HAKMEM_TEST_MODES="linked preload small-arena"   modes to run (default: all; only
-#                       "preload"/"plain" make sense with HAKMEM_TEST_LIB).
-#   HAKMEM_TEST_FILTER=REGEX   run only the tests whose name matches.
-#   HAKMEM_TEST_TIMEOUT=60     per-run timeout in seconds.
+#   HAK_TEST_LIBDIR=DIR     where libhakmem.so is (default target/release).
+#   HAK_TEST_MODES="linked preload small-arena"   modes to run (default: all; only
+#                       "preload"/"plain" make sense with HAK_TEST_LIB).
+#   HAK_TEST_FILTER=REGEX   run only the tests whose name matches.
+#   HAK_TEST_TIMEOUT=60     per-run timeout in seconds.
 #   CC, CFLAGS          compiler and flags (default: cc, -O2 -g ...).
-#   HAKMEM_TEST_JOBS=2  compilers run at once.
-# Extra environment for the programs: HAKMEM_TEST_SEED (random_ops seed),
-# HAKMEM_TEST_OPS (random_ops op count), HAKMEM_TEST_MIN_ALIGN (only to
+#   HAK_TEST_JOBS=2  compilers run at once.
+# Extra environment for the programs: HAK_TEST_SEED (random_ops seed),
+# HAK_TEST_OPS (random_ops op count), HAK_TEST_MIN_ALIGN (only to
 # validate against an allocator that aligns small blocks to 8).
 
 set -u
@@ -48,26 +48,26 @@ ROOT=$PWD
 CC=${CC:-cc}
 CFLAGS=${CFLAGS:-"-O2 -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fno-builtin"}
 read -ra CFLAGS_WORDS <<<"$CFLAGS"
-LIBDIR=${HAKMEM_TEST_LIBDIR:-$ROOT/target/release}
+LIBDIR=${HAK_TEST_LIBDIR:-$ROOT/target/release}
 HAKLIB=$LIBDIR/libhakmem.so
-TIMEOUT=${HAKMEM_TEST_TIMEOUT:-60}
-FILTER=${HAKMEM_TEST_FILTER:-}
+TIMEOUT=${HAK_TEST_TIMEOUT:-60}
+FILTER=${HAK_TEST_FILTER:-}
 OUTDIR=$ROOT/build/c_tests
 LOGDIR=$OUTDIR/logs
 
 FOREIGN=0
 PRELOAD_LIB=$HAKLIB
-if [[ -n "${HAKMEM_TEST_LIB:-}" ]]; then
+if [[ -n "${HAK_TEST_LIB:-}" ]]; then
     FOREIGN=1
-    if [[ "$HAKMEM_TEST_LIB" == none ]]; then
+    if [[ "$HAK_TEST_LIB" == none ]]; then
         PRELOAD_LIB=
-        MODES=${HAKMEM_TEST_MODES:-plain}
+        MODES=${HAK_TEST_MODES:-plain}
     else
-        PRELOAD_LIB=$HAKMEM_TEST_LIB
-        MODES=${HAKMEM_TEST_MODES:-preload}
+        PRELOAD_LIB=$HAK_TEST_LIB
+        MODES=${HAK_TEST_MODES:-preload}
     fi
 else
-    MODES=${HAKMEM_TEST_MODES:-linked preload small-arena}
+    MODES=${HAK_TEST_MODES:-linked preload small-arena}
 fi
 
 if [[ $FOREIGN == 0 && ! -f "$HAKLIB" ]]; then
@@ -107,7 +107,7 @@ stderr_pattern() { # NAME MODE: fixed string that stderr must contain
 }
 # (The *_mid bad inputs go beyond what other allocators detect: glibc frees a 16 KiB block
 # twice without a word; so does the free after malloc_trim.)
-hakmem_only() { [[ $1 == prefixed_api || $1 == stats || $1 == bad_input_*_mid || $1 == bad_input_free_after_trim ]]; }
+hakmem_only() { [[ $1 == prefixed_api || $1 == stats || $1 == options || $1 == bad_input_*_mid || $1 == bad_input_free_after_trim ]]; }
 
 # shellcheck source=scripts/lib/cbuild.sh
 . "$ROOT/scripts/lib/cbuild.sh"
@@ -149,7 +149,7 @@ build_all() {
             fi
             build "$mode" "$name" &
             running=$((running + 1))
-            if ((running >= ${HAKMEM_TEST_JOBS:-2})); then
+            if ((running >= ${HAK_TEST_JOBS:-2})); then
                 wait -n
                 running=$((running - 1))
             fi
@@ -163,7 +163,7 @@ run_one() {
     local mode=$1 name=$2
     local label="$name [$mode]"
     if [[ $FOREIGN == 1 ]] && hakmem_only "$name"; then
-        echo "SKIP $label (hakmem-only test; HAKMEM_TEST_LIB is set)"
+        echo "SKIP $label (hakmem-only test; HAK_TEST_LIB is set)"
         skipped=$((skipped + 1))
         return
     fi
@@ -176,7 +176,7 @@ run_one() {
     fi
 
     local out=$LOGDIR/$name.$mode.out err=$LOGDIR/$name.$mode.err
-    local -a envs=("HAKMEM_TEST_FOREIGN=$FOREIGN")
+    local -a envs=("HAK_TEST_FOREIGN=$FOREIGN")
     local e
     for e in $(test_env "$name"); do envs+=("$e"); done
     if [[ $mode == preload && -n "$PRELOAD_LIB" ]]; then
@@ -251,7 +251,7 @@ for mode in $MODES; do
         ;;
     esac
     if [[ $(build_of "$mode") == linked && $FOREIGN == 1 ]]; then
-        echo "test_c.sh: the $mode mode needs libhakmem.so; unset HAKMEM_TEST_LIB" >&2
+        echo "test_c.sh: the $mode mode needs libhakmem.so; unset HAK_TEST_LIB" >&2
         exit 2
     fi
 done

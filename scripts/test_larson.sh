@@ -10,7 +10,7 @@
 #   --allocator NAME   run under another allocator instead (glibc, jemalloc, mimalloc,
 #                      tcmalloc) — to check the harness itself
 #   --seconds S        length of each Larson run (default 2)
-# Environment: HAKMEM_LIB overrides target/release/libhakmem.so.
+# Environment: HAK_LIB overrides target/release/libhakmem.so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

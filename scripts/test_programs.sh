@@ -2,7 +2,7 @@
 # Real programs under LD_PRELOAD=libhakmem.so, each compared with a run without preload.
 #
 #   scripts/test_programs.sh                   # uses target/release/libhakmem.so
-#   HAKMEM_LIB=/path/to/lib.so scripts/test_programs.sh
+#   HAK_LIB=/path/to/lib.so scripts/test_programs.sh
 #   TEST_PROGRAMS_KEEP=1 scripts/test_programs.sh   # keep the temp dir (outputs, logs)
 #
 # Tests (each run twice, concurrently: "base" without preload and "hak" with it; the
@@ -12,7 +12,7 @@
 #   sqlite3   300k-row table, indexes, aggregates, sorts, joins, updates, integrity_check
 #   redis     redis-server on 127.0.0.1, redis-benchmark, redis-cli commands, clean shutdown
 #   hakmem_stats  HAKMEM_STATS=1 makes the allocator print "hakmem stats:" at exit (proof
-#                 that the preloaded allocator served the calls); when HAKMEM_LIB points at
+#                 that the preloaded allocator served the calls); when HAK_LIB points at
 #                 another allocator a missing line is reported as SKIP, not FAIL.
 # Prints PASS/FAIL per test and ends with "N passed, M failed"; exits 1 if anything failed.
 # Needs: python3 (with its test package), git, sqlite3, redis-server, redis-cli,
@@ -20,8 +20,8 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-if [ -n "${HAKMEM_LIB:-}" ]; then
-    LIB=$(realpath -- "$HAKMEM_LIB" 2>/dev/null || echo "$HAKMEM_LIB")
+if [ -n "${HAK_LIB:-}" ]; then
+    LIB=$(realpath -- "$HAK_LIB" 2>/dev/null || echo "$HAK_LIB")
     LIB_OVERRIDDEN=1
 else
     LIB=$ROOT/target/release/libhakmem.so
@@ -487,7 +487,7 @@ t_stats() {
         echo "PASS hakmem_stats ($((SECONDS - t0)) s): $(grep -m1 '^hakmem stats:' "$d/stderr" | cut -c1-160)"
         PASSED=$((PASSED + 1))
     elif [ "$LIB_OVERRIDDEN" = 1 ]; then
-        echo "SKIP hakmem_stats: HAKMEM_LIB=$LIB printed no 'hakmem stats:' line (not hakmem?)"
+        echo "SKIP hakmem_stats: HAK_LIB=$LIB printed no 'hakmem stats:' line (not hakmem?)"
         SKIPPED=$((SKIPPED + 1))
     else
         echo "FAIL hakmem_stats: no line starting with 'hakmem stats:' on stderr with HAKMEM_STATS=1"

@@ -13,16 +13,16 @@
 # Then security/peers/NAME.c, each linked with the peer allocator its header names (`link:`,
 # skipped when that library is not installed), must run to exit 0 under the preload: the
 # pointers the peer's own entry points return (tc_malloc, mallocx) go back to the peer.
-# Environment: HAKMEM_TEST_LIB (default target/release/libhakmem.so), CC,
-# HAKMEM_TEST_FILTER (regex on the names), HAKMEM_TEST_TIMEOUT (per run, default 60 s).
+# Environment: HAK_TEST_LIB (default target/release/libhakmem.so), CC,
+# HAK_TEST_FILTER (regex on the names), HAK_TEST_TIMEOUT (per run, default 60 s).
 # Builds into build/security/ (logs: build/security/logs/).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 CC=${CC:-cc}
-LIB=${HAKMEM_TEST_LIB:-$ROOT/target/release/libhakmem.so}
-TIMEOUT=${HAKMEM_TEST_TIMEOUT:-60}
-FILTER=${HAKMEM_TEST_FILTER:-}
+LIB=${HAK_TEST_LIB:-$ROOT/target/release/libhakmem.so}
+TIMEOUT=${HAK_TEST_TIMEOUT:-60}
+FILTER=${HAK_TEST_FILTER:-}
 OUT=$ROOT/build/security
 LOGS=$OUT/logs
 mkdir -p "$LOGS"

@@ -35,11 +35,11 @@
 #   --filter REGEX  run only the cases whose name matches
 #   --modes "normal check"   the modes to run (default both)
 # Environment:
-#   HAKMEM_LIB=PATH         the library to preload (default target/release/libhakmem.so);
-#                           HAKMEM_LIB=none runs without any preload (plain glibc), to
+#   HAK_LIB=PATH         the library to preload (default target/release/libhakmem.so);
+#                           HAK_LIB=none runs without any preload (plain glibc), to
 #                           validate the programs themselves
-#   HAKMEM_STRESS_TIMEOUT=S per-run timeout (default 90, 600 with --long)
-#   HAKMEM_TEST_SEED        passed through: the programs' seed
+#   HAK_STRESS_TIMEOUT=S per-run timeout (default 90, 600 with --long)
+#   HAK_TEST_SEED        passed through: the programs' seed
 #   CC, CFLAGS              compiler and flags
 # Build outputs and logs: build/stress/ (logs: build/stress/logs/NAME.MODE.{out,err}).
 set -u
@@ -69,10 +69,10 @@ if [ -z "$scale" ]; then
 fi
 if [ $long = 1 ]; then
     larson_runs=20
-    TIMEOUT=${HAKMEM_STRESS_TIMEOUT:-600}
+    TIMEOUT=${HAK_STRESS_TIMEOUT:-600}
 else
     larson_runs=3
-    TIMEOUT=${HAKMEM_STRESS_TIMEOUT:-90}
+    TIMEOUT=${HAK_STRESS_TIMEOUT:-90}
 fi
 for m in $modes; do
     case $m in
@@ -88,7 +88,7 @@ OUTDIR=$ROOT/build/stress
 LOGDIR=$OUTDIR/logs
 SRCDIR=$ROOT/c_tests/stress
 LARSON=$ROOT/build/bench/larson
-LIB=${HAKMEM_LIB:-$ROOT/target/release/libhakmem.so}
+LIB=${HAK_LIB:-$ROOT/target/release/libhakmem.so}
 if [ "$LIB" = none ]; then
     LIB=
 fi
@@ -99,7 +99,7 @@ mkdir -p "$OUTDIR" "$LOGDIR"
 ulimit -c 0 2>/dev/null || true
 
 if [ -n "$LIB" ] && [ ! -f "$LIB" ]; then
-    echo "FAIL setup: $LIB not found (build it with make lib, or set HAKMEM_LIB)"
+    echo "FAIL setup: $LIB not found (build it with make lib, or set HAK_LIB)"
     echo "0 passed, 1 failed"
     exit 1
 fi

@@ -4,9 +4,9 @@
 //! failure as `Err` and the export sets errno.
 
 use crate::heap::{self, Heap, Owner};
-use crate::{check, config, large, large_span};
 use crate::size_class::{SizeClass, MID_MAX, TINY_MAX};
 use crate::{bootstrap, decay, init};
+use crate::{check, config, large, large_span};
 use core::ptr;
 
 pub const MIN_ALIGN: usize = 16;
@@ -76,7 +76,9 @@ unsafe fn malloc_beyond_tiny(heap: *mut Heap, size: usize) -> *mut u8 {
 #[inline(never)]
 unsafe fn alloc_checked(heap: *mut Heap, size: usize, align: usize) -> *mut u8 {
     let class = check::inner_size(size).and_then(|inner| SizeClass::for_aligned(inner, align));
-    let Some(class) = class else { return large_alloc(size, if align <= MIN_ALIGN { 0 } else { align }, false) };
+    let Some(class) = class else {
+        return large_alloc(size, if align <= MIN_ALIGN { 0 } else { align }, false);
+    };
     // SAFETY: see `malloc`.
     let p = unsafe { heap::alloc(heap, class) };
     if !p.is_null() {
@@ -161,6 +163,27 @@ pub unsafe fn aligned(heap: *mut Heap, align: usize, size: usize) -> *mut u8 {
         Some(class) => unsafe { heap::alloc(heap, class) },
         None => large_alloc(size, align, false),
     }
+}
+
+/// `aligned`, zeroed: a fresh large mapping is not cleared again.
+///
+/// # Safety
+/// See `malloc`.
+pub unsafe fn aligned_zeroed(heap: *mut Heap, align: usize, size: usize) -> *mut u8 {
+    if align <= MIN_ALIGN {
+        // SAFETY: see `malloc`.
+        return unsafe { calloc(heap, 1, size) };
+    }
+    if !config::check() && SizeClass::for_aligned(size, align).is_none() {
+        return large_alloc(size, align, true);
+    }
+    // SAFETY: see `malloc`.
+    let p = unsafe { aligned(heap, align, size) };
+    if !p.is_null() {
+        // SAFETY: `p` holds at least `size` bytes.
+        unsafe { ptr::write_bytes(p, 0, size) };
+    }
+    p
 }
 
 /// glibc's realloc: `Ok(null)` when `size == 0` freed `p`; `Err(())` when out of memory (then

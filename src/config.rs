@@ -1,16 +1,21 @@
 //! The options table: every `HAKMEM_*` environment variable, read once at init from `environ`
 //! (no `getenv`, no allocation). Until init has run the defaults apply; hot paths never read the
-//! environment.
+//! environment. Values are parsed strictly: a bad value, or a `HAKMEM_*` name that is not an
+//! option, gets one warning line on stderr at start-up naming it and what is used instead.
 //!
-//! | variable               | default | meaning                                                   |
-//! |------------------------|---------|-----------------------------------------------------------|
-//! | `HAKMEM_STATS`         | 0       | 1: count per-tier calls (on the slow paths), print at exit |
-//! | `HAKMEM_CHECK`         | 0       | 1: check mode (see `check`): validate lists and blocks on every call |
-//! | `HAKMEM_FOREIGN`       | auto    | pointers not allocated by hakmem: `abort`, `next` (hand to the next allocator in link order), `ignore` (leak them); `auto` = `next` when libjemalloc or libtcmalloc is loaded, else `abort` |
-//! | `HAKMEM_SS_CACHE`      | 4       | empty SuperSlabs (2 MiB each) kept mapped for reuse       |
-//! | `HAKMEM_LARGE_CACHE_MB`| 64      | bytes of freed large mappings kept for reuse (at least; 0: none) |
-//! | `HAKMEM_ARENA_MB`      | 32768   | address space reserved for SuperSlabs (see `arena`); 0: none |
+//! | variable               | default | values | meaning                                        |
+//! |------------------------|---------|--------|------------------------------------------------|
+//! | `HAKMEM_STATS`         | off     | switch | count per-tier calls (on the slow paths), print at exit |
+//! | `HAKMEM_CHECK`         | off     | switch | check mode (see `check`): validate lists and blocks on every call |
+//! | `HAKMEM_FOREIGN`       | auto    | `auto`, `abort`, `next`, `ignore` | pointers not allocated by hakmem: `abort`, `next` (hand to the next allocator in link order), `ignore` (leak them); `auto` = `next` when libjemalloc or libtcmalloc is loaded, else `abort` |
+//! | `HAKMEM_SS_CACHE`      | 4       | 0 ..= 4096 | empty SuperSlabs (2 MiB each) kept mapped for reuse |
+//! | `HAKMEM_LARGE_CACHE_MB`| 64      | 0 ..= 1048576 | bytes of freed large mappings kept for reuse (at least; 0: none) |
+//! | `HAKMEM_ARENA_MB`      | 32768   | 0 ..= 67108864 | address space reserved for SuperSlabs (see `arena`); 0: none |
+//! | `HAKMEM_VERBOSE`       | off     | switch | print the options in effect (and the peer allocator found) at start-up |
+//!
+//! A switch is `1`/`0`, `true`/`false`, `on`/`off` or `yes`/`no` (any case).
 
+use crate::diag::Line;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -21,6 +26,8 @@ pub enum ForeignPolicy {
     Ignore = 3,
 }
 
+const FOREIGN_NAMES: [&str; 4] = ["auto", "abort", "next", "ignore"];
+
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
     pub stats: bool,
@@ -29,6 +36,27 @@ pub struct Options {
     pub superslab_cache: usize,
     pub large_cache_bytes: usize,
     pub arena_bytes: usize,
+    pub verbose: bool,
+}
+
+/// How a value is written.
+#[derive(Clone, Copy)]
+enum Kind {
+    Switch,
+    /// One of the names, stored as its index.
+    Choice(&'static [&'static str]),
+    /// A decimal number in `0..=max`, stored shifted left by `shift` (MiB: 20).
+    Number {
+        max: usize,
+        shift: u32,
+    },
+}
+
+struct Spec {
+    name: &'static str,
+    kind: Kind,
+    default: usize,
+    value: &'static AtomicUsize,
 }
 
 const DEFAULTS: Options = Options {
@@ -38,6 +66,7 @@ const DEFAULTS: Options = Options {
     superslab_cache: 4,
     large_cache_bytes: 64 << 20,
     arena_bytes: 32 << 30,
+    verbose: false,
 };
 
 static STATS: AtomicUsize = AtomicUsize::new(DEFAULTS.stats as usize);
@@ -46,6 +75,39 @@ static FOREIGN: AtomicUsize = AtomicUsize::new(DEFAULTS.foreign as usize);
 static SUPERSLAB_CACHE: AtomicUsize = AtomicUsize::new(DEFAULTS.superslab_cache);
 static LARGE_CACHE_BYTES: AtomicUsize = AtomicUsize::new(DEFAULTS.large_cache_bytes);
 static ARENA_BYTES: AtomicUsize = AtomicUsize::new(DEFAULTS.arena_bytes);
+static VERBOSE: AtomicUsize = AtomicUsize::new(DEFAULTS.verbose as usize);
+
+const MIB: u32 = 20;
+
+static SPECS: [Spec; 7] = [
+    Spec { name: "HAKMEM_STATS", kind: Kind::Switch, default: DEFAULTS.stats as usize, value: &STATS },
+    Spec { name: "HAKMEM_CHECK", kind: Kind::Switch, default: DEFAULTS.check as usize, value: &CHECK },
+    Spec {
+        name: "HAKMEM_FOREIGN",
+        kind: Kind::Choice(&FOREIGN_NAMES),
+        default: DEFAULTS.foreign as usize,
+        value: &FOREIGN,
+    },
+    Spec {
+        name: "HAKMEM_SS_CACHE",
+        kind: Kind::Number { max: 4096, shift: 0 },
+        default: DEFAULTS.superslab_cache,
+        value: &SUPERSLAB_CACHE,
+    },
+    Spec {
+        name: "HAKMEM_LARGE_CACHE_MB",
+        kind: Kind::Number { max: 1 << 20, shift: MIB },
+        default: DEFAULTS.large_cache_bytes,
+        value: &LARGE_CACHE_BYTES,
+    },
+    Spec {
+        name: "HAKMEM_ARENA_MB",
+        kind: Kind::Number { max: 1 << 26, shift: MIB },
+        default: DEFAULTS.arena_bytes,
+        value: &ARENA_BYTES,
+    },
+    Spec { name: "HAKMEM_VERBOSE", kind: Kind::Switch, default: DEFAULTS.verbose as usize, value: &VERBOSE },
+];
 
 pub fn get() -> Options {
     Options {
@@ -60,6 +122,7 @@ pub fn get() -> Options {
         superslab_cache: SUPERSLAB_CACHE.load(Ordering::Relaxed),
         large_cache_bytes: LARGE_CACHE_BYTES.load(Ordering::Relaxed),
         arena_bytes: ARENA_BYTES.load(Ordering::Relaxed),
+        verbose: VERBOSE.load(Ordering::Relaxed) != 0,
     }
 }
 
@@ -73,50 +136,131 @@ pub fn set_foreign(p: ForeignPolicy) {
     FOREIGN.store(p as usize, Ordering::Relaxed);
 }
 
-/// Applies one `NAME=value` environment entry if it is one of ours.
-pub fn apply(entry: &[u8]) {
-    let Some(eq) = entry.iter().position(|&b| b == b'=') else { return };
-    let (name, value) = (&entry[..eq], &entry[eq + 1..]);
-    match name {
-        b"HAKMEM_STATS" => STATS.store(truthy(value) as usize, Ordering::Relaxed),
-        b"HAKMEM_CHECK" => CHECK.store(truthy(value) as usize, Ordering::Relaxed),
-        b"HAKMEM_FOREIGN" => {
-            let p = match value {
-                b"abort" => ForeignPolicy::Abort,
-                b"next" => ForeignPolicy::Next,
-                b"ignore" => ForeignPolicy::Ignore,
-                _ => ForeignPolicy::Auto,
+/// What `apply` made of an entry.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    Set,
+    /// A bad value: the option keeps its value.
+    BadValue,
+    /// Not an option's name.
+    Unknown,
+}
+
+/// Applies one `HAKMEM_NAME=value` environment entry, warning on stderr about a bad value or an
+/// unknown name.
+pub fn apply(entry: &[u8]) -> Applied {
+    let eq = entry.iter().position(|&b| b == b'=').unwrap_or(entry.len());
+    let (name, value) = (&entry[..eq], entry.get(eq + 1..).unwrap_or(b""));
+    let Some(spec) = SPECS.iter().find(|s| s.name.as_bytes() == name) else {
+        let mut line = Line::new();
+        line.str("hakmem: warning: ").bytes(name).str(" is not an option, ignored");
+        if let Some(near) = SPECS
+            .iter()
+            .filter(|s| edit_distance(s.name.as_bytes(), name) <= 2)
+            .min_by_key(|s| edit_distance(s.name.as_bytes(), name))
+        {
+            line.str(" (").str(near.name).str("?)");
+        }
+        line.str("\n").write_stderr();
+        return Applied::Unknown;
+    };
+    match parse(spec.kind, value) {
+        Some(v) => {
+            spec.value.store(v, Ordering::Relaxed);
+            Applied::Set
+        }
+        None => {
+            let mut line = Line::new();
+            line.str("hakmem: warning: ").str(spec.name).str("=").bytes(value).str(": ");
+            match spec.kind {
+                Kind::Switch => line.str("not 1/0, true/false, on/off or yes/no"),
+                Kind::Choice(names) => {
+                    line.str("not one of");
+                    for n in names {
+                        line.str(" ").str(n);
+                    }
+                    &mut line
+                }
+                Kind::Number { max, .. } => line.str("not a number in 0..=").num(max as u64),
             };
-            set_foreign(p);
+            line.str("; using ");
+            write_value(&mut line, spec, spec.value.load(Ordering::Relaxed));
+            line.str("\n").write_stderr();
+            Applied::BadValue
         }
-        b"HAKMEM_SS_CACHE" => {
-            if let Some(n) = parse(value) {
-                SUPERSLAB_CACHE.store(n, Ordering::Relaxed);
-            }
-        }
-        b"HAKMEM_LARGE_CACHE_MB" => {
-            if let Some(n) = parse(value) {
-                LARGE_CACHE_BYTES.store(n.saturating_mul(1 << 20), Ordering::Relaxed);
-            }
-        }
-        b"HAKMEM_ARENA_MB" => {
-            if let Some(n) = parse(value) {
-                ARENA_BYTES.store(n.saturating_mul(1 << 20), Ordering::Relaxed);
-            }
-        }
-        _ => {}
     }
 }
 
-fn truthy(value: &[u8]) -> bool {
-    value != b"0" && !value.is_empty()
+fn parse(kind: Kind, value: &[u8]) -> Option<usize> {
+    match kind {
+        Kind::Switch => {
+            const ON: [&[u8]; 4] = [b"1", b"true", b"on", b"yes"];
+            const OFF: [&[u8]; 4] = [b"0", b"false", b"off", b"no"];
+            if ON.iter().any(|w| value.eq_ignore_ascii_case(w)) {
+                Some(1)
+            } else if OFF.iter().any(|w| value.eq_ignore_ascii_case(w)) {
+                Some(0)
+            } else {
+                None
+            }
+        }
+        Kind::Choice(names) => names.iter().position(|n| value.eq_ignore_ascii_case(n.as_bytes())),
+        Kind::Number { max, shift } => parse_number(value).filter(|&n| n <= max).map(|n| n << shift),
+    }
 }
 
-fn parse(s: &[u8]) -> Option<usize> {
+fn parse_number(s: &[u8]) -> Option<usize> {
     if s.is_empty() || s.len() > 12 {
         return None;
     }
     s.iter().try_fold(0usize, |n, &b| if b.is_ascii_digit() { Some(n * 10 + (b - b'0') as usize) } else { None })
+}
+
+fn write_value(line: &mut Line, spec: &Spec, v: usize) {
+    match spec.kind {
+        Kind::Switch => line.str(if v != 0 { "1" } else { "0" }),
+        Kind::Choice(names) => line.str(names.get(v).copied().unwrap_or("?")),
+        Kind::Number { shift, .. } => line.num((v >> shift) as u64),
+    };
+}
+
+/// Levenshtein distance of two short names (longer ones count as far apart).
+fn edit_distance(a: &[u8], b: &[u8]) -> usize {
+    const MAX: usize = 40;
+    if a.len() > MAX || b.len() > MAX {
+        return usize::MAX;
+    }
+    let mut row = [0usize; MAX + 1];
+    for (j, r) in row.iter_mut().enumerate().take(b.len() + 1) {
+        *r = j;
+    }
+    for i in 1..=a.len() {
+        let mut diagonal = row[0];
+        row[0] = i;
+        for j in 1..=b.len() {
+            let above = row[j];
+            row[j] = (above + 1).min(row[j - 1] + 1).min(diagonal + (a[i - 1] != b[j - 1]) as usize);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// `HAKMEM_VERBOSE`'s line: every option's value in effect, and whether it was set.
+pub fn print_in_effect() {
+    let mut line = Line::new();
+    line.str("hakmem ").str(env!("CARGO_PKG_VERSION")).str(" (pid ");
+    // SAFETY: getpid has no preconditions.
+    line.num(unsafe { libc::getpid() } as u64).str("): options");
+    for spec in &SPECS {
+        let v = spec.value.load(Ordering::Relaxed);
+        line.str(" ").str(spec.name).str("=");
+        write_value(&mut line, spec, v);
+        if v == spec.default {
+            line.str(" (default)");
+        }
+    }
+    line.str("\n").write_stderr();
 }
 
 extern "C" {
@@ -147,20 +291,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_numbers_strictly() {
-        assert_eq!(parse(b"0"), Some(0));
-        assert_eq!(parse(b"128"), Some(128));
-        assert_eq!(parse(b""), None);
-        assert_eq!(parse(b"12x"), None);
-        assert_eq!(parse(b"9999999999999"), None);
+    fn switches_take_the_usual_words_and_nothing_else() {
+        for w in ["1", "true", "TRUE", "on", "On", "yes"] {
+            assert_eq!(parse(Kind::Switch, w.as_bytes()), Some(1), "{w}");
+        }
+        for w in ["0", "false", "off", "OFF", "no"] {
+            assert_eq!(parse(Kind::Switch, w.as_bytes()), Some(0), "{w}");
+        }
+        for w in ["", "2", "maybe", "yess", " 1"] {
+            assert_eq!(parse(Kind::Switch, w.as_bytes()), None, "{w}");
+        }
     }
 
     #[test]
-    fn ignores_entries_that_are_not_options() {
-        let before = get().superslab_cache;
-        apply(b"HAKMEM_SS_CACHE");
-        apply(b"HAKMEM_SS_CACHEX=9");
-        apply(b"HAKMEM_SS_CACHE=abc");
-        assert_eq!(get().superslab_cache, before);
+    fn numbers_are_decimal_and_range_checked() {
+        let mib = Kind::Number { max: 100, shift: 20 };
+        assert_eq!(parse(mib, b"0"), Some(0));
+        assert_eq!(parse(mib, b"100"), Some(100 << 20));
+        assert_eq!(parse(mib, b"101"), None);
+        assert_eq!(parse(mib, b""), None);
+        assert_eq!(parse(mib, b"12x"), None);
+        assert_eq!(parse(mib, b"-1"), None);
+        assert_eq!(parse(mib, b"9999999999999"), None);
+    }
+
+    #[test]
+    fn bad_values_and_unknown_names_leave_every_option_alone() {
+        let before = get();
+        assert_eq!(apply(b"HAKMEM_SS_CACHE"), Applied::BadValue);
+        assert_eq!(apply(b"HAKMEM_SS_CACHEX=9"), Applied::Unknown);
+        assert_eq!(apply(b"HAKMEM_SS_CACHE=abc"), Applied::BadValue);
+        assert_eq!(apply(b"HAKMEM_SS_CACHE=5000"), Applied::BadValue);
+        assert_eq!(apply(b"HAKMEM_FOREIGN=abrt"), Applied::BadValue);
+        assert_eq!(apply(b"HAKMEM_STATS=maybe"), Applied::BadValue);
+        assert_eq!(apply(b"HAKMEM_STAT=1"), Applied::Unknown);
+        let after = get();
+        assert_eq!(after.superslab_cache, before.superslab_cache);
+        assert_eq!(after.foreign, before.foreign);
+        assert_eq!(after.stats, before.stats);
+    }
+
+    #[test]
+    fn misspelled_names_are_near_the_option() {
+        assert_eq!(edit_distance(b"HAKMEM_STAT", b"HAKMEM_STATS"), 1);
+        assert_eq!(edit_distance(b"HAKMEM_CHEKC", b"HAKMEM_CHECK"), 2);
+        assert!(edit_distance(b"HAKMEM_FOO", b"HAKMEM_STATS") > 2);
     }
 }

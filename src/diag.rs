@@ -15,13 +15,23 @@ impl Line {
     }
 
     pub fn str(&mut self, s: &str) -> &mut Self {
-        for &b in s.as_bytes() {
-            if self.len == self.buf.len() {
-                break;
-            }
-            self.buf[self.len] = b;
-            self.len += 1;
+        self.raw(s.as_bytes())
+    }
+
+    /// Bytes from outside (an environment entry): control and non-ASCII bytes become `?`, so
+    /// the message stays one printable line.
+    pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        for &c in b.iter().take(200) {
+            let c = if c.is_ascii_graphic() || c == b' ' { c } else { b'?' };
+            self.raw(&[c]);
         }
+        self
+    }
+
+    fn raw(&mut self, b: &[u8]) -> &mut Self {
+        let n = b.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&b[..n]);
+        self.len += n;
         self
     }
 

@@ -10,7 +10,7 @@
 
 use crate::heap::{self, Heap};
 use crate::tls::Entered;
-use crate::{api, bootstrap, os, stats};
+use crate::{api, bootstrap, stats};
 use core::ffi::{c_char, c_int, c_void};
 use core::ptr;
 
@@ -23,12 +23,7 @@ fn set_errno(e: c_int) {
 /// Runs `f` on the thread's heap inside the guard, or `reentrant` when the call re-entered.
 /// `alloc`: the call may allocate, so a thread's first call creates its heap.
 #[inline(always)]
-fn guarded<R>(
-    e: Entered,
-    alloc: bool,
-    f: impl FnOnce(*mut Heap) -> R,
-    reentrant: impl FnOnce() -> R,
-) -> R {
+fn guarded<R>(e: Entered, alloc: bool, f: impl FnOnce(*mut Heap) -> R, reentrant: impl FnOnce() -> R) -> R {
     if e.reentrant() {
         return reentrant();
     }
@@ -53,7 +48,7 @@ fn reentrant_alloc(size: usize, align: usize) -> *mut u8 {
 }
 
 #[inline(always)]
-fn do_malloc(size: usize) -> *mut c_void {
+pub(crate) fn do_malloc(size: usize) -> *mut c_void {
     let e = Entered::enter();
     // SAFETY: `e.heap` is the heap (or sentinel) this entry point took.
     let b = unsafe { api::malloc_fast(e.heap, size) };
@@ -82,7 +77,7 @@ fn malloc_slow(size: usize, e: Entered) -> *mut c_void {
 /// # Safety
 /// `p` is null or a live block of this allocator (or foreign: see `init`).
 #[inline(always)]
-unsafe fn do_free(p: *mut c_void) {
+pub(crate) unsafe fn do_free(p: *mut c_void) {
     let e = Entered::enter();
     // SAFETY: `e.heap` is the heap (or sentinel) this entry point took: a re-entered call has
     // `BUSY`, which owns no slab, so its free takes the remote path, safe whatever state the
@@ -90,7 +85,7 @@ unsafe fn do_free(p: *mut c_void) {
     unsafe { heap::free(e.heap, p.cast(), move |heap| e.leave(heap)) };
 }
 
-fn do_calloc(count: usize, size: usize) -> *mut c_void {
+pub(crate) fn do_calloc(count: usize, size: usize) -> *mut c_void {
     guarded(
         Entered::enter(),
         true,
@@ -104,7 +99,7 @@ fn do_calloc(count: usize, size: usize) -> *mut c_void {
 
 /// # Safety
 /// As for `do_free`.
-unsafe fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
+pub(crate) unsafe fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
     let e = Entered::enter();
     let r = guarded(
         e,
@@ -136,10 +131,18 @@ unsafe fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
 }
 
 /// `align` must be a power of two here.
-fn do_aligned(align: usize, size: usize) -> *mut u8 {
+pub(crate) fn do_aligned(align: usize, size: usize) -> *mut u8 {
     let reentrant = || reentrant_alloc(size, align);
     // SAFETY: inside the guard.
     guarded(Entered::enter(), true, |heap| unsafe { api::aligned(heap, align, size) }, reentrant)
+}
+
+/// `do_aligned`, zeroed.
+pub(crate) fn do_aligned_zeroed(align: usize, size: usize) -> *mut u8 {
+    // The bootstrap arena is never reused, so its memory is still zero.
+    let reentrant = || reentrant_alloc(size, align);
+    // SAFETY: inside the guard.
+    guarded(Entered::enter(), true, |heap| unsafe { api::aligned_zeroed(heap, align, size) }, reentrant)
 }
 
 fn do_posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
@@ -155,6 +158,7 @@ fn do_posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int 
     0
 }
 
+#[cfg(feature = "interpose")]
 fn do_memalign(align: usize, size: usize) -> *mut c_void {
     // glibc: alignments beyond half the address space are invalid; others round up to a power
     // of two.
@@ -166,9 +170,14 @@ fn do_memalign(align: usize, size: usize) -> *mut c_void {
     do_aligned(align, size).cast()
 }
 
+fn do_trim() -> c_int {
+    // SAFETY: inside the guard.
+    guarded(Entered::enter(), false, |heap| unsafe { api::trim(heap) } as c_int, || 0)
+}
+
 /// # Safety
 /// As for `do_free`.
-unsafe fn do_usable_size(p: *mut c_void) -> usize {
+pub(crate) unsafe fn do_usable_size(p: *mut c_void) -> usize {
     // SAFETY: as the caller promised; the lookup needs no thread state.
     unsafe { api::usable_size(p.cast()) }
 }
@@ -198,6 +207,7 @@ unsafe fn do_prlimit(pid: libc::pid_t, resource: c_int, new: *const libc::rlimit
 #[cfg(feature = "interpose")]
 mod interpose {
     use super::*;
+    use crate::os;
 
     #[no_mangle]
     pub extern "C" fn malloc(size: usize) -> *mut c_void {
@@ -310,8 +320,7 @@ mod interpose {
 
     #[no_mangle]
     pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
-        // SAFETY: inside the guard.
-        guarded(Entered::enter(), false, |heap| unsafe { api::trim(heap) } as c_int, || 0)
+        do_trim()
     }
 
     #[no_mangle]
@@ -458,6 +467,12 @@ pub unsafe extern "C" fn hak_posix_memalign(out: *mut *mut c_void, align: usize,
 pub unsafe extern "C" fn hak_usable_size(p: *mut c_void) -> usize {
     // SAFETY: forwarded from the caller.
     unsafe { do_usable_size(p) }
+}
+
+/// Gives cached and free memory back to the kernel, like malloc_trim: 1 when some was released.
+#[no_mangle]
+pub extern "C" fn hak_trim() -> c_int {
+    do_trim()
 }
 
 /// Prints the statistics report to stderr (the per-tier call counts need `HAKMEM_STATS=1`).

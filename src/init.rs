@@ -63,6 +63,17 @@ fn init_slow() {
     if policy == ForeignPolicy::Next {
         resolve_next(if peer { Some(&peer_name) } else { None });
     }
+    if config::get().verbose {
+        config::print_in_effect();
+        if peer {
+            let len = peer_name.iter().position(|&b| b == 0).unwrap_or(peer_name.len());
+            crate::diag::Line::new()
+                .str("hakmem: another allocator is loaded: ")
+                .bytes(&peer_name[..len])
+                .str("\n")
+                .write_stderr();
+        }
+    }
     // Release: publishes the options and function pointers to threads that see DONE.
     STATE.store(DONE, Ordering::Release);
 }
@@ -253,4 +264,3 @@ fn hakmem_fini() {
         crate::stats::print();
     }
 }
-

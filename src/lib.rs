@@ -1,5 +1,24 @@
 //! hakmem: a general-purpose memory allocator, a drop-in replacement for malloc.
 //!
+//! # Use
+//! As a Rust program's global allocator (`hakmem = "0.1"` in `[dependencies]`):
+//! ```
+//! #[global_allocator]
+//! static GLOBAL: hakmem::Hakmem = hakmem::Hakmem;
+//!
+//! let v: Vec<u64> = (0..1000).collect();
+//! assert_eq!(v.iter().sum::<u64>(), 499_500);
+//! ```
+//! Only the Rust heap moves to hakmem: the C code the program calls keeps glibc's malloc. With
+//! the `interpose` feature the crate also exports glibc's names (`malloc`, `free`, ...), so that
+//! every allocation of the process is hakmem's; that is what the preload library
+//! (`make lib`: `LD_PRELOAD=target/release/libhakmem.so program`) is built with. Enable it in
+//! the binary only: a library that enabled it would force it on every program that uses it.
+//!
+//! From C, or through the prefixed functions from Rust: [`ffi`] (`hak_malloc`, `hak_free`, ...,
+//! declared in `include/hakmem.h`), which never interpose. Options are `HAKMEM_*` environment
+//! variables read once at start-up (README).
+//!
 //! # Architecture
 //! ```text
 //!  ffi (exports, guard, errno) ─────► api (C semantics) ─┬─► heap  (Tiny ≤ 1 KiB, Mid ≤ 128 KiB):
@@ -27,24 +46,38 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
-pub mod api;
-pub mod arena;
-pub mod bootstrap;
-pub mod check;
-pub mod config;
-pub mod decay;
-pub mod diag;
+mod api;
+mod arena;
+mod bootstrap;
+mod check;
+mod config;
+mod decay;
+mod diag;
 pub mod ffi;
-pub mod heap;
-pub mod init;
-pub mod large;
-pub mod large_span;
-pub mod os;
-pub mod pagemap;
-pub mod remote_free;
-pub mod size_class;
-pub mod slab;
-pub mod stats;
-pub mod superslab;
-pub mod sync;
-pub mod tls;
+mod global_alloc;
+mod heap;
+mod init;
+mod large;
+mod large_span;
+mod os;
+mod pagemap;
+mod remote_free;
+mod size_class;
+mod slab;
+mod stats;
+mod superslab;
+mod sync;
+mod tls;
+
+pub use global_alloc::Hakmem;
+
+/// Not API: what hakmem's own tests look into. May change in any release.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::arena::allowed as arena_allowed;
+    pub use crate::decay::DECAY_MS;
+    pub use crate::remote_free::{push, push_chain, take_all, ListHead};
+    pub use crate::slab::Block;
+    pub use crate::stats::{report, Report};
+    pub use crate::superslab::pool_counts;
+}

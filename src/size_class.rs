@@ -135,10 +135,6 @@ impl SizeClass {
         CLASS_SIZES[self.index()] as usize
     }
 
-    pub fn is_tiny(self) -> bool {
-        self.index() < FIRST_MID_CLASS
-    }
-
     /// How many 64 KiB slabs one span of this class takes: enough for several blocks, in
     /// lengths that tile a SuperSlab's 31 data slabs.
     pub fn span_slabs(self) -> usize {
@@ -169,9 +165,9 @@ mod tests {
             }
             if size <= TINY_MAX {
                 assert_eq!(c, SizeClass::for_tiny(size));
-                assert!(c.is_tiny());
+                assert!(c.index() < FIRST_MID_CLASS);
             } else {
-                assert!(!c.is_tiny());
+                assert!(c.index() >= FIRST_MID_CLASS);
             }
         }
     }

@@ -336,7 +336,11 @@ impl Pool {
                 (*ss).owner = ptr::null_mut();
                 &mut self.empty
             } else if let Some(owner) = (*ss).owner.as_mut() {
-                if full { &mut owner.full } else { &mut owner.partial }
+                if full {
+                    &mut owner.full
+                } else {
+                    &mut owner.partial
+                }
             } else if full {
                 ptr::null_mut()
             } else {
@@ -364,7 +368,11 @@ impl Pool {
         } else {
             // SAFETY: we hold the pool lock.
             let chunk = unsafe { arena::carve() };
-            if chunk.is_null() { os::map_aligned(SUPERSLAB_SIZE, SUPERSLAB_SIZE) } else { chunk }
+            if chunk.is_null() {
+                os::map_aligned(SUPERSLAB_SIZE, SUPERSLAB_SIZE)
+            } else {
+                chunk
+            }
         };
         if mem.is_null() {
             return ptr::null_mut();
@@ -743,6 +751,7 @@ pub fn decay(now: u64) {
 }
 
 /// Ends the arena where it is carved to (see `arena::end`).
+#[cfg(feature = "interpose")]
 pub fn end_arena() {
     // SAFETY: `with_pool` holds the pool lock.
     with_pool(|_| unsafe { arena::end() })

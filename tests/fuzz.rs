@@ -8,19 +8,15 @@
 //! `tests/fuzz_corpus/` and then random inputs mutated from earlier ones (bit flips, byte
 //! overwrites, splices, truncation), without coverage feedback. Longer runs and replays:
 //!
-//!   HAKMEM_FUZZ_INPUTS=200000 HAKMEM_FUZZ_SEED=7 cargo test --release --test fuzz
-//!   HAKMEM_FUZZ_REPLAY=build/fuzz/crash-1a2b3c cargo test --release --test fuzz
+//!   HAK_FUZZ_INPUTS=200000 HAK_FUZZ_SEED=7 cargo test --release --test fuzz
+//!   HAK_FUZZ_REPLAY=build/fuzz/crash-1a2b3c cargo test --release --test fuzz
 //!
 //! A failing input is written to `build/fuzz/crash-<hash>` before the failure is reported.
 
-use hakmem::ffi::{hak_calloc, hak_free, hak_malloc, hak_posix_memalign, hak_realloc, hak_usable_size};
+use hakmem::ffi::{hak_calloc, hak_free, hak_malloc, hak_posix_memalign, hak_realloc, hak_trim, hak_usable_size};
 use std::collections::BTreeMap;
 use std::ffi::c_void;
 use std::sync::mpsc;
-
-extern "C" {
-    fn malloc_trim(pad: usize) -> std::ffi::c_int;
-}
 
 /// Reads the input front to back; past its end every read is 0.
 struct Input<'a>(&'a [u8]);
@@ -187,8 +183,7 @@ fn run_input(data: &[u8], remote: &RemoteFreer) {
                 }
             }
             12 if input.byte() == 0 => {
-                // SAFETY: plain C call.
-                unsafe { malloc_trim(0) };
+                hak_trim();
             }
             _ => {
                 if let Some((a, _)) = m.take(input.byte()) {
@@ -249,11 +244,12 @@ fn run_saving(data: &[u8], remote: &RemoteFreer) {
     impl Drop for SaveOnPanic<'_> {
         fn drop(&mut self) {
             if std::thread::panicking() {
-                let hash = self.0.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+                let hash =
+                    self.0.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
                 let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/build/fuzz");
                 let path = format!("{dir}/crash-{hash:016x}");
                 if std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&path, self.0)).is_ok() {
-                    eprintln!("fuzz: failing input saved; replay with HAKMEM_FUZZ_REPLAY={path}");
+                    eprintln!("fuzz: failing input saved; replay with HAK_FUZZ_REPLAY={path}");
                 }
             }
         }
@@ -269,7 +265,7 @@ fn env_or(name: &str, default: u64) -> u64 {
 #[test]
 fn fuzz_operation_sequences_against_the_model() {
     let remote = RemoteFreer::new();
-    if let Ok(path) = std::env::var("HAKMEM_FUZZ_REPLAY") {
+    if let Ok(path) = std::env::var("HAK_FUZZ_REPLAY") {
         run_input(&std::fs::read(&path).unwrap(), &remote);
         return;
     }
@@ -280,8 +276,8 @@ fn fuzz_operation_sequences_against_the_model() {
         run_saving(&data, &remote);
         corpus.push(data);
     }
-    let mut rng = Rng(env_or("HAKMEM_FUZZ_SEED", 1) | 1);
-    for _ in 0..env_or("HAKMEM_FUZZ_INPUTS", 3000) {
+    let mut rng = Rng(env_or("HAK_FUZZ_SEED", 1) | 1);
+    for _ in 0..env_or("HAK_FUZZ_INPUTS", 3000) {
         let input = mutate(&mut rng, &corpus);
         run_saving(&input, &remote);
         if corpus.len() < 256 {

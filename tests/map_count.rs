@@ -4,7 +4,7 @@
 //! global, so the test cannot lower it for itself alone), the allocator keeps working, and so
 //! do the program's own file opens and thread starts.
 
-use hakmem::ffi::{hak_free, hak_malloc};
+use hakmem::ffi::{hak_free, hak_malloc, hak_trim};
 use std::ffi::c_void;
 
 fn map_count() -> usize {
@@ -12,10 +12,7 @@ fn map_count() -> usize {
 }
 
 fn max_map_count() -> usize {
-    std::fs::read_to_string("/proc/sys/vm/max_map_count")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(65530)
+    std::fs::read_to_string("/proc/sys/vm/max_map_count").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(65530)
 }
 
 /// One test, its steps in order: they share the process's mappings.
@@ -45,14 +42,9 @@ fn many_large_blocks_share_mappings() {
         // SAFETY: a live block from hak_malloc, freed once.
         unsafe { hak_free(p as *mut c_void) };
     }
-    // SAFETY: plain C call (hakmem's malloc_trim: the test binary links the crate).
-    unsafe { malloc_trim(0) };
+    hak_trim();
     let after = map_count();
     assert!(after < before + 50, "after freeing them all and malloc_trim: {after} mappings, from {before}");
-}
-
-extern "C" {
-    fn malloc_trim(pad: usize) -> std::ffi::c_int;
 }
 
 fn the_allocator_works_at_the_map_limit() {
@@ -63,7 +55,8 @@ fn the_allocator_works_at_the_map_limit() {
         for _ in 0..(limit - 200 - map_count()).min(4096) {
             let prot = if fillers.len() % 2 == 0 { libc::PROT_READ } else { libc::PROT_NONE };
             // SAFETY: a fresh anonymous mapping; no memory of ours is affected.
-            let m = unsafe { libc::mmap(std::ptr::null_mut(), 4096, prot, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+            let m =
+                unsafe { libc::mmap(std::ptr::null_mut(), 4096, prot, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
             assert_ne!(m, libc::MAP_FAILED, "filling the map count");
             fillers.push(m as usize);
         }

@@ -9,8 +9,8 @@
 //! makes the producer's writes visible, loom reports a causality violation.
 //! `LOOM_MAX_PREEMPTIONS` overrides the preemption bound set below.
 
-use hakmem::remote_free::{push, push_chain, take_all, ListHead};
-use hakmem::slab::Block;
+use hakmem::internal::Block;
+use hakmem::internal::{push, push_chain, take_all, ListHead};
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicPtr, Ordering};
 use loom::sync::Arc;
@@ -64,10 +64,7 @@ fn produce(head: &LoomHead, p: usize, n: usize, chain: usize) {
     let (mut first, mut last): (*mut Block, *mut Block) = (ptr::null_mut(), ptr::null_mut());
     let mut len = 0;
     for i in 0..n {
-        let node = Box::into_raw(Box::new(Node {
-            block: Block::EMPTY,
-            payload: UnsafeCell::new(0),
-        }));
+        let node = Box::into_raw(Box::new(Node { block: Block::EMPTY, payload: UnsafeCell::new(0) }));
         let key = key_of(p, i);
         // SAFETY: the node is ours until a push publishes it.
         unsafe {

@@ -11,12 +11,11 @@ mod common;
 
 use common::{rss_bytes, spans_in_use, trim};
 use hakmem::ffi::{hak_free, hak_malloc};
-use hakmem::stats::report;
-use std::ffi::c_void;
+use hakmem::internal::report;
 use std::collections::HashSet;
+use std::ffi::c_void;
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
-
 
 /// Allocates `n` blocks of sizes 16 B to `max` (both tiers above 1 KiB), each filled with a tag.
 fn allocate(n: usize, max: usize) -> Vec<(usize, usize)> {
@@ -48,7 +47,6 @@ fn free_all(blocks: Vec<(usize, usize)>) {
 fn peak() -> Vec<(usize, usize)> {
     allocate(20_000, 1024)
 }
-
 
 #[test]
 fn exited_threads_hand_their_heap_over_without_holding_memory() {

@@ -56,7 +56,7 @@ fn blocks_outlive_their_threads_and_memory_stays_bounded() {
                 unsafe { hak_free(p as *mut c_void) };
             }
         }
-        peak_after_round.push(hakmem::superslab::pool_counts().0);
+        peak_after_round.push(hakmem::internal::pool_counts().0);
         let _ = round;
     }
     // Abandoned slabs are adopted or released instead of piling up. How many threads overlap

@@ -2,7 +2,7 @@
  * (driver: scripts/test_stress.sh).
  *
  * Every program:
- *   - takes a scale as its first argument, or from HAKMEM_STRESS_SCALE
+ *   - takes a scale as its first argument, or from HAK_STRESS_SCALE
  *     (default 1).  Scale 1 is the fast mode that `make test` runs (a few
  *     seconds per program); scripts/test_stress.sh --long runs scale 10.
  *     Work grows roughly linearly with the scale.
@@ -11,11 +11,11 @@
  *   - exits 0 on success and 1 after printing "FAIL file:line: ..." on
  *     stderr as soon as something is wrong (corruption, an unexpected NULL,
  *     a bad errno, a child that crashed or hung, memory that keeps growing);
- *   - prints its seed (HAKMEM_TEST_SEED changes it) and a summary line
+ *   - prints its seed (HAK_TEST_SEED changes it) and a summary line
  *     "NAME: ok ..." on stdout at the end.
  */
-#ifndef HAKMEM_STRESS_H
-#define HAKMEM_STRESS_H
+#ifndef HAK_STRESS_H
+#define HAK_STRESS_H
 
 #include "../common.h"
 
@@ -23,10 +23,10 @@
 
 static inline long stress_scale(int argc, char **argv)
 {
-    const char *s = argc > 1 ? argv[1] : getenv("HAKMEM_STRESS_SCALE");
+    const char *s = argc > 1 ? argv[1] : getenv("HAK_STRESS_SCALE");
     long v = s && *s ? strtol(s, NULL, 0) : 1;
     if (v < 1) {
-        fprintf(stderr, "usage: %s [SCALE>=1] (or HAKMEM_STRESS_SCALE)\n", argv[0]);
+        fprintf(stderr, "usage: %s [SCALE>=1] (or HAK_STRESS_SCALE)\n", argv[0]);
         exit(2);
     }
     printf("scale %ld\n", v);

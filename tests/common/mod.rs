@@ -1,10 +1,6 @@
 //! Helpers shared by the integration tests that measure memory.
 #![allow(dead_code)] // each test binary uses its own subset
 
-extern "C" {
-    fn malloc_trim(pad: usize) -> std::ffi::c_int;
-}
-
 /// The process's resident set, in bytes.
 pub fn rss_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
@@ -14,12 +10,11 @@ pub fn rss_bytes() -> usize {
 
 /// Spans handed out and not given back.
 pub fn spans_in_use() -> u64 {
-    let (_, acquired, released) = hakmem::superslab::pool_counts();
+    let (_, acquired, released) = hakmem::internal::pool_counts();
     acquired - released
 }
 
-/// malloc_trim(0), hakmem's (the test binaries link the crate, which exports glibc's names).
+/// hakmem's malloc_trim(0).
 pub fn trim() {
-    // SAFETY: plain C call with no pointer arguments.
-    unsafe { malloc_trim(0) };
+    hakmem::ffi::hak_trim();
 }
