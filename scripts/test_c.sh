@@ -12,7 +12,8 @@
 # (60 s) or a corrupted pattern (which the program reports and exits 1 on).
 # Tests named bad_input_* must instead abort: killed by SIGABRT (status 134)
 # with a line containing "hakmem:" on stderr.  The stats test runs with
-# HAKMEM_STATS=1 and its stderr must contain "hakmem stats: malloc tiny=" (the counts).
+# HAKMEM_STATS=1 and its stderr must contain "): malloc tiny=" (the counts, after
+# "hakmem stats: PROGRAM (pid N)").
 #
 # Output: one line per test and mode ("PASS api_errno [linked]"), failure
 # details indented under a FAIL line, and last a line "N passed, M failed".
@@ -23,7 +24,8 @@
 #   HAK_TEST_LIB=/path/to/other/malloc.so
 #                       validate the tests against another allocator: only the
 #                       preload mode runs, with that library; hakmem-only tests
-#                       (prefixed_api, stats, options, bad_input_*_mid, bad_input_free_after_trim)
+#                       (prefixed_api, stats, options, introspection, bad_input_*_mid,
+#                       bad_input_free_after_trim)
 #                       are skipped, bad_input_* only
 #                       need the abort, and the programs get
 #                       HAK_TEST_FOREIGN=1 (non-standard entry points such as
@@ -98,7 +100,7 @@ test_env() { # extra environment for the program
 expects_abort() { [[ $1 == bad_input_* ]]; }
 stderr_pattern() { # NAME MODE: fixed string that stderr must contain
     case $1 in
-    stats) echo 'hakmem stats: malloc tiny=' ;;
+    stats) echo '): malloc tiny=' ;;
     # The arena keeps a given-back SuperSlab's range (in the one-SuperSlab arena the block
     # lies outside it, in a SuperSlab unmapped since, no longer hakmem's).
     bad_input_free_after_trim) [[ $2 == small-arena ]] && echo 'hakmem:' || echo "inside hakmem's heap" ;;
@@ -107,7 +109,7 @@ stderr_pattern() { # NAME MODE: fixed string that stderr must contain
 }
 # (The *_mid bad inputs go beyond what other allocators detect: glibc frees a 16 KiB block
 # twice without a word; so does the free after malloc_trim.)
-hakmem_only() { [[ $1 == prefixed_api || $1 == stats || $1 == options || $1 == bad_input_*_mid || $1 == bad_input_free_after_trim ]]; }
+hakmem_only() { [[ $1 == prefixed_api || $1 == stats || $1 == options || $1 == introspection || $1 == bad_input_*_mid || $1 == bad_input_free_after_trim ]]; }
 
 # shellcheck source=scripts/lib/cbuild.sh
 . "$ROOT/scripts/lib/cbuild.sh"

@@ -132,6 +132,12 @@ pub fn check() -> bool {
     CHECK.load(Ordering::Relaxed) != 0
 }
 
+/// Statistics mode alone, likewise.
+#[inline]
+pub fn stats() -> bool {
+    STATS.load(Ordering::Relaxed) != 0
+}
+
 pub fn set_foreign(p: ForeignPolicy) {
     FOREIGN.store(p as usize, Ordering::Relaxed);
 }

@@ -69,6 +69,7 @@ fn malloc_slow(size: usize, e: Entered) -> *mut c_void {
         e.leave(e.heap);
         return b.cast();
     }
+    stats::count_request(size);
     let reentrant = || reentrant_alloc(size, api::MIN_ALIGN);
     // SAFETY: `heap` is the thread's, inside the guard.
     guarded(e, true, |heap| unsafe { api::malloc(heap, size) }, reentrant).cast()
@@ -86,6 +87,7 @@ pub(crate) unsafe fn do_free(p: *mut c_void) {
 }
 
 pub(crate) fn do_calloc(count: usize, size: usize) -> *mut c_void {
+    stats::count_request(count.saturating_mul(size));
     guarded(
         Entered::enter(),
         true,
@@ -100,6 +102,7 @@ pub(crate) fn do_calloc(count: usize, size: usize) -> *mut c_void {
 /// # Safety
 /// As for `do_free`.
 pub(crate) unsafe fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    stats::count_request(size);
     let e = Entered::enter();
     let r = guarded(
         e,
@@ -132,6 +135,7 @@ pub(crate) unsafe fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
 
 /// `align` must be a power of two here.
 pub(crate) fn do_aligned(align: usize, size: usize) -> *mut u8 {
+    stats::count_request(size);
     let reentrant = || reentrant_alloc(size, align);
     // SAFETY: inside the guard.
     guarded(Entered::enter(), true, |heap| unsafe { api::aligned(heap, align, size) }, reentrant)
@@ -139,6 +143,7 @@ pub(crate) fn do_aligned(align: usize, size: usize) -> *mut u8 {
 
 /// `do_aligned`, zeroed.
 pub(crate) fn do_aligned_zeroed(align: usize, size: usize) -> *mut u8 {
+    stats::count_request(size);
     // The bootstrap arena is never reused, so its memory is still zero.
     let reentrant = || reentrant_alloc(size, align);
     // SAFETY: inside the guard.
@@ -323,6 +328,79 @@ mod interpose {
         do_trim()
     }
 
+    /// glibc's `struct mallinfo` (`int` fields: values beyond `INT_MAX` are clipped, as
+    /// glibc's wrap; `mallinfo2` has the full values).
+    #[repr(C)]
+    pub struct MallInfo {
+        arena: c_int,
+        ordblks: c_int,
+        smblks: c_int,
+        hblks: c_int,
+        hblkhd: c_int,
+        usmblks: c_int,
+        fsmblks: c_int,
+        uordblks: c_int,
+        fordblks: c_int,
+        keepcost: c_int,
+    }
+
+    #[no_mangle]
+    pub extern "C" fn mallinfo2() -> stats::MallInfo2 {
+        guarded(Entered::enter(), false, |_| stats::mallinfo2(), Default::default)
+    }
+
+    #[no_mangle]
+    pub extern "C" fn mallinfo() -> MallInfo {
+        let m = mallinfo2();
+        let int = |v: usize| v.min(c_int::MAX as usize) as c_int;
+        MallInfo {
+            arena: int(m.arena),
+            ordblks: int(m.ordblks),
+            smblks: int(m.smblks),
+            hblks: int(m.hblks),
+            hblkhd: int(m.hblkhd),
+            usmblks: int(m.usmblks),
+            fsmblks: int(m.fsmblks),
+            uordblks: int(m.uordblks),
+            fordblks: int(m.fordblks),
+            keepcost: int(m.keepcost),
+        }
+    }
+
+    /// glibc's malloc_info: the XML report to `fp`; -1 with EINVAL when `options` is not 0.
+    ///
+    /// # Safety
+    /// `fp` is an open stdio stream.
+    #[no_mangle]
+    pub unsafe extern "C" fn malloc_info(options: c_int, fp: *mut libc::FILE) -> c_int {
+        if options != 0 {
+            set_errno(libc::EINVAL);
+            return -1;
+        }
+        // fwrite may allocate its buffer: it runs outside the guard, on text already formatted.
+        let mut buf = [0u8; 8192];
+        let mut len = 0;
+        guarded(
+            Entered::enter(),
+            false,
+            |_| {
+                stats::malloc_info(|piece| {
+                    let n = piece.len().min(buf.len() - len);
+                    buf[len..len + n].copy_from_slice(&piece[..n]);
+                    len += n;
+                })
+            },
+            || (),
+        );
+        // SAFETY: `buf[..len]` is initialised; `fp` is the caller's open stream.
+        let written = unsafe { libc::fwrite(buf.as_ptr().cast(), 1, len, fp) };
+        if written == len {
+            0
+        } else {
+            -1
+        }
+    }
+
     #[no_mangle]
     pub extern "C" fn malloc_stats() {
         guarded(Entered::enter(), false, |_| stats::print(), || ())
@@ -467,6 +545,18 @@ pub unsafe extern "C" fn hak_posix_memalign(out: *mut *mut c_void, align: usize,
 pub unsafe extern "C" fn hak_usable_size(p: *mut c_void) -> usize {
     // SAFETY: forwarded from the caller.
     unsafe { do_usable_size(p) }
+}
+
+/// Fills `out` with a snapshot of hakmem's memory: bytes in use per tier and size class, mapped
+/// and resident (see `struct hak_stats`); the peak and the bytes requested need `HAKMEM_STATS=1`.
+///
+/// # Safety
+/// `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn hak_stats_get(out: *mut stats::Stats) {
+    let s = guarded(Entered::enter(), false, |_| stats::stats(), stats::Stats::empty);
+    // SAFETY: per the caller.
+    unsafe { out.write(s) };
 }
 
 /// Gives cached and free memory back to the kernel, like malloc_trim: 1 when some was released.

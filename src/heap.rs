@@ -381,7 +381,13 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
 /// Takes the remote frees of `s` into its free list, counting them for the statistics.
 unsafe fn collect(heap: *mut Heap, s: *mut Slab) {
     // SAFETY: `s` is owned by `heap`, which the caller may use.
-    unsafe { (*heap).stats.remote_frees += (*s).collect() as u64 };
+    unsafe {
+        let n = (*s).collect();
+        (*heap).stats.remote_frees += n as u64;
+        if (*heap).counting {
+            crate::stats::count_free(n as usize * (*s).block_size());
+        }
+    }
 }
 
 /// Pops a block from `s` after collecting its pending frees or carving new blocks.
@@ -407,6 +413,7 @@ unsafe fn take_block(heap: *mut Heap, s: *mut Slab) -> Option<*mut u8> {
         }
         if (*heap).counting {
             (*heap).stats.mallocs[(*s).class.index()] += 1;
+            crate::stats::count_alloc((*s).block_size());
         }
         Some(b.cast())
     }
@@ -838,6 +845,7 @@ unsafe fn free_local_slow(b: *mut Block, heap: *mut Heap, s: *mut Slab, done: im
         }
         if (*heap).counting {
             (*heap).stats.frees[c] += 1;
+            crate::stats::count_free((*s).block_size());
         }
         let only_slab = (*heap).avail[c] == s && (*s).next.is_null() && (*heap).full[c].is_null();
         if (*s).used() == 0 && only_slab {

@@ -104,6 +104,25 @@ fn cache_limit() -> usize {
     }
 }
 
+fn live_add(bytes: usize) {
+    LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
+    if config::stats() {
+        crate::stats::count_alloc(bytes);
+    }
+}
+
+fn live_sub(bytes: usize) {
+    LIVE_BYTES.fetch_sub(bytes, Ordering::Relaxed);
+    if config::stats() {
+        crate::stats::count_free(bytes);
+    }
+}
+
+/// (Bytes mapped by live large blocks, bytes of freed mappings in the cache.)
+pub fn usage() -> (usize, usize) {
+    (LIVE_BYTES.load(Ordering::Relaxed), with_cache(|c| c.bytes))
+}
+
 fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
     let _g = CACHE_LOCK.lock();
     // SAFETY: the lock serialises access.
@@ -187,7 +206,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
                     ptr::write_bytes(user_ptr(h), 0, size);
                 }
             }
-            LIVE_BYTES.fetch_add(got, Ordering::Relaxed);
+            live_add(got);
             return user_ptr(h);
         }
     }
@@ -206,7 +225,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
             seal: shape_seal(h, need, user_offset),
         });
     }
-    LIVE_BYTES.fetch_add(need, Ordering::Relaxed);
+    live_add(need);
     user_ptr(h)
 }
 
@@ -319,7 +338,7 @@ pub unsafe fn free(h: *mut LargeHeader) {
     crate::decay::tick();
     // SAFETY: per the caller.
     let bytes = unsafe { (*h).map_bytes };
-    LIVE_BYTES.fetch_sub(bytes, Ordering::Relaxed);
+    live_sub(bytes);
     if !cache_put(h, bytes) {
         unmap(h, bytes);
     }
@@ -345,8 +364,8 @@ pub unsafe fn resize(h: *mut LargeHeader, new_size: usize) -> *mut u8 {
         if !q.is_null() {
             let moved = q.sub(offset).cast::<LargeHeader>();
             (*moved).size = new_size;
-            LIVE_BYTES.fetch_add((*moved).map_bytes, Ordering::Relaxed);
-            LIVE_BYTES.fetch_sub(old_bytes, Ordering::Relaxed);
+            live_add((*moved).map_bytes);
+            live_sub(old_bytes);
         }
         q
     }
@@ -600,7 +619,7 @@ mod tests {
             let d = header_of(alloc(usable + (64 << 10), 0, false));
             let old_bytes = (*h).map_bytes;
             let q = copy_to(h, d, (*d).map_bytes, false);
-            LIVE_BYTES.fetch_sub(old_bytes, Ordering::Relaxed);
+            live_sub(old_bytes);
             assert!(core::slice::from_raw_parts(q, 210 << 10).iter().all(|&b| b == 7));
 
             let usable = expose_usable_size(header_of(q));
@@ -608,7 +627,7 @@ mod tests {
             let d = header_of(alloc(usable + (64 << 10), 0, false));
             let old_bytes = (*header_of(q)).map_bytes;
             let r = copy_to(header_of(q), d, (*d).map_bytes, false);
-            LIVE_BYTES.fetch_sub(old_bytes, Ordering::Relaxed);
+            live_sub(old_bytes);
             let kept = core::slice::from_raw_parts(r, usable);
             assert!(kept.iter().all(|&b| b == 9), "a move lost bytes of the usable size the program was told");
             free(header_of(r));

@@ -48,6 +48,9 @@ pub fn alloc(size: usize, zero: bool) -> *mut u8 {
     crate::large::LARGE_MALLOCS.fetch_add(1, Ordering::Relaxed);
     // SAFETY: the span is ours, `size` bytes long at least, and mapped read-write.
     unsafe {
+        if crate::config::stats() {
+            crate::stats::count_alloc((*slab).block_size());
+        }
         let p = (*slab).start;
         if !clean && zero {
             ptr::write_bytes(p, 0, size);
@@ -73,7 +76,12 @@ pub unsafe fn free(slab: *mut Slab) {
     }
     crate::large::LARGE_FREES.fetch_add(1, Ordering::Relaxed);
     // SAFETY: the span is unowned now, holds no other block and is on no heap's list.
-    unsafe { superslab::release_span(slab) };
+    unsafe {
+        if crate::config::stats() {
+            crate::stats::count_free((*slab).block_size());
+        }
+        superslab::release_span(slab)
+    };
 }
 
 /// Grows the block of the Large span `slab` in place to hold `size` bytes (`fits`), when the
@@ -82,6 +90,13 @@ pub unsafe fn free(slab: *mut Slab) {
 /// # Safety
 /// `slab` is a live Large span head, the block's owner calls.
 pub unsafe fn grow_in_place(slab: *mut Slab, size: usize) -> bool {
-    // SAFETY: forwarded from the caller.
-    fits(size, 0) && unsafe { superslab::grow_large_span(slab, slabs_for(size)) }
+    // SAFETY: forwarded from the caller; the descriptor is readable.
+    unsafe {
+        let old = (*slab).block_size();
+        let grown = fits(size, 0) && superslab::grow_large_span(slab, slabs_for(size));
+        if grown && crate::config::stats() {
+            crate::stats::count_alloc((*slab).block_size() - old);
+        }
+        grown
+    }
 }

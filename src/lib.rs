@@ -70,6 +70,7 @@ mod sync;
 mod tls;
 
 pub use global_alloc::Hakmem;
+pub use stats::{stats, ClassStats, Stats};
 
 /// Not API: what hakmem's own tests look into. May change in any release.
 #[doc(hidden)]

@@ -1,13 +1,18 @@
-//! The statistics report (`HAKMEM_STATS=1` at exit, `malloc_stats()`, `hak_stats_print()`):
-//! how many calls each tier served, proof of which allocator did the work, and the SuperSlab
-//! pool's activity (SuperSlabs in use or cached, spans acquired/released, the arena's use, heaps
-//! of exited threads parked). The Tiny and Mid tiers count calls only in statistics mode
-//! (`HAKMEM_STATS=1`), which routes every call through their slow paths; remote frees are
-//! counted when the owning thread takes the blocks back (so the freeing thread touches no shared
-//! counter); blocks still waiting in a remote list at exit are not in the count.
+//! The statistics: a snapshot of the memory in use, mapped and resident, per tier and size
+//! class ([`stats`], C `hak_stats_get`, glibc's `mallinfo`/`mallinfo2`/`malloc_info`), and the
+//! report (`HAKMEM_STATS=1` at exit, `malloc_stats()`, `hak_stats_print()`).
+//!
+//! The bytes in use are read from the spans themselves (every slab keeps its count of blocks
+//! handed out for the fast path anyway) and from the Large tier's counter, so counting costs
+//! the fast paths nothing. What needs a count per call, the peak and the bytes requested, and
+//! the calls per tier, are kept only in statistics mode (`HAKMEM_STATS=1`), which routes every
+//! call through the slow paths; remote frees are counted when the owning thread takes the
+//! blocks back (so the freeing thread touches no shared counter); blocks still waiting in a
+//! remote list count as in use.
 
 use crate::diag::Line;
-use core::sync::atomic::{AtomicI32, Ordering};
+use crate::size_class::{SizeClass, FIRST_MID_CLASS, NUM_CLASSES};
+use core::sync::atomic::{AtomicI32, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 
 /// Where the report goes: a private copy of stderr taken at init in statistics mode, because
 /// many programs close stderr at exit (coreutils does) before the library destructor runs.
@@ -66,10 +71,198 @@ pub fn report() -> Report {
     }
 }
 
-pub fn print() {
+/// One size class in `Stats`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClassStats {
+    /// The class's block size in bytes.
+    pub block_size: usize,
+    /// Blocks handed out and not freed.
+    pub blocks_in_use: u64,
+    /// Blocks the class's spans hold, in use or free.
+    pub blocks_capacity: u64,
+}
+
+/// A snapshot of hakmem's memory (`hakmem::stats()`; C: `hak_stats_get`). Byte counts are of whole
+/// blocks (the size class's, or the large block's mapping), not of the sizes requested.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Stats {
+    /// Bytes in blocks handed out and not freed, all tiers.
+    pub in_use_bytes: usize,
+    /// The same, Tiny tier (up to 1 KiB).
+    pub tiny_in_use_bytes: usize,
+    /// The same, Mid tier (up to 128 KiB).
+    pub mid_in_use_bytes: usize,
+    /// The same, Large tier.
+    pub large_in_use_bytes: usize,
+    /// With `HAKMEM_STATS=1` (else 0): the most bytes in use at any time since start.
+    pub peak_in_use_bytes: usize,
+    /// With `HAKMEM_STATS=1` (else 0): the bytes malloc, calloc, realloc and the aligned
+    /// functions were asked for since start.
+    pub requested_bytes: u64,
+    /// Memory hakmem holds mapped: SuperSlabs (in use or cached), large mappings (live or in
+    /// the Large cache).
+    pub mapped_bytes: usize,
+    /// The resident set of the whole process (`/proc/self/statm`; 0 when unreadable).
+    pub resident_bytes: usize,
+    /// Tiny mallocs served (with `HAKMEM_STATS=1`, else 0).
+    pub tiny_mallocs: u64,
+    /// Mid mallocs served (with `HAKMEM_STATS=1`, else 0).
+    pub mid_mallocs: u64,
+    /// Large mallocs served.
+    pub large_mallocs: u64,
+    /// Frees (Tiny and Mid ones with `HAKMEM_STATS=1`).
+    pub frees: u64,
+    /// Per size class of the Tiny and Mid tiers (48 classes).
+    pub classes: [ClassStats; 48],
+}
+
+const _: () = assert!(NUM_CLASSES == 48);
+
+impl Stats {
+    /// All zero.
+    pub const fn empty() -> Stats {
+        const NO_CLASS: ClassStats = ClassStats { block_size: 0, blocks_in_use: 0, blocks_capacity: 0 };
+        Stats {
+            in_use_bytes: 0,
+            tiny_in_use_bytes: 0,
+            mid_in_use_bytes: 0,
+            large_in_use_bytes: 0,
+            peak_in_use_bytes: 0,
+            requested_bytes: 0,
+            mapped_bytes: 0,
+            resident_bytes: 0,
+            tiny_mallocs: 0,
+            mid_mallocs: 0,
+            large_mallocs: 0,
+            frees: 0,
+            classes: [NO_CLASS; 48],
+        }
+    }
+}
+
+static COUNTED_IN_USE: AtomicIsize = AtomicIsize::new(0);
+static COUNTED_PEAK: AtomicUsize = AtomicUsize::new(0);
+static REQUESTED: AtomicU64 = AtomicU64::new(0);
+
+/// Statistics mode: `bytes` of blocks were handed out.
+pub fn count_alloc(bytes: usize) {
+    let now = COUNTED_IN_USE.fetch_add(bytes as isize, Ordering::Relaxed) + bytes as isize;
+    COUNTED_PEAK.fetch_max(now.max(0) as usize, Ordering::Relaxed);
+}
+
+/// Statistics mode: `bytes` of blocks came back (blocks allocated before init may make the
+/// count dip below zero; it is read as zero).
+pub fn count_free(bytes: usize) {
+    COUNTED_IN_USE.fetch_sub(bytes as isize, Ordering::Relaxed);
+}
+
+/// Statistics mode: a call asked for `bytes`.
+#[inline]
+pub fn count_request(bytes: usize) {
+    if crate::config::stats() {
+        REQUESTED.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+}
+
+/// The snapshot (takes the pool and Large-cache locks briefly; no allocation).
+pub fn stats() -> Stats {
     let r = report();
+    let mut usage = [(0u64, 0u64); NUM_CLASSES];
+    let large_span_bytes = crate::superslab::class_usage(&mut usage) as usize;
+    let (large_live, large_cached) = crate::large::usage();
+    let mut s = Stats {
+        large_in_use_bytes: large_span_bytes + large_live,
+        peak_in_use_bytes: COUNTED_PEAK.load(Ordering::Relaxed),
+        requested_bytes: REQUESTED.load(Ordering::Relaxed),
+        mapped_bytes: r.superslabs as usize * crate::superslab::SUPERSLAB_SIZE + large_live + large_cached,
+        resident_bytes: resident_bytes(),
+        tiny_mallocs: r.tiny_mallocs,
+        mid_mallocs: r.mid_mallocs,
+        large_mallocs: r.large_mallocs,
+        frees: r.local_frees + r.remote_frees + r.large_frees,
+        ..Stats::empty()
+    };
+    for (c, &(in_use, capacity)) in usage.iter().enumerate() {
+        let block_size = SizeClass(c as u8).block_size();
+        s.classes[c] = ClassStats { block_size, blocks_in_use: in_use, blocks_capacity: capacity };
+        let bytes = in_use as usize * block_size;
+        if c < FIRST_MID_CLASS {
+            s.tiny_in_use_bytes += bytes;
+        } else {
+            s.mid_in_use_bytes += bytes;
+        }
+    }
+    s.in_use_bytes = s.tiny_in_use_bytes + s.mid_in_use_bytes + s.large_in_use_bytes;
+    s
+}
+
+/// Reads a small file under /proc into `buf` (no allocation); the bytes read.
+fn read_proc(path: &core::ffi::CStr, buf: &mut [u8]) -> usize {
+    // SAFETY: `path` is NUL-terminated; read writes at most `buf.len()` bytes into `buf`.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return 0;
+        }
+        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+        n.max(0) as usize
+    }
+}
+
+fn resident_bytes() -> usize {
+    let mut buf = [0u8; 128];
+    let n = read_proc(c"/proc/self/statm", &mut buf);
+    // The second field: resident pages.
+    let pages = buf[..n]
+        .split(|&b| b == b' ')
+        .nth(1)
+        .and_then(|f| f.iter().try_fold(0usize, |v, &d| d.is_ascii_digit().then(|| v * 10 + (d - b'0') as usize)));
+    pages.unwrap_or(0) * crate::os::PAGE_SIZE
+}
+
+/// Bytes as MiB with one decimal.
+fn mib(l: &mut Line, bytes: usize) -> &mut Line {
+    let tenths = (bytes as u64 * 10 + (1 << 19)) >> 20;
+    l.num(tenths / 10).str(".").num(tenths % 10).str("M")
+}
+
+/// `hakmem stats: PROGRAM (pid N): `, the start of every report line.
+fn line_start(l: &mut Line) {
+    let mut comm = [0u8; 32];
+    let n = read_proc(c"/proc/self/comm", &mut comm);
+    let name = comm[..n].strip_suffix(b"\n").unwrap_or(&comm[..n]);
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    l.str("hakmem stats: ").bytes(name).str(" (pid ").num(pid as u64).str("): ");
+}
+
+/// The report: two lines (memory, then calls and the pool; README explains the fields).
+pub fn print() {
+    let s = stats();
+    let r = report();
+    let fd = REPORT_FD.load(Ordering::Relaxed);
     let mut l = Line::new();
-    l.str("hakmem stats: ");
+    line_start(&mut l);
+    l.str("in_use=");
+    mib(&mut l, s.in_use_bytes).str(" (tiny=");
+    mib(&mut l, s.tiny_in_use_bytes).str(" mid=");
+    mib(&mut l, s.mid_in_use_bytes).str(" large=");
+    mib(&mut l, s.large_in_use_bytes).str(")");
+    if crate::config::get().stats {
+        l.str(" peak=");
+        mib(&mut l, s.peak_in_use_bytes).str(" requested=");
+        mib(&mut l, s.requested_bytes as usize);
+    }
+    l.str(" mapped=");
+    mib(&mut l, s.mapped_bytes).str(" resident=");
+    mib(&mut l, s.resident_bytes).str("\n");
+    l.write_fd(fd);
+
+    let mut l = Line::new();
+    line_start(&mut l);
     if crate::config::get().stats {
         l.str("malloc tiny=")
             .num(r.tiny_mallocs)
@@ -106,5 +299,91 @@ pub fn print() {
         .num(r.parked_heaps)
         .str(if crate::init::peer_loaded() { " peer-allocator=loaded" } else { "" })
         .str("\n");
-    l.write_fd(REPORT_FD.load(Ordering::Relaxed));
+    l.write_fd(fd);
+}
+
+/// glibc's `struct mallinfo2`, filled from hakmem's numbers: the "arena" is the SuperSlabs
+/// (Tiny, Mid and Large spans), the "mmapped" part the Large tier's own mappings, so that
+/// `uordblks + hblkhd` is the memory in use, as with glibc.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MallInfo2 {
+    /// Bytes of SuperSlabs mapped (in use or cached).
+    pub arena: usize,
+    /// Free blocks in the spans in use.
+    pub ordblks: usize,
+    pub smblks: usize,
+    /// Live Large blocks (spans and mappings).
+    pub hblks: usize,
+    /// Bytes of the Large tier's own mappings, live or cached.
+    pub hblkhd: usize,
+    pub usmblks: usize,
+    pub fsmblks: usize,
+    /// Bytes in use in the SuperSlabs.
+    pub uordblks: usize,
+    /// `arena - uordblks`.
+    pub fordblks: usize,
+    pub keepcost: usize,
+}
+
+pub fn mallinfo2() -> MallInfo2 {
+    let s = stats();
+    let r = report();
+    let (large_live, large_cached) = crate::large::usage();
+    let arena = r.superslabs as usize * crate::superslab::SUPERSLAB_SIZE;
+    let in_arena = s.in_use_bytes - large_live;
+    MallInfo2 {
+        arena,
+        ordblks: s.classes.iter().map(|c| (c.blocks_capacity - c.blocks_in_use.min(c.blocks_capacity)) as usize).sum(),
+        hblks: r.large_mallocs.saturating_sub(r.large_frees) as usize,
+        hblkhd: large_live + large_cached,
+        uordblks: in_arena,
+        fordblks: arena.saturating_sub(in_arena),
+        ..MallInfo2::default()
+    }
+}
+
+/// glibc's `malloc_info` XML (its elements and attributes), written piecewise to `out`: per
+/// size class the free blocks (`<size>`, as glibc lists its free chunks), then the totals.
+pub fn malloc_info(mut out: impl FnMut(&[u8])) {
+    let s = stats();
+    let m = mallinfo2();
+    let mut put = |f: &dyn Fn(&mut Line)| {
+        let mut l = Line::new();
+        f(&mut l);
+        out(l.as_bytes());
+    };
+    let system = |l: &mut Line, size: usize| {
+        for (tag, ty) in [("system", "current"), ("system", "max"), ("aspace", "total"), ("aspace", "mprotect")] {
+            l.str("<").str(tag).str(" type=\"").str(ty).str("\" size=\"").num(size as u64).str("\"/>\n");
+        }
+    };
+    put(&|l| {
+        l.str("<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n");
+    });
+    let mut from = 1;
+    for c in &s.classes {
+        let free = c.blocks_capacity.saturating_sub(c.blocks_in_use);
+        if free > 0 {
+            put(&|l| {
+                l.str("<size from=\"").num(from as u64).str("\" to=\"").num(c.block_size as u64);
+                l.str("\" total=\"").num(free * c.block_size as u64).str("\" count=\"").num(free).str("\"/>\n");
+            });
+        }
+        from = c.block_size + 1;
+    }
+    put(&|l| {
+        l.str("</sizes>\n<total type=\"fast\" count=\"0\" size=\"0\"/>\n<total type=\"rest\" count=\"");
+        l.num(m.ordblks as u64).str("\" size=\"").num(m.fordblks as u64).str("\"/>\n");
+        system(l, m.arena);
+        l.str("</heap>\n");
+    });
+    put(&|l| {
+        l.str("<total type=\"fast\" count=\"0\" size=\"0\"/>\n<total type=\"rest\" count=\"");
+        l.num(m.ordblks as u64).str("\" size=\"").num(m.fordblks as u64).str("\"/>\n");
+        l.str("<total type=\"mmap\" count=\"").num(m.hblks as u64).str("\" size=\"").num(m.hblkhd as u64);
+        l.str("\"/>\n");
+        system(l, s.mapped_bytes);
+        l.str("</malloc>\n");
+    });
 }

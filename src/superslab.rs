@@ -762,6 +762,39 @@ pub fn spans_acquired() -> u64 {
     SPANS_ACQUIRED.load(Ordering::Relaxed)
 }
 
+/// Per size class, the blocks in use and the blocks carved or to be carved in the spans that
+/// hold the class (`[class] = (in use, capacity)`), and the bytes of the Large spans. Read from
+/// every span in use under the pool lock, the owners' counts racily: a snapshot, exact when no
+/// other thread allocates meanwhile (blocks other threads freed and the owner has not taken
+/// back yet count as in use).
+pub fn class_usage(classes: &mut [(u64, u64); NUM_CLASSES]) -> u64 {
+    let mut large_bytes = 0u64;
+    with_pool(|p| {
+        let mut ss = p.all;
+        while !ss.is_null() {
+            // SAFETY: every SuperSlab on `all` is mapped, and its descriptors with it; a span head's
+            // fields are read volatile (their owner may be changing them).
+            unsafe {
+                for i in 1..SLABS_PER_SUPERSLAB {
+                    let d = ptr::addr_of!((*ss).slabs[i]);
+                    if (*ss).used_mask & (1 << i) == 0 || ptr::read_volatile(ptr::addr_of!((*d).magic)) == 0 {
+                        continue;
+                    }
+                    if (*d).is_large() {
+                        large_bytes += (*d).block_size() as u64;
+                    } else {
+                        let c = &mut classes[(*d).class.index()];
+                        c.0 += ptr::read_volatile(d).used() as u64;
+                        c.1 += (*d).capacity as u64;
+                    }
+                }
+                ss = (*ss).all_next;
+            }
+        }
+    });
+    large_bytes
+}
+
 /// (SuperSlabs in use or cached now, spans acquired, spans released) since start.
 pub fn pool_counts() -> (usize, u64, u64) {
     with_pool(|p| (p.superslabs_mapped, spans_acquired(), p.spans_released))

@@ -144,3 +144,16 @@ fn threads_free_each_others_blocks() {
     }
     assert_eq!(consumer.join().unwrap(), 4 * 50 * 200);
 }
+
+#[test]
+fn stats_see_the_heap() {
+    let before = hakmem::stats();
+    let big = vec![1u8; 8 << 20];
+    let s = hakmem::stats();
+    // Other tests run meanwhile: only this block's bytes are certain.
+    assert!(s.large_in_use_bytes >= 8 << 20, "{s:?}");
+    assert_eq!(s.in_use_bytes, s.tiny_in_use_bytes + s.mid_in_use_bytes + s.large_in_use_bytes);
+    assert!(s.mapped_bytes >= s.in_use_bytes && s.large_mallocs > before.large_mallocs);
+    assert_eq!(s.classes[3].block_size, 64);
+    drop(big);
+}
