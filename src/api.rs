@@ -207,7 +207,7 @@ pub unsafe fn realloc(heap: *mut Heap, p: *mut u8, size: usize) -> Result<*mut u
         Owner::Slab(slab, b) => {
             // SAFETY: `owner_of` validated `b` as a block of the live slab `slab`.
             unsafe {
-                heap::key_unless_freed("realloc", b);
+                heap::key_unless_freed("realloc", slab, b);
                 let block = (*slab).block_size();
                 if (*slab).is_large() && size > block && large_span::grow_in_place(slab, size) {
                     return Ok(p);
@@ -272,7 +272,7 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
     match heap::owner_of(p, "malloc_usable_size") {
         // SAFETY: `owner_of` validated `b` as a block of the live slab `slab`.
         Owner::Slab(slab, b) => unsafe {
-            heap::key_unless_freed("malloc_usable_size", b);
+            heap::key_unless_freed("malloc_usable_size", slab, b);
             if config::check() && !(*slab).is_large() {
                 check::sealed_size("malloc_usable_size", p, (*slab).block_size(), 0)
             } else {

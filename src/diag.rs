@@ -101,8 +101,18 @@ impl Default for Line {
 #[cold]
 #[inline(never)]
 pub fn fatal_ptr(what: &str, ptr: usize) -> ! {
+    fatal_ptr_note(what, ptr, |_| {})
+}
+
+/// `fatal_ptr` with `note` adding to the parenthesis after the pointer (the block's size, where
+/// the pointer lies in it).
+#[cold]
+#[inline(never)]
+pub fn fatal_ptr_note(what: &str, ptr: usize, note: impl FnOnce(&mut Line)) -> ! {
     let mut line = Line::new();
-    line.str("hakmem: ").str(what).str(" (pointer ").hex(ptr).str("); aborting\n");
+    line.str("hakmem: ").str(what).str(" (pointer ").hex(ptr);
+    note(&mut line);
+    line.str("); aborting\n");
     line.write_stderr();
     // SAFETY: abort never returns and has no preconditions.
     unsafe { libc::abort() }

@@ -18,7 +18,7 @@
 
 use crate::arena;
 use crate::check;
-use crate::diag::{fatal, fatal_ptr};
+use crate::diag::fatal;
 use crate::os;
 use crate::pagemap;
 use crate::size_class::{SizeClass, FIRST_MID_CLASS, NUM_CLASSES};
@@ -558,7 +558,7 @@ pub fn owner_of(p: *mut u8, call: &str) -> Owner {
     // SAFETY: the pagemap names a live large header for this chunk.
     match unsafe { crate::large::classify(hdr, p) } {
         Some(true) => Owner::Large(hdr),
-        Some(false) => invalid_pointer(call, p),
+        Some(false) => invalid_pointer(call, p, None),
         None => Owner::Foreign,
     }
 }
@@ -574,24 +574,31 @@ unsafe fn slab_block(p: *mut u8, call: &str) -> (*mut Slab, *mut Block) {
         let slab = SuperSlab::slab_of(p);
         match (*slab).block_at(p) {
             Some(b) => (slab, b),
-            None => invalid_pointer(call, p),
+            None => invalid_pointer(call, p, Some(&*slab)),
         }
     }
 }
 
 #[cold]
 #[inline(never)]
-fn invalid_pointer(call: &str, p: *mut u8) -> ! {
+fn invalid_pointer(call: &str, p: *mut u8, slab: Option<&Slab>) -> ! {
     let mut line = crate::diag::Line::new();
-    line.str(call)
-        .str("(): invalid pointer (inside hakmem's heap, not a live block: never handed out, or freed already)");
+    line.str(call).str("(): invalid pointer");
     // SAFETY: the line holds only ASCII.
-    fatal_ptr(unsafe { core::str::from_utf8_unchecked(line.as_bytes()) }, p as usize)
+    let what = unsafe { core::str::from_utf8_unchecked(line.as_bytes()) };
+    crate::diag::fatal_ptr_note(what, p as usize, |l| {
+        if let Some(s) = slab {
+            s.note_position(p, l);
+        }
+        l.str("; inside hakmem's heap, not a live block: never handed out, or freed already");
+    })
 }
 
+/// Reports a second free (or realloc/malloc_usable_size of a freed block) of `p`, a block of
+/// `size` bytes.
 #[cold]
 #[inline(never)]
-pub fn double_free(call: &str, p: *mut u8) -> ! {
+pub fn double_free(call: &str, p: *mut u8, size: usize) -> ! {
     let mut line = crate::diag::Line::new();
     line.str(call).str(if call == "free" {
         "(): double free detected"
@@ -599,20 +606,23 @@ pub fn double_free(call: &str, p: *mut u8) -> ! {
         "(): the block is not allocated (freed already: use after free)"
     });
     // SAFETY: the line holds only ASCII.
-    fatal_ptr(unsafe { core::str::from_utf8_unchecked(line.as_bytes()) }, p as usize)
+    let what = unsafe { core::str::from_utf8_unchecked(line.as_bytes()) };
+    crate::diag::fatal_ptr_note(what, p as usize, |l| {
+        l.str(", a ").num(size as u64).str("-byte block");
+    })
 }
 
 /// The key `b` gets when it is freed, after checking that `b` does not hold it already (a
 /// double free, reported naming `call`).
 ///
 /// # Safety
-/// `b` is a block of a live slab (`block_at` said so), hence readable.
+/// `b` is a block of the live slab `slab` (`block_at` said so), hence readable.
 #[inline(always)]
-pub unsafe fn key_unless_freed(call: &str, b: *mut Block) -> usize {
+pub unsafe fn key_unless_freed(call: &str, slab: *mut Slab, b: *mut Block) -> usize {
     let key = freed_key(b);
     // SAFETY: per the caller.
     if unsafe { (*b).key } == key {
-        double_free(call, b.cast());
+        double_free(call, b.cast(), unsafe { (*slab).block_size() });
     }
     key
 }
@@ -706,7 +716,7 @@ fn free_rejected(p: *mut u8, heap: *mut Heap, done: impl FnOnce(*mut Heap)) {
     // as a block of the live slab `slab`; `heap` is as `free` was given it.
     unsafe {
         let (slab, b) = slab_block(p, "free");
-        free_block(b, heap, slab, key_unless_freed("free", b), done)
+        free_block(b, heap, slab, key_unless_freed("free", slab, b), done)
     }
 }
 

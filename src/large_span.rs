@@ -72,7 +72,7 @@ pub unsafe fn free(slab: *mut Slab) {
     let won = unsafe { (*slab).owner.compare_exchange(live(), ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed) };
     if won.is_err() {
         // SAFETY: as above.
-        crate::heap::double_free("free", unsafe { (*slab).start });
+        crate::heap::double_free("free", unsafe { (*slab).start }, unsafe { (*slab).block_size() });
     }
     crate::large::LARGE_FREES.fetch_add(1, Ordering::Relaxed);
     // SAFETY: the span is unowned now, holds no other block and is on no heap's list.

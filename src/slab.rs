@@ -376,6 +376,21 @@ impl Slab {
         }
     }
 
+    /// For a message about `p`, a pointer into the span that `block_at` rejected: where it lies
+    /// (inside a block, or past the blocks carved so far).
+    pub fn note_position(&self, p: *mut u8, l: &mut crate::diag::Line) {
+        let (size, carved_end) = (self.block_size(), self.carved_end.load(Ordering::Relaxed));
+        if self.magic == 0 || size == 0 {
+            return;
+        }
+        if p as usize >= carved_end {
+            l.str(": in a slab of ").num(size as u64).str("-byte blocks, past those handed out so far");
+        } else {
+            let into = (size - (carved_end - p as usize) % size) % size;
+            l.str(": ").num(into as u64).str(" bytes into a ").num(size as u64).str("-byte block");
+        }
+    }
+
     /// Whether `b` (a list head or a decoded link) lies in the span; false for null, so that
     /// one compare both finds the end of the list and catches a corrupted link before it is
     /// followed.

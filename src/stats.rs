@@ -305,6 +305,7 @@ pub fn print() {
 /// glibc's `struct mallinfo2`, filled from hakmem's numbers: the "arena" is the SuperSlabs
 /// (Tiny, Mid and Large spans), the "mmapped" part the Large tier's own mappings, so that
 /// `uordblks + hblkhd` is the memory in use, as with glibc.
+#[cfg(feature = "interpose")]
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MallInfo2 {
@@ -326,6 +327,7 @@ pub struct MallInfo2 {
     pub keepcost: usize,
 }
 
+#[cfg(feature = "interpose")]
 pub fn mallinfo2() -> MallInfo2 {
     let s = stats();
     let r = report();
@@ -345,6 +347,7 @@ pub fn mallinfo2() -> MallInfo2 {
 
 /// glibc's `malloc_info` XML (its elements and attributes), written piecewise to `out`: per
 /// size class the free blocks (`<size>`, as glibc lists its free chunks), then the totals.
+#[cfg(feature = "interpose")]
 pub fn malloc_info(mut out: impl FnMut(&[u8])) {
     let s = stats();
     let m = mallinfo2();
