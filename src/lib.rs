@@ -13,7 +13,8 @@
 //! the `interpose` feature the crate also exports glibc's names (`malloc`, `free`, ...), so that
 //! every allocation of the process is hakmem's; that is what the preload library
 //! (`make lib`: `LD_PRELOAD=target/release/libhakmem.so program`) is built with. Enable it in
-//! the binary only: a library that enabled it would force it on every program that uses it.
+//! the binary only: a library that enabled it would force it on every program that uses it. (A
+//! binary that enables it without naming `Hakmem` must still link the crate: `use hakmem as _;`.)
 //!
 //! From C, or through the prefixed functions from Rust: [`ffi`] (`hak_malloc`, `hak_free`, ...,
 //! declared in `include/hakmem.h`), which never interpose. Options are `HAKMEM_*` environment
