@@ -33,6 +33,11 @@ static const struct option_case cases[] = {
      {"): options HAKMEM_STATS=0 (default) ", " HAKMEM_SS_CACHE=7 HAKMEM_LARGE_CACHE_MB=0 ", " HAKMEM_VERBOSE=1\n"},
      {NULL},
      0},
+    {{"HAKMEM_PURGE_THREAD=off", "HAKMEM_PURGE_DELAY_MS=250", "HAKMEM_VERBOSE=on"},
+     {" HAKMEM_PURGE_DELAY_MS=250 HAKMEM_PURGE_THREAD=0 "},
+     {NULL},
+     0},
+    {{"HAKMEM_PURGE_DELAY_MS=-1"}, {"HAKMEM_PURGE_DELAY_MS=-1: not a number in 0..=3600000; using 1000\n"}, {NULL}, 1},
     {{NULL}, {NULL}, {"hakmem"}, 0},
 };
 

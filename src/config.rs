@@ -11,6 +11,8 @@
 //! | `HAKMEM_SS_CACHE`      | 4       | 0 ..= 4096 | empty SuperSlabs (2 MiB each) kept mapped for reuse |
 //! | `HAKMEM_LARGE_CACHE_MB`| 64      | 0 ..= 1048576 | bytes of freed large mappings kept for reuse (at least; 0: none) |
 //! | `HAKMEM_ARENA_MB`      | 32768   | 0 ..= 67108864 | address space reserved for SuperSlabs (see `arena`); 0: none |
+//! | `HAKMEM_PURGE_DELAY_MS`| 1000    | 0 ..= 3600000 | how long freed memory is kept for reuse before it goes back to the kernel |
+//! | `HAKMEM_PURGE_THREAD`  | on      | switch | a background thread gives freed memory back while the program is idle (see `decay`) |
 //! | `HAKMEM_VERBOSE`       | off     | switch | print the options in effect (and the peer allocator found) at start-up |
 //!
 //! A switch is `1`/`0`, `true`/`false`, `on`/`off` or `yes`/`no` (any case).
@@ -36,6 +38,8 @@ pub struct Options {
     pub superslab_cache: usize,
     pub large_cache_bytes: usize,
     pub arena_bytes: usize,
+    pub purge_delay_ms: usize,
+    pub purge_thread: bool,
     pub verbose: bool,
 }
 
@@ -66,6 +70,8 @@ const DEFAULTS: Options = Options {
     superslab_cache: 4,
     large_cache_bytes: 64 << 20,
     arena_bytes: 32 << 30,
+    purge_delay_ms: 1000,
+    purge_thread: true,
     verbose: false,
 };
 
@@ -75,11 +81,13 @@ static FOREIGN: AtomicUsize = AtomicUsize::new(DEFAULTS.foreign as usize);
 static SUPERSLAB_CACHE: AtomicUsize = AtomicUsize::new(DEFAULTS.superslab_cache);
 static LARGE_CACHE_BYTES: AtomicUsize = AtomicUsize::new(DEFAULTS.large_cache_bytes);
 static ARENA_BYTES: AtomicUsize = AtomicUsize::new(DEFAULTS.arena_bytes);
+static PURGE_DELAY_MS: AtomicUsize = AtomicUsize::new(DEFAULTS.purge_delay_ms);
+static PURGE_THREAD: AtomicUsize = AtomicUsize::new(DEFAULTS.purge_thread as usize);
 static VERBOSE: AtomicUsize = AtomicUsize::new(DEFAULTS.verbose as usize);
 
 const MIB: u32 = 20;
 
-static SPECS: [Spec; 7] = [
+static SPECS: [Spec; 9] = [
     Spec { name: "HAKMEM_STATS", kind: Kind::Switch, default: DEFAULTS.stats as usize, value: &STATS },
     Spec { name: "HAKMEM_CHECK", kind: Kind::Switch, default: DEFAULTS.check as usize, value: &CHECK },
     Spec {
@@ -106,6 +114,18 @@ static SPECS: [Spec; 7] = [
         default: DEFAULTS.arena_bytes,
         value: &ARENA_BYTES,
     },
+    Spec {
+        name: "HAKMEM_PURGE_DELAY_MS",
+        kind: Kind::Number { max: 3_600_000, shift: 0 },
+        default: DEFAULTS.purge_delay_ms,
+        value: &PURGE_DELAY_MS,
+    },
+    Spec {
+        name: "HAKMEM_PURGE_THREAD",
+        kind: Kind::Switch,
+        default: DEFAULTS.purge_thread as usize,
+        value: &PURGE_THREAD,
+    },
     Spec { name: "HAKMEM_VERBOSE", kind: Kind::Switch, default: DEFAULTS.verbose as usize, value: &VERBOSE },
 ];
 
@@ -122,6 +142,8 @@ pub fn get() -> Options {
         superslab_cache: SUPERSLAB_CACHE.load(Ordering::Relaxed),
         large_cache_bytes: LARGE_CACHE_BYTES.load(Ordering::Relaxed),
         arena_bytes: ARENA_BYTES.load(Ordering::Relaxed),
+        purge_delay_ms: PURGE_DELAY_MS.load(Ordering::Relaxed),
+        purge_thread: PURGE_THREAD.load(Ordering::Relaxed) != 0,
         verbose: VERBOSE.load(Ordering::Relaxed) != 0,
     }
 }
@@ -130,6 +152,12 @@ pub fn get() -> Options {
 #[inline]
 pub fn check() -> bool {
     CHECK.load(Ordering::Relaxed) != 0
+}
+
+/// The purge delay alone, likewise (read on every decay tick).
+#[inline]
+pub fn purge_delay_ms() -> u64 {
+    PURGE_DELAY_MS.load(Ordering::Relaxed) as u64
 }
 
 /// Statistics mode alone, likewise.

@@ -1,20 +1,34 @@
-//! The clock of free memory. Freed memory is kept for reuse for `DECAY_MS`, so that a program
-//! that frees a large structure and builds the next one, or churns large buffers, does not fault
-//! every page back in; after that it goes back to the kernel: free slabs' pages and empty
-//! SuperSlabs (`superslab::decay`), idle large mappings (`large::expire`).
+//! The clock of free memory. Freed memory is kept for reuse for `delay_ms()`
+//! (`HAKMEM_PURGE_DELAY_MS`, 1 s), so that a program that frees a large structure and builds the
+//! next one, or churns large buffers, does not fault every page back in; after that it goes back
+//! to the kernel: free slabs' pages and empty SuperSlabs (`superslab::decay`), idle large
+//! mappings (`large::expire`).
 //!
-//! There is no background thread: `tick` runs the decay, at most every `TICK_MS`, from the slow
-//! paths of whichever thread passes: a span taken from the pool or given back, a large block
-//! allocated or freed. A program that frees memory and then goes idle keeps what it freed last
-//! until its next such call (or `malloc_trim`). `give_back_all` gives back everything free at
-//! once: for `malloc_trim`, and before an allocation that found no memory fails.
+//! `tick` runs the decay, at most every quarter of the delay, from the slow paths of whichever
+//! thread passes: a span taken from the pool or given back, a large block allocated or freed.
+//! A program that frees memory and then goes idle makes no such call, so a background thread,
+//! the purger, runs the decay while free memory is held back: started on the first release
+//! (`wake_purger`, from a free path that holds no allocator lock), it ticks every quarter of the
+//! delay while something waits and sleeps on a futex, costing nothing, once nothing does; the
+//! next release wakes it. The fast paths never touch it. After `fork` the child has no purger
+//! and starts its own on its next release. `HAKMEM_PURGE_THREAD=0` turns it off.
+//! `give_back_all` gives back everything free at once: for `malloc_trim`, and before an
+//! allocation that found no memory fails.
 
 use crate::os;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::ptr;
+use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 /// How long freed memory waits for reuse before it goes back to the kernel.
-pub const DECAY_MS: u64 = 1000;
-const TICK_MS: u64 = DECAY_MS / 4;
+#[inline]
+pub fn delay_ms() -> u64 {
+    crate::config::purge_delay_ms()
+}
+
+fn tick_ms() -> u64 {
+    (delay_ms() / 4).max(1)
+}
+
 static NEXT_TICK_MS: AtomicU64 = AtomicU64::new(0);
 
 /// Runs the decay when it is due (one thread per tick). Takes the pool and large-cache locks in
@@ -22,12 +36,30 @@ static NEXT_TICK_MS: AtomicU64 = AtomicU64::new(0);
 pub fn tick() {
     let now = os::now_ms();
     let next = NEXT_TICK_MS.load(Ordering::Relaxed);
-    if now < next || NEXT_TICK_MS.compare_exchange(next, now + TICK_MS, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+    if now < next || NEXT_TICK_MS.compare_exchange(next, now + tick_ms(), Ordering::Relaxed, Ordering::Relaxed).is_err()
+    {
         return;
     }
-    crate::superslab::decay(now);
-    crate::large::expire(now);
+    run(now);
+}
+
+/// What a decay left behind.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum Held {
+    Nothing,
+    /// Free memory that is not old enough yet.
+    Later,
+    /// Old enough, but beyond this decay's budget (which bounds how long an application thread's
+    /// slow path, or the pool lock, is held): the purger goes on at once.
+    More,
+}
+
+/// One decay.
+pub(crate) fn run(now: u64) -> Held {
+    let slabs = crate::superslab::decay(now);
+    let large = if crate::large::expire(now) { Held::Later } else { Held::Nothing };
     os::retry_unmaps();
+    slabs.max(large)
 }
 
 /// Gives back at once everything free that the decay would keep for a while (the large cache,
@@ -39,4 +71,123 @@ pub fn give_back_all() -> bool {
     let given = crate::large::trim() + crate::superslab::trim();
     os::retry_unmaps();
     given > 0
+}
+
+// ---------------------------------------------------------------------------------------------
+// The purger.
+
+const NOT_STARTED: u32 = 0;
+/// Starting, or running the decay.
+const RUNNING: u32 = 1;
+/// Asleep on `PURGER` (the futex word): nothing was held back.
+const IDLE: u32 = 2;
+/// Turned off, or it could not be started.
+const OFF: u32 = 3;
+
+static PURGER: AtomicU32 = AtomicU32::new(NOT_STARTED);
+
+/// Called after memory was released to a cache or a free span (no allocator lock held): starts
+/// the purger, or wakes it when it sleeps. One fence and one load when it is running.
+pub fn wake_purger() {
+    // SeqCst, pairing with the purger's after it stores IDLE: either it sees the memory just
+    // released, or this sees IDLE and wakes it.
+    fence(Ordering::SeqCst);
+    match PURGER.load(Ordering::Relaxed) {
+        IDLE if PURGER.compare_exchange(IDLE, RUNNING, Ordering::Relaxed, Ordering::Relaxed).is_ok() => futex_wake(),
+        NOT_STARTED => start(),
+        _ => {}
+    }
+}
+
+#[cold]
+fn start() {
+    if PURGER.compare_exchange(NOT_STARTED, RUNNING, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+        return;
+    }
+    if !crate::config::get().purge_thread || !spawn() {
+        PURGER.store(OFF, Ordering::Relaxed);
+    }
+}
+
+/// Creates the purger thread: detached, a small stack (the address space counts under
+/// `ulimit -v`), every signal blocked (it must not take the program's). glibc's pthread_create
+/// may call malloc: the caller is inside an entry point's guard, so such calls are served by the
+/// bootstrap arena.
+fn spawn() -> bool {
+    // SAFETY: plain pthread calls on locals; the attribute and signal set are initialised
+    // before use, and the caller's signal mask is restored.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        if libc::pthread_attr_init(&mut attr) != 0 {
+            return false;
+        }
+        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        libc::pthread_attr_setstacksize(&mut attr, 64 << 10);
+        let mut all: libc::sigset_t = core::mem::zeroed();
+        let mut old: libc::sigset_t = core::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let mut thread: libc::pthread_t = 0;
+        let r = libc::pthread_create(&mut thread, &attr, purger_main, ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut());
+        libc::pthread_attr_destroy(&mut attr);
+        r == 0
+    }
+}
+
+extern "C" fn purger_main(_: *mut libc::c_void) -> *mut libc::c_void {
+    // SAFETY: PR_SET_NAME copies a NUL-terminated name of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"hakmem-purge".as_ptr()) };
+    loop {
+        match crate::ffi::guarded_decay(os::now_ms()) {
+            Held::More => continue,
+            Held::Later => {
+                sleep_ms(tick_ms());
+                continue;
+            }
+            Held::Nothing => {}
+        }
+        PURGER.store(IDLE, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        // Memory released after the decay above, whose `wake_purger` may have seen RUNNING.
+        if crate::ffi::guarded_decay(os::now_ms()) != Held::Nothing {
+            PURGER.store(RUNNING, Ordering::Relaxed);
+            continue;
+        }
+        while PURGER.load(Ordering::Relaxed) == IDLE {
+            futex_wait(IDLE);
+        }
+    }
+}
+
+/// The child of `fork` has no purger (only the forking thread goes on): the next release starts
+/// one.
+pub fn after_fork_child() {
+    if PURGER.load(Ordering::Relaxed) != OFF {
+        PURGER.store(NOT_STARTED, Ordering::Relaxed);
+    }
+}
+
+fn sleep_ms(ms: u64) {
+    let t = libc::timespec { tv_sec: (ms / 1000) as libc::time_t, tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long };
+    // SAFETY: nanosleep reads `t` and writes nothing (null remainder).
+    unsafe { libc::nanosleep(&t, ptr::null_mut()) };
+}
+
+fn futex_wait(expected: u32) {
+    // SAFETY: FUTEX_WAIT on a static word; the kernel only reads it.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            PURGER.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            ptr::null::<libc::timespec>(),
+        )
+    };
+}
+
+fn futex_wake() {
+    // SAFETY: FUTEX_WAKE on a static word.
+    unsafe { libc::syscall(libc::SYS_futex, PURGER.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1) };
 }

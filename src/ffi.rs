@@ -175,6 +175,12 @@ fn do_memalign(align: usize, size: usize) -> *mut c_void {
     do_aligned(align, size).cast()
 }
 
+/// The purger thread's decay, inside the guard like any entry point (so that anything it calls
+/// that allocates is served by the bootstrap arena).
+pub(crate) fn guarded_decay(now: u64) -> crate::decay::Held {
+    guarded(Entered::enter(), false, |_| crate::decay::run(now), || crate::decay::Held::Later)
+}
+
 fn do_trim() -> c_int {
     // SAFETY: inside the guard.
     guarded(Entered::enter(), false, |heap| unsafe { api::trim(heap) } as c_int, || 0)

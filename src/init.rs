@@ -246,6 +246,7 @@ unsafe extern "C" fn postfork_child() {
     crate::large::CACHE_LOCK.reset_in_child();
     crate::superslab::POOL_LOCK.reset_in_child();
     crate::heap::after_fork_child();
+    crate::decay::after_fork_child();
 }
 
 /// Library constructor: initialise before `main` when nothing allocated earlier.

@@ -69,7 +69,6 @@ pub static LARGE_CACHE_HITS: AtomicU64 = AtomicU64::new(0);
 const CACHE_SLOTS: usize = 64;
 /// A cached mapping unused for this long is unmapped (at the next large-block operation or
 /// decay tick).
-const EXPIRE_MS: u64 = crate::decay::DECAY_MS;
 
 #[derive(Clone, Copy)]
 struct Cached {
@@ -81,7 +80,7 @@ struct Cached {
 const NO_ENTRY: Cached = Cached { header: ptr::null_mut(), bytes: 0, freed_at_ms: 0 };
 
 /// Freed mappings kept for reuse. Bounds: `CACHE_SLOTS` entries, `cache_limit()` bytes, and
-/// `EXPIRE_MS` of idleness (then unmapped).
+/// `decay::delay_ms()` of idleness (then unmapped).
 struct Cache {
     /// Oldest first; `len` used.
     slots: [Cached; CACHE_SLOTS],
@@ -339,7 +338,9 @@ pub unsafe fn free(h: *mut LargeHeader) {
     // SAFETY: per the caller.
     let bytes = unsafe { (*h).map_bytes };
     live_sub(bytes);
-    if !cache_put(h, bytes) {
+    if cache_put(h, bytes) {
+        crate::decay::wake_purger();
+    } else {
         unmap(h, bytes);
     }
 }
@@ -483,10 +484,10 @@ impl Cache {
         e
     }
 
-    /// Removes the entries idle for longer than `EXPIRE_MS` into `out`; returns how many.
+    /// Removes the entries idle for longer than `decay::delay_ms()` into `out`; returns how many.
     fn take_expired(&mut self, now: u64, out: &mut [Cached; CACHE_SLOTS]) -> usize {
         let mut n = 0;
-        while self.len > 0 && now.saturating_sub(self.slots[0].freed_at_ms) > EXPIRE_MS {
+        while self.len > 0 && now.saturating_sub(self.slots[0].freed_at_ms) > crate::decay::delay_ms() {
             out[n] = self.remove(0);
             n += 1;
         }
@@ -570,13 +571,15 @@ fn cache_put(h: *mut LargeHeader, bytes: usize) -> bool {
     fits
 }
 
-/// Unmaps the cached mappings idle for longer than `EXPIRE_MS` (see `decay`).
-pub fn expire(now: u64) {
+/// Unmaps the cached mappings idle for longer than `decay::delay_ms()` (see `decay`).
+/// True while mappings are still cached (they expire later).
+pub fn expire(now: u64) -> bool {
     let mut expired = [NO_ENTRY; CACHE_SLOTS];
-    let n = with_cache(|c| c.take_expired(now, &mut expired));
+    let (n, left) = with_cache(|c| (c.take_expired(now, &mut expired), c.len));
     for e in &expired[..n] {
         unmap(e.header, e.bytes);
     }
+    left > 0
 }
 
 /// Unmaps every cached mapping; returns the bytes given back.
@@ -645,7 +648,7 @@ mod tests {
         unsafe { free(h) };
         let cached = || with_cache(|c| c.slots[..c.len].iter().any(|e| e.header == h));
         assert!(cached(), "a freed 30 MiB block was not cached");
-        expire(os::now_ms() + EXPIRE_MS + 1);
+        expire(os::now_ms() + crate::decay::delay_ms() + 1);
         assert!(!cached(), "an expired mapping stayed in the cache");
     }
 

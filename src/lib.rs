@@ -77,7 +77,7 @@ pub use stats::{stats, ClassStats, Stats};
 #[doc(hidden)]
 pub mod internal {
     pub use crate::arena::allowed as arena_allowed;
-    pub use crate::decay::DECAY_MS;
+    pub use crate::decay::delay_ms;
     pub use crate::remote_free::{push, push_chain, take_all, ListHead};
     pub use crate::slab::Block;
     pub use crate::stats::{report, Report};

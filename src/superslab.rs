@@ -7,7 +7,7 @@
 //! A span is 1, 2, 10 or 15 consecutive slabs given to one size class (`SizeClass::span_slabs`).
 //! The pool has no fixed limit: it takes a new SuperSlab (from the arena, see `arena`, else a
 //! mapping of its own) whenever no free span fits. Free memory goes back to the kernel once it
-//! has stayed free for `decay::DECAY_MS`: the pages of free slabs, and whole SuperSlabs when
+//! has stayed free for `decay::delay_ms()`: the pages of free slabs, and whole SuperSlabs when
 //! they are empty, beyond a small cache of empty ones.
 //!
 //! Affinity: a SuperSlab serves the spans of one heap (its `owner`, the heap that took its first
@@ -44,7 +44,7 @@ pub struct SuperSlab {
     /// Bit i set: slab i was used since it was last purged.
     dirty_mask: u32,
     /// When each slab was last released (`os::now_ms`, 0: never): a free slab keeps its pages
-    /// until `decay::DECAY_MS` after that.
+    /// until `decay::delay_ms()` after that.
     freed_at_ms: [u64; SLABS_PER_SUPERSLAB],
     /// The heap whose spans this SuperSlab serves first; null when none (empty, or its heap
     /// was abandoned).
@@ -493,16 +493,20 @@ impl Pool {
     }
 
     /// Releases abandoned slabs that other threads' frees emptied (up to `DECAY_SWEEP_BUDGET`),
-    /// then gives back the memory that has stayed free for `decay::DECAY_MS`: the pages of free
+    /// then gives back the memory that has stayed free for `decay::delay_ms()`: the pages of free
     /// slabs released that long ago, and empty SuperSlabs beyond the cache whose slabs all were
     /// (up to `DECAY_BYTES_BUDGET`; the next decay goes on where this one stopped, as the
     /// SuperSlabs done have nothing left to purge).
-    fn decay(&mut self, now: u64) {
+    /// Returns what free memory is still held back (dirty free slabs, or SuperSlabs the budget
+    /// did not reach).
+    fn decay(&mut self, now: u64) -> crate::decay::Held {
         if self.abandoned_count > 0 {
             self.sweep_abandoned(DECAY_SWEEP_BUDGET);
         }
         let cache = config::get().superslab_cache;
+        let delay = crate::decay::delay_ms();
         let mut budget = DECAY_BYTES_BUDGET;
+        let mut pending = false;
         let mut ss = self.all;
         while !ss.is_null() && budget > 0 {
             // SAFETY: SuperSlabs on the list are live; we hold the pool lock. `next` is read
@@ -512,7 +516,7 @@ impl Pool {
                 let freed_at = &(*ss).freed_at_ms;
                 let mut old = 0u32;
                 for (i, &t) in freed_at.iter().enumerate() {
-                    if now.saturating_sub(t) >= crate::decay::DECAY_MS {
+                    if now.saturating_sub(t) >= delay {
                         old |= 1 << i;
                     }
                 }
@@ -521,11 +525,20 @@ impl Pool {
                 let given = if empty && self.empty.len > cache && free & (*ss).dirty_mask & !old == 0 {
                     self.give_back_empty(ss)
                 } else {
-                    SuperSlab::purge_slabs(ss, old)
+                    let given = SuperSlab::purge_slabs(ss, old);
+                    pending |= !(*ss).used_mask & (*ss).dirty_mask != 0;
+                    given
                 };
                 budget = budget.saturating_sub(given);
                 ss = next;
             }
+        }
+        if !ss.is_null() {
+            crate::decay::Held::More
+        } else if pending {
+            crate::decay::Held::Later
+        } else {
+            crate::decay::Held::Nothing
         }
     }
 
@@ -707,6 +720,7 @@ pub unsafe fn release_span(slab: *mut Slab) {
     // SAFETY: forwarded from the caller.
     with_pool(|p| unsafe { p.release(slab) });
     crate::decay::tick();
+    crate::decay::wake_purger();
 }
 
 /// Leaves a slab of a heap being abandoned for another thread to adopt.
@@ -746,8 +760,9 @@ pub fn trim() -> usize {
 }
 
 /// Gives back the memory that has stayed free long enough (see `decay`); `now`: `os::now_ms()`.
-pub fn decay(now: u64) {
-    with_pool(|p| p.decay(now));
+/// See `Pool::decay`.
+pub fn decay(now: u64) -> crate::decay::Held {
+    with_pool(|p| p.decay(now))
 }
 
 /// Ends the arena where it is carved to (see `arena::end`).

@@ -73,9 +73,9 @@ fn a_freed_peak_is_given_back() {
     free_all(blocks);
     // The freed slabs keep their pages for the decay delay; the operations after it (here large
     // blocks') give them back, up to 64 MiB per decay tick.
-    std::thread::sleep(std::time::Duration::from_millis(hakmem::internal::DECAY_MS));
+    std::thread::sleep(std::time::Duration::from_millis(hakmem::internal::delay_ms()));
     for _ in 0..8 {
-        std::thread::sleep(std::time::Duration::from_millis(hakmem::internal::DECAY_MS / 4 + 50));
+        std::thread::sleep(std::time::Duration::from_millis(hakmem::internal::delay_ms() / 4 + 50));
         // SAFETY: a block from hak_malloc, freed once.
         unsafe { hak_free(hak_malloc(1 << 20)) };
     }
@@ -115,7 +115,7 @@ fn what_an_exited_thread_left_is_given_back() {
     assert!(left > before + 256, "the thread left too little to test: {before} -> {left} spans");
     free_all(kept);
     // The next operation after a decay period (here a large block's) sweeps the abandoned slabs.
-    std::thread::sleep(std::time::Duration::from_millis(hakmem::internal::DECAY_MS / 4 + 100));
+    std::thread::sleep(std::time::Duration::from_millis(hakmem::internal::delay_ms() / 4 + 100));
     // SAFETY: a block from hak_malloc, freed once.
     unsafe { hak_free(hak_malloc(1 << 20)) };
     let after = spans_in_use();
