@@ -7,11 +7,17 @@
 //! `tick` runs the decay, at most every quarter of the delay, from the slow paths of whichever
 //! thread passes: a span taken from the pool or given back, a large block allocated or freed.
 //! A program that frees memory and then goes idle makes no such call, so a background thread,
-//! the purger, runs the decay while free memory is held back: started on the first release
-//! (`wake_purger`, from a free path that holds no allocator lock), it ticks every quarter of the
-//! delay while something waits and sleeps on a futex, costing nothing, once nothing does; the
-//! next release wakes it. The fast paths never touch it. After `fork` the child has no purger
-//! and starts its own on its next release. `HAKMEM_PURGE_THREAD=0` turns it off.
+//! the purger, runs the decay while free memory is held back: it ticks every quarter of the
+//! delay while something waits and sleeps on a futex, costing nothing, once nothing does; a
+//! release wakes it (`wake_purger`). It is wanted once memory was released or the heap grew
+//! past `PURGER_HEAP_BYTES` (a program that frees a peak it built, then rests, has made no
+//! allocation since its first release), and created by the next allocation slow path
+//! (`start_purger_if_wanted`, from `ffi::guarded`); small programs that never release stay
+//! single-threaded. Never by a free: glibc frees thread-local storage
+//! while it holds the lock of its thread-stack cache (`pthread_join` reclaiming stacks), which
+//! `pthread_create` takes, so a thread created from such a free would deadlock. The fast paths
+//! never touch it. After `fork` the child has no purger and starts its own the same way.
+//! `HAKMEM_PURGE_THREAD=0` turns it off.
 //! `give_back_all` gives back everything free at once: for `malloc_trim`, and before an
 //! allocation that found no memory fails.
 
@@ -77,6 +83,11 @@ pub fn give_back_all() -> bool {
 // The purger.
 
 const NOT_STARTED: u32 = 0;
+/// Memory was released, or the heap grew: the next allocation slow path creates the purger.
+const WANTED: u32 = 4;
+
+/// Heap size (SuperSlabs, or live large mappings) from which the purger is wanted.
+pub const PURGER_HEAP_BYTES: usize = 32 << 20;
 /// Starting, or running the decay.
 const RUNNING: u32 = 1;
 /// Asleep on `PURGER` (the futex word): nothing was held back.
@@ -86,22 +97,37 @@ const OFF: u32 = 3;
 
 static PURGER: AtomicU32 = AtomicU32::new(NOT_STARTED);
 
-/// Called after memory was released to a cache or a free span (no allocator lock held): starts
-/// the purger, or wakes it when it sleeps. One fence and one load when it is running.
+/// Called after memory was released to a cache or a free span (no allocator lock held): wakes
+/// the purger when it sleeps, or asks for it to be created. One fence and one load when it is
+/// running.
 pub fn wake_purger() {
     // SeqCst, pairing with the purger's after it stores IDLE: either it sees the memory just
     // released, or this sees IDLE and wakes it.
     fence(Ordering::SeqCst);
     match PURGER.load(Ordering::Relaxed) {
         IDLE if PURGER.compare_exchange(IDLE, RUNNING, Ordering::Relaxed, Ordering::Relaxed).is_ok() => futex_wake(),
-        NOT_STARTED => start(),
+        NOT_STARTED => want_purger(),
         _ => {}
+    }
+}
+
+/// Asks for the purger to be created by the next allocation slow path (any context: a store).
+pub fn want_purger() {
+    let _ = PURGER.compare_exchange(NOT_STARTED, WANTED, Ordering::Relaxed, Ordering::Relaxed);
+}
+
+/// Creates the purger once memory was released (see the module docs for why only allocation
+/// slow paths call this). One load.
+#[inline]
+pub fn start_purger_if_wanted() {
+    if PURGER.load(Ordering::Relaxed) == WANTED {
+        start();
     }
 }
 
 #[cold]
 fn start() {
-    if PURGER.compare_exchange(NOT_STARTED, RUNNING, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+    if PURGER.compare_exchange(WANTED, RUNNING, Ordering::Relaxed, Ordering::Relaxed).is_err() {
         return;
     }
     if !crate::config::get().purge_thread || !spawn() {
@@ -111,7 +137,7 @@ fn start() {
 
 /// Creates the purger thread: detached, a small stack (the address space counts under
 /// `ulimit -v`), every signal blocked (it must not take the program's). glibc's pthread_create
-/// may call malloc: the caller is inside an entry point's guard, so such calls are served by the
+/// calls malloc: the caller is inside an entry point's guard, so such calls are served by the
 /// bootstrap arena.
 fn spawn() -> bool {
     // SAFETY: plain pthread calls on locals; the attribute and signal set are initialised
@@ -160,11 +186,12 @@ extern "C" fn purger_main(_: *mut libc::c_void) -> *mut libc::c_void {
     }
 }
 
-/// The child of `fork` has no purger (only the forking thread goes on): the next release starts
-/// one.
+/// The child of `fork` has no purger (only the forking thread goes on): if the parent wanted
+/// or had one, the child's next allocation slow path creates its own.
 pub fn after_fork_child() {
-    if PURGER.load(Ordering::Relaxed) != OFF {
-        PURGER.store(NOT_STARTED, Ordering::Relaxed);
+    let state = PURGER.load(Ordering::Relaxed);
+    if state != OFF && state != NOT_STARTED {
+        PURGER.store(WANTED, Ordering::Relaxed);
     }
 }
 

@@ -29,6 +29,10 @@ fn guarded<R>(e: Entered, alloc: bool, f: impl FnOnce(*mut Heap) -> R, reentrant
     }
     // SAFETY: inside the guard, not re-entered.
     let heap = if alloc { unsafe { heap::thread_heap(e.heap) } } else { e.heap };
+    if alloc {
+        // An allocation's slow path, inside the guard: where the purger may be created.
+        crate::decay::start_purger_if_wanted();
+    }
     let r = f(heap);
     e.leave(heap);
     r

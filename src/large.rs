@@ -104,7 +104,9 @@ fn cache_limit() -> usize {
 }
 
 fn live_add(bytes: usize) {
-    LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
+    if LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed) + bytes >= crate::decay::PURGER_HEAP_BYTES {
+        crate::decay::want_purger();
+    }
     if config::stats() {
         crate::stats::count_alloc(bytes);
     }

@@ -387,6 +387,9 @@ impl Pool {
             return ptr::null_mut();
         }
         self.superslabs_mapped += 1;
+        if self.superslabs_mapped * SUPERSLAB_SIZE >= crate::decay::PURGER_HEAP_BYTES {
+            crate::decay::want_purger();
+        }
         // SAFETY: the new SuperSlab is live and on no list.
         unsafe {
             (*ss).all_next = self.all;
