@@ -9,11 +9,12 @@
 //! A program that frees memory and then goes idle makes no such call, so a background thread,
 //! the purger, runs the decay while free memory is held back: it ticks every quarter of the
 //! delay while something waits and sleeps on a futex, costing nothing, once nothing does; a
-//! release wakes it (`wake_purger`). It is wanted once memory was released or the heap grew
-//! past `PURGER_HEAP_BYTES` (a program that frees a peak it built, then rests, has made no
-//! allocation since its first release), and created by the next allocation slow path
-//! (`start_purger_if_wanted`, from `ffi::guarded`); small programs that never release stay
-//! single-threaded. Never by a free: glibc frees thread-local storage
+//! release wakes it (`wake_purger`). It is wanted once the heap has grown past
+//! `PURGER_HEAP_BYTES` (memory worth giving back), and created by the next allocation slow path
+//! (`start_purger_if_wanted`, from `ffi::guarded`). Smaller programs stay single-threaded, as
+//! some must: `unshare(CLONE_NEWUSER)` and `setns` into a user namespace fail in a process with
+//! a second thread (bwrap, `unshare -U`); one that grows past the bound and needs them sets
+//! `HAKMEM_PURGE_THREAD=0`. Never created by a free: glibc frees thread-local storage
 //! while it holds the lock of its thread-stack cache (`pthread_join` reclaiming stacks), which
 //! `pthread_create` takes, so a thread created from such a free would deadlock. The fast paths
 //! never touch it. After `fork` the child has no purger and starts its own the same way.
@@ -83,7 +84,7 @@ pub fn give_back_all() -> bool {
 // The purger.
 
 const NOT_STARTED: u32 = 0;
-/// Memory was released, or the heap grew: the next allocation slow path creates the purger.
+/// The heap grew past `PURGER_HEAP_BYTES`: the next allocation slow path creates the purger.
 const WANTED: u32 = 4;
 
 /// Heap size (SuperSlabs, or live large mappings) from which the purger is wanted.
@@ -97,17 +98,16 @@ const OFF: u32 = 3;
 
 static PURGER: AtomicU32 = AtomicU32::new(NOT_STARTED);
 
-/// Called after memory was released to a cache or a free span (no allocator lock held): wakes
-/// the purger when it sleeps, or asks for it to be created. One fence and one load when it is
-/// running.
+/// Called after memory was released to a cache or a free span: wakes the purger when it
+/// sleeps. One fence and one load.
 pub fn wake_purger() {
     // SeqCst, pairing with the purger's after it stores IDLE: either it sees the memory just
     // released, or this sees IDLE and wakes it.
     fence(Ordering::SeqCst);
-    match PURGER.load(Ordering::Relaxed) {
-        IDLE if PURGER.compare_exchange(IDLE, RUNNING, Ordering::Relaxed, Ordering::Relaxed).is_ok() => futex_wake(),
-        NOT_STARTED => want_purger(),
-        _ => {}
+    if PURGER.load(Ordering::Relaxed) == IDLE
+        && PURGER.compare_exchange(IDLE, RUNNING, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    {
+        futex_wake();
     }
 }
 
@@ -127,7 +127,8 @@ pub fn start_purger_if_wanted() {
 
 #[cold]
 fn start() {
-    if PURGER.compare_exchange(WANTED, RUNNING, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+    // Until init has read the options, HAKMEM_PURGE_THREAD is not known: a later call decides.
+    if !crate::init::done() || PURGER.compare_exchange(WANTED, RUNNING, Ordering::Relaxed, Ordering::Relaxed).is_err() {
         return;
     }
     if !crate::config::get().purge_thread || !spawn() {
@@ -135,7 +136,7 @@ fn start() {
     }
 }
 
-/// Creates the purger thread: detached, a small stack (the address space counts under
+/// Creates the purger thread: detached, a small stack (256 KiB: the address space counts under
 /// `ulimit -v`), every signal blocked (it must not take the program's). glibc's pthread_create
 /// calls malloc: the caller is inside an entry point's guard, so such calls are served by the
 /// bootstrap arena.
@@ -148,7 +149,7 @@ fn spawn() -> bool {
             return false;
         }
         libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
-        libc::pthread_attr_setstacksize(&mut attr, 64 << 10);
+        libc::pthread_attr_setstacksize(&mut attr, 256 << 10);
         let mut all: libc::sigset_t = core::mem::zeroed();
         let mut old: libc::sigset_t = core::mem::zeroed();
         libc::sigfillset(&mut all);

@@ -30,6 +30,11 @@ pub static FOREIGN_FREES: AtomicUsize = AtomicUsize::new(0);
 /// Whether another full allocator (jemalloc, tcmalloc) is loaded in the process (see `find_peer`).
 static PEER_LOADED: AtomicU8 = AtomicU8::new(0);
 
+/// Whether init has run (the options are read).
+pub fn done() -> bool {
+    STATE.load(Ordering::Acquire) == DONE
+}
+
 #[inline]
 pub fn ensure() {
     if STATE.load(Ordering::Acquire) != DONE {

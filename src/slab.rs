@@ -31,9 +31,10 @@ const ALWAYS_SLOW: u32 = 1 << 30;
 
 /// A free block: the encoded link, then the "freed" key used to catch double frees.
 ///
-/// Links are stored encoded, `(next ^ b) * LINK_MUL` (xor'ed with the block's own address, then
-/// multiplied by a secret per-process odd number: one instruction fewer per pop than also
-/// xor'ing the secret, which adds nothing against a blind write), and every
+/// Links are stored encoded, `next * LINK_MUL ^ b` (multiplied by a secret per-process odd
+/// number, then xor'ed with the block's own address: zero, the most common use-after-free write,
+/// decodes to `b * LINK_MUL_INV`, far outside the slab, where `(next ^ b) * LINK_MUL` would
+/// decode it to `b` itself), and every
 /// decoded link is checked to lie in its slab before it is followed (`Slab::holds`): a
 /// use-after-free or overflow write into a free block cannot make malloc return an address of
 /// the attacker's choosing (glibc's safe-linking and mimalloc's secure mode do the same), and
@@ -61,7 +62,7 @@ impl Block {
         debug_assert_eq!(key, freed_key(b));
         // SAFETY: per the caller.
         unsafe {
-            (*b).link = scramble(next as usize ^ b as usize);
+            (*b).link = scramble(next as usize) ^ b as usize;
             (*b).key = key;
         }
     }
@@ -73,7 +74,7 @@ impl Block {
     #[inline(always)]
     pub unsafe fn set_next(b: *mut Block, next: *mut Block) {
         // SAFETY: per the caller.
-        unsafe { (*b).link = scramble(next as usize ^ b as usize) };
+        unsafe { (*b).link = scramble(next as usize) ^ b as usize };
     }
 
     /// The decoded link of `b` (not yet checked: see `Slab::holds`).
@@ -83,7 +84,7 @@ impl Block {
     #[inline(always)]
     pub unsafe fn next(b: *mut Block) -> *mut Block {
         // SAFETY: per the caller.
-        (unscramble(unsafe { (*b).link }) ^ b as usize) as *mut Block
+        unscramble(unsafe { (*b).link } ^ b as usize) as *mut Block
     }
 }
 

@@ -168,6 +168,12 @@ pub fn count_request(bytes: usize) {
 
 /// The snapshot (takes the pool and Large-cache locks briefly; no allocation).
 pub fn stats() -> Stats {
+    snapshot().0
+}
+
+/// `stats()`, with the Large tier's bytes of live mappings and of cached ones it was built from
+/// (so that numbers derived from both agree though other threads go on allocating).
+fn snapshot() -> (Stats, usize, usize) {
     let r = report();
     let mut usage = [(0u64, 0u64); NUM_CLASSES];
     let large_span_bytes = crate::superslab::class_usage(&mut usage) as usize;
@@ -195,7 +201,7 @@ pub fn stats() -> Stats {
         }
     }
     s.in_use_bytes = s.tiny_in_use_bytes + s.mid_in_use_bytes + s.large_in_use_bytes;
-    s
+    (s, large_live, large_cached)
 }
 
 /// Reads a small file under /proc into `buf` (no allocation); the bytes read.
@@ -329,11 +335,15 @@ pub struct MallInfo2 {
 
 #[cfg(feature = "interpose")]
 pub fn mallinfo2() -> MallInfo2 {
-    let s = stats();
+    let (s, large_live, large_cached) = snapshot();
+    mallinfo2_of(&s, large_live, large_cached)
+}
+
+#[cfg(feature = "interpose")]
+fn mallinfo2_of(s: &Stats, large_live: usize, large_cached: usize) -> MallInfo2 {
     let r = report();
-    let (large_live, large_cached) = crate::large::usage();
     let arena = r.superslabs as usize * crate::superslab::SUPERSLAB_SIZE;
-    let in_arena = s.in_use_bytes - large_live;
+    let in_arena = s.in_use_bytes.saturating_sub(large_live);
     MallInfo2 {
         arena,
         ordblks: s.classes.iter().map(|c| (c.blocks_capacity - c.blocks_in_use.min(c.blocks_capacity)) as usize).sum(),
@@ -349,8 +359,8 @@ pub fn mallinfo2() -> MallInfo2 {
 /// size class the free blocks (`<size>`, as glibc lists its free chunks), then the totals.
 #[cfg(feature = "interpose")]
 pub fn malloc_info(mut out: impl FnMut(&[u8])) {
-    let s = stats();
-    let m = mallinfo2();
+    let (s, large_live, large_cached) = snapshot();
+    let m = mallinfo2_of(&s, large_live, large_cached);
     let mut put = |f: &dyn Fn(&mut Line)| {
         let mut l = Line::new();
         f(&mut l);

@@ -802,8 +802,10 @@ pub fn class_usage(classes: &mut [(u64, u64); NUM_CLASSES]) -> u64 {
                         large_bytes += (*d).block_size() as u64;
                     } else {
                         let c = &mut classes[(*d).class.index()];
-                        c.0 += ptr::read_volatile(d).used() as u64;
-                        c.1 += (*d).capacity as u64;
+                        // Racy: a torn read of the owner's two counts is clamped.
+                        let capacity = (*d).capacity;
+                        c.0 += ptr::read_volatile(d).used().min(capacity) as u64;
+                        c.1 += capacity as u64;
                     }
                 }
                 ss = (*ss).all_next;
