@@ -83,18 +83,18 @@ pub fn give_back_all() -> bool {
 // ---------------------------------------------------------------------------------------------
 // The purger.
 
-const NOT_STARTED: u32 = 0;
-/// The heap grew past `PURGER_HEAP_BYTES`: the next allocation slow path creates the purger.
-const WANTED: u32 = 4;
-
 /// Heap size (SuperSlabs, or live large mappings) from which the purger is wanted.
 pub const PURGER_HEAP_BYTES: usize = 32 << 20;
+
+const NOT_STARTED: u32 = 0;
 /// Starting, or running the decay.
 const RUNNING: u32 = 1;
 /// Asleep on `PURGER` (the futex word): nothing was held back.
 const IDLE: u32 = 2;
 /// Turned off, or it could not be started.
 const OFF: u32 = 3;
+/// The heap grew past `PURGER_HEAP_BYTES`: the next allocation slow path creates the purger.
+const WANTED: u32 = 4;
 
 static PURGER: AtomicU32 = AtomicU32::new(NOT_STARTED);
 
@@ -116,8 +116,8 @@ pub fn want_purger() {
     let _ = PURGER.compare_exchange(NOT_STARTED, WANTED, Ordering::Relaxed, Ordering::Relaxed);
 }
 
-/// Creates the purger once memory was released (see the module docs for why only allocation
-/// slow paths call this). One load.
+/// Creates the purger once it is wanted (see the module docs for why only allocation slow
+/// paths call this). One load.
 #[inline]
 pub fn start_purger_if_wanted() {
     if PURGER.load(Ordering::Relaxed) == WANTED {
