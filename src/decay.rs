@@ -111,9 +111,13 @@ pub fn wake_purger() {
     }
 }
 
-/// Asks for the purger to be created by the next allocation slow path (any context: a store).
+/// Asks for the purger to be created by the next allocation slow path (any context). A load
+/// first: every large allocation of a big heap calls this, and a failing CAS would still take
+/// the line exclusive.
 pub fn want_purger() {
-    let _ = PURGER.compare_exchange(NOT_STARTED, WANTED, Ordering::Relaxed, Ordering::Relaxed);
+    if PURGER.load(Ordering::Relaxed) == NOT_STARTED {
+        let _ = PURGER.compare_exchange(NOT_STARTED, WANTED, Ordering::Relaxed, Ordering::Relaxed);
+    }
 }
 
 /// Creates the purger once it is wanted (see the module docs for why only allocation slow

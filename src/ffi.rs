@@ -27,12 +27,14 @@ fn guarded<R>(e: Entered, alloc: bool, f: impl FnOnce(*mut Heap) -> R, reentrant
     if e.reentrant() {
         return reentrant();
     }
-    // SAFETY: inside the guard, not re-entered.
-    let heap = if alloc { unsafe { heap::thread_heap(e.heap) } } else { e.heap };
-    if alloc {
+    let heap = if alloc {
         // An allocation's slow path, inside the guard: where the purger may be created.
         crate::decay::start_purger_if_wanted();
-    }
+        // SAFETY: inside the guard, not re-entered.
+        unsafe { heap::thread_heap(e.heap) }
+    } else {
+        e.heap
+    };
     let r = f(heap);
     e.leave(heap);
     r

@@ -622,6 +622,7 @@ pub unsafe fn key_unless_freed(call: &str, slab: *mut Slab, b: *mut Block) -> us
     let key = freed_key(b);
     // SAFETY: per the caller.
     if unsafe { (*b).key } == key {
+        // SAFETY: `slab` is the live slab of `b` (the caller's contract), its descriptor readable.
         double_free(call, b.cast(), unsafe { (*slab).block_size() });
     }
     key

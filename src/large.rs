@@ -299,6 +299,7 @@ pub unsafe fn classify(h: *mut LargeHeader, p: *mut u8) -> Option<bool> {
 pub unsafe fn check_live(call: &str, h: *mut LargeHeader) {
     // SAFETY: per the caller, the header is mapped.
     if unsafe { (*h).state.load(Ordering::Relaxed) } != LIVE {
+        // SAFETY: as above.
         crate::heap::double_free(call, user_ptr(h), unsafe { (*h).map_bytes });
     }
 }
@@ -333,6 +334,7 @@ pub unsafe fn free(h: *mut LargeHeader) {
     // SAFETY: per the caller, the header is mapped.
     let prev = unsafe { (*h).state.swap(FREED, Ordering::Relaxed) };
     if prev != LIVE {
+        // SAFETY: as above.
         crate::heap::double_free("free", user_ptr(h), unsafe { (*h).map_bytes });
     }
     LARGE_FREES.fetch_add(1, Ordering::Relaxed);

@@ -168,12 +168,22 @@ pub fn count_request(bytes: usize) {
 
 /// The snapshot (takes the pool and Large-cache locks briefly; no allocation).
 pub fn stats() -> Stats {
-    snapshot().0
+    snapshot().stats
 }
 
-/// `stats()`, with the Large tier's bytes of live mappings and of cached ones it was built from
-/// (so that numbers derived from both agree though other threads go on allocating).
-fn snapshot() -> (Stats, usize, usize) {
+/// `Stats` with what it was built from, for the numbers derived from both (mallinfo2, the
+/// report) to agree though other threads go on allocating.
+struct Snapshot {
+    stats: Stats,
+    report: Report,
+    /// Bytes of the Large tier's live mappings, and of its cached ones (for mallinfo2).
+    #[cfg_attr(not(feature = "interpose"), allow(dead_code))]
+    large_live: usize,
+    #[cfg_attr(not(feature = "interpose"), allow(dead_code))]
+    large_cached: usize,
+}
+
+fn snapshot() -> Snapshot {
     let r = report();
     let mut usage = [(0u64, 0u64); NUM_CLASSES];
     let large_span_bytes = crate::superslab::class_usage(&mut usage) as usize;
@@ -201,7 +211,7 @@ fn snapshot() -> (Stats, usize, usize) {
         }
     }
     s.in_use_bytes = s.tiny_in_use_bytes + s.mid_in_use_bytes + s.large_in_use_bytes;
-    (s, large_live, large_cached)
+    Snapshot { stats: s, report: r, large_live, large_cached }
 }
 
 /// Reads a small file under /proc into `buf` (no allocation); the bytes read.
@@ -247,8 +257,7 @@ fn line_start(l: &mut Line) {
 
 /// The report: two lines (memory, then calls and the pool; README explains the fields).
 pub fn print() {
-    let s = stats();
-    let r = report();
+    let Snapshot { stats: s, report: r, .. } = snapshot();
     let fd = REPORT_FD.load(Ordering::Relaxed);
     let mut l = Line::new();
     line_start(&mut l);
@@ -335,20 +344,19 @@ pub struct MallInfo2 {
 
 #[cfg(feature = "interpose")]
 pub fn mallinfo2() -> MallInfo2 {
-    let (s, large_live, large_cached) = snapshot();
-    mallinfo2_of(&s, large_live, large_cached)
+    mallinfo2_of(&snapshot())
 }
 
 #[cfg(feature = "interpose")]
-fn mallinfo2_of(s: &Stats, large_live: usize, large_cached: usize) -> MallInfo2 {
-    let r = report();
+fn mallinfo2_of(snap: &Snapshot) -> MallInfo2 {
+    let (s, r) = (&snap.stats, &snap.report);
     let arena = r.superslabs as usize * crate::superslab::SUPERSLAB_SIZE;
-    let in_arena = s.in_use_bytes.saturating_sub(large_live);
+    let in_arena = s.in_use_bytes.saturating_sub(snap.large_live);
     MallInfo2 {
         arena,
-        ordblks: s.classes.iter().map(|c| (c.blocks_capacity - c.blocks_in_use.min(c.blocks_capacity)) as usize).sum(),
+        ordblks: s.classes.iter().map(|c| c.blocks_capacity.saturating_sub(c.blocks_in_use) as usize).sum(),
         hblks: r.large_mallocs.saturating_sub(r.large_frees) as usize,
-        hblkhd: large_live + large_cached,
+        hblkhd: snap.large_live + snap.large_cached,
         uordblks: in_arena,
         fordblks: arena.saturating_sub(in_arena),
         ..MallInfo2::default()
@@ -359,8 +367,8 @@ fn mallinfo2_of(s: &Stats, large_live: usize, large_cached: usize) -> MallInfo2 
 /// size class the free blocks (`<size>`, as glibc lists its free chunks), then the totals.
 #[cfg(feature = "interpose")]
 pub fn malloc_info(mut out: impl FnMut(&[u8])) {
-    let (s, large_live, large_cached) = snapshot();
-    let m = mallinfo2_of(&s, large_live, large_cached);
+    let snap = snapshot();
+    let (s, m) = (&snap.stats, mallinfo2_of(&snap));
     let mut put = |f: &dyn Fn(&mut Line)| {
         let mut l = Line::new();
         f(&mut l);
