@@ -7,20 +7,33 @@
 #   SELECTED=(names that are available, in LIST's order)
 #   PRELOAD[name]=absolute path of the shared object ("" for glibc)
 #   PEER_PKG[name]=Debian package of a peer allocator
-# A missing peer is installed with apt-get (update once, then install) unless
-# ALLOC_INSTALL=0; one that still cannot be found is skipped with a warning. A missing
+#   ALLOC_LABEL[name]=name and version, for column headers ("mimalloc 3.3.2")
+# Two kinds of peer:
+# - Debian's packages (jemalloc, tcmalloc, mimalloc = Debian's mimalloc 2.0.9): a missing
+#   one is installed with apt-get (update once, then install) unless ALLOC_INSTALL=0.
+# - Today's upstream releases, built from the sources their crates.io packages ship
+#   (mimalloc3, mimalloc2: libmimalloc-sys; snmalloc: snmalloc-sys; versions pinned in
+#   PEER_CRATE): `cargo vendor` fetches them into build/peers/vendor, and each is compiled
+#   the way its own build makes its override library into build/peers/lib<name>.so (cached;
+#   rebuilt when its command line changes).
+# A peer that cannot be found, installed or built is skipped with a warning. A missing
 # hakmem is an error: it is what is being measured. HAK_LIB overrides its path.
 #
 # Expects ROOT (the repository root) to be set.
 
-ALL_ALLOCATORS="glibc,jemalloc,mimalloc,tcmalloc,hakmem"
+ALL_ALLOCATORS="glibc,jemalloc,tcmalloc,mimalloc,mimalloc2,mimalloc3,snmalloc,hakmem"
 : "${ALLOC_INSTALL:=1}"
 
 declare -A PRELOAD=()
 declare -A PEER_PKG=([jemalloc]=libjemalloc2 [mimalloc]=libmimalloc2.0 [tcmalloc]=libtcmalloc-minimal4)
 declare -A PEER_STEM=([jemalloc]=jemalloc [mimalloc]=mimalloc [tcmalloc]=tcmalloc_minimal)
+declare -A ALLOC_LABEL=([glibc]=glibc [hakmem]=hakmem)
 SELECTED=()
 _alloc_apt_updated=0
+
+# The crates whose sources the upstream peers are built from (exact versions).
+declare -A PEER_CRATE=([mimalloc3]=libmimalloc-sys@0.1.49 [mimalloc2]=libmimalloc-sys@0.1.49
+    [snmalloc]=snmalloc-sys@0.7.6)
 
 _alloc_pkg_installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
@@ -56,6 +69,87 @@ _alloc_find_so() {
     [ -n "$f" ] && [ -e "$f" ] && readlink -f "$f"
 }
 
+# _alloc_vendor: the pinned crates' sources under build/peers/vendor (once; needs network
+# the first time). Prints the vendor directory.
+_alloc_vendor() {
+    local dir=$ROOT/build/peers crate deps=""
+    for crate in $(printf '%s\n' "${PEER_CRATE[@]}" | sort -u); do
+        deps+=$'\n'"${crate%@*} = \"=${crate#*@}\""
+    done
+    mkdir -p "$dir/fetch"
+    local manifest="[package]
+name = \"hakmem-peer-sources\"
+version = \"0.0.0\"
+edition = \"2021\"
+publish = false
+[lib]
+path = \"lib.rs\"
+[workspace]
+[dependencies]$deps"
+    if [ ! -d "$dir/vendor" ] || [ "$(cat "$dir/fetch/Cargo.toml" 2>/dev/null)" != "$manifest" ]; then
+        printf '%s' "$manifest" >"$dir/fetch/Cargo.toml"
+        : >"$dir/fetch/lib.rs"
+        echo "allocators: fetching the peers' sources (cargo vendor: ${PEER_CRATE[*]}) ..." >&2
+        rm -rf "$dir/vendor"
+        (cd "$dir/fetch" && cargo vendor --versioned-dirs "$dir/vendor" >/dev/null 2>"$dir/fetch/vendor.log") || {
+            tail -n 5 "$dir/fetch/vendor.log" >&2
+            rm -rf "$dir/vendor"
+            return 1
+        }
+    fi
+    echo "$dir/vendor"
+}
+
+# _alloc_build_source NAME: builds build/peers/libNAME.so from its crate's sources; prints
+# its path. The command lines follow each project's CMake build of its override library:
+# mimalloc's libmimalloc.so (src/static.c, MI_MALLOC_OVERRIDE, MI_SHARED_LIB[_EXPORT], -O3,
+# initial-exec TLS) and snmalloc's libsnmallocshim.so (override/malloc.cc + new.cc, C++20,
+# -mcx16, wait-on-address, glibc's thread-exit hook, static libstdc++).
+_alloc_build_source() {
+    local name=$1 vendor src so cmd
+    vendor=$(_alloc_vendor) || return 1
+    src=$vendor/${PEER_CRATE[$name]/@/-}
+    so=$ROOT/build/peers/lib$name.so
+    case "$name" in
+        mimalloc3 | mimalloc2)
+            src=$src/c_src/mimalloc/v${name#mimalloc}
+            cmd="cc -O3 -DNDEBUG -fPIC -shared -DMI_MALLOC_OVERRIDE -DMI_SHARED_LIB -DMI_SHARED_LIB_EXPORT"
+            cmd+=" -ftls-model=initial-exec -fno-builtin-malloc -fvisibility=hidden -Wno-unknown-pragmas"
+            cmd+=" -I $src/include $src/src/static.c -o $so -lpthread"
+            ;;
+        snmalloc)
+            src=$src/upstream
+            cmd="c++ -std=c++20 -O3 -DNDEBUG -fPIC -shared -mcx16 -mprfchw -fomit-frame-pointer"
+            cmd+=" -ftls-model=initial-exec -ffunction-sections -fvisibility=hidden"
+            cmd+=" -DSNMALLOC_USE_WAIT_ON_ADDRESS=1 -DSNMALLOC_USE_CXX11_THREAD_ATEXIT_DIRECT"
+            cmd+=" -DSNMALLOC_CHECK_LOADS=false -DSNMALLOC_PAGEID=false"
+            cmd+=" '-DSNMALLOC_EXPORT=__attribute__((visibility(\"default\")))'"
+            cmd+=" -I $src/src $src/src/snmalloc/override/malloc.cc $src/src/snmalloc/override/new.cc"
+            cmd+=" -static-libstdc++ -o $so"
+            ;;
+    esac
+    if [ ! -f "$so" ] || [ "$(cat "$so.cmd" 2>/dev/null)" != "$cmd" ]; then
+        echo "allocators: building $name from ${PEER_CRATE[$name]} ..." >&2
+        rm -f "$so" "$so.cmd"
+        # $cmd is eval'ed for its one quoted define (snmalloc's export attribute).
+        eval "$cmd" 2>"$so.log" || { tail -n 5 "$so.log" >&2; rm -f "$so"; return 1; }
+        printf '%s' "$cmd" >"$so.cmd"
+    fi
+    echo "$so"
+}
+
+# _alloc_source_version NAME: the upstream version in the sources built for NAME.
+_alloc_source_version() {
+    local src
+    src=$ROOT/build/peers/vendor/${PEER_CRATE[$1]/@/-}
+    case "$1" in
+        mimalloc*)
+            sed -n 's/^#define MI_MALLOC_VERSION \([0-9]*\).*/\1/p' "$src/c_src/mimalloc/v${1#mimalloc}/include/mimalloc.h" |
+                awk '{ printf "%d.%d.%d", $1 / 10000, ($1 / 100) % 100, $1 % 100 }' ;;
+        snmalloc) echo "${PEER_CRATE[$1]#*@}" ;; # snmalloc-sys's version is snmalloc's release
+    esac
+}
+
 hakmem_lib() {
     echo "${HAK_LIB:-$ROOT/target/release/libhakmem.so}"
 }
@@ -79,6 +173,14 @@ resolve_allocators() {
                 fi
                 PRELOAD[hakmem]=$(readlink -f "$lib")
                 ;;
+            mimalloc3 | mimalloc2 | snmalloc)
+                if ! so=$(_alloc_build_source "$a"); then
+                    echo "WARNING: $a could not be fetched or built (${PEER_CRATE[$a]}); skipping it" >&2
+                    continue
+                fi
+                PRELOAD[$a]=$so
+                ALLOC_LABEL[$a]="${a%[23]} $(_alloc_source_version "$a")"
+                ;;
             jemalloc | mimalloc | tcmalloc)
                 pkg=${PEER_PKG[$a]}
                 so=$(_alloc_find_so "$pkg" "${PEER_STEM[$a]}" || true)
@@ -91,6 +193,8 @@ resolve_allocators() {
                     continue
                 fi
                 PRELOAD[$a]=$so
+                ALLOC_LABEL[$a]="$a $(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null | sed 's/[-+~].*//')"
+                [ "$a" != mimalloc ] || ALLOC_LABEL[$a]+=" (Debian)"
                 ;;
             "") continue ;;
             *)

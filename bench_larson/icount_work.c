@@ -1,8 +1,13 @@
 /* icount_work.c — fixed micro-workloads for instruction counting (scripts/icount).
  *
- *   icount_work <fixed64|ws64|random|xthread> <n> <real|dry>
+ *   icount_work <fixed64|fixed64w|ws64|random|xthread> <n> <real|dry>
  *
  *   fixed64  n times malloc(64) and free it at once (the size-class fast path)
+ *   fixed64w the same after a warm-up that mallocs 1024 blocks of 64 B and frees all but
+ *            the first, which stays live through the loop: every allocator starts with a
+ *            full free list and no empty page to retire (fixed64 without it is the worst
+ *            case of mimalloc 2, whose malloc finds the list it pops from empty every time;
+ *            this is the steady state of a malloc+free loop in a program with live data)
  *   ws64     1024 live blocks of 64 B; n times free a random one and malloc(64) in its
  *            place (fixed_size's steady state: the class always has free blocks, so each
  *            allocator's pure fast paths, where fixed64 may empty a list on every call)
@@ -43,6 +48,14 @@ static void run_fixed64(uint64_t n) {
         g_sink = p;
         op_free(p);
     }
+}
+
+static void run_fixed64w(uint64_t n) {
+    static void *warm[WS];
+    for (int i = 0; i < WS; i++) warm[i] = op_malloc(64);
+    for (int i = 1; i < WS; i++) op_free(warm[i]);
+    run_fixed64(n);
+    op_free(warm[0]);
 }
 
 static void run_ws64(uint64_t n) {
@@ -132,7 +145,7 @@ static void run_xthread(uint64_t n) {
 
 int main(int argc, char **argv) {
     if (argc != 4) {
-        fprintf(stderr, "usage: icount_work <fixed64|ws64|random|xthread> <n> <real|dry>\n");
+        fprintf(stderr, "usage: icount_work <fixed64|fixed64w|ws64|random|xthread> <n> <real|dry>\n");
         return EXIT_USAGE;
     }
     uint64_t n = (uint64_t)parse_ll("n", argv[2], 0, 1LL << 40);
@@ -142,6 +155,8 @@ int main(int argc, char **argv) {
         bench_die(EXIT_USAGE, "bad mode '%s' (want real or dry)", argv[3]);
     if (strcmp(argv[1], "fixed64") == 0)
         run_fixed64(n);
+    else if (strcmp(argv[1], "fixed64w") == 0)
+        run_fixed64w(n);
     else if (strcmp(argv[1], "ws64") == 0)
         run_ws64(n);
     else if (strcmp(argv[1], "random") == 0)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Summarise scripts/bench's raw results: table on stdout, CSV, PNG bar chart.
 
-    report.py RAW_CSV --csv OUT.csv --png OUT.png [--allocators a,b,c] [--reference hakmem]
+    report.py RAW_CSV --csv OUT.csv --png OUT.png [--allocators a,b,c] [--labels a=A,b=B]
+              [--reference hakmem]
 
 RAW_CSV has one row per run:
     rep,workload,threads,allocator,status,ops_per_sec,maxrss_kb,seconds
@@ -88,13 +89,13 @@ def ratio(cell, ref):
     return statistics.median(v / r for v, r in pairs)
 
 
-def print_table(summary, allocators, reference):
+def print_table(summary, allocators, reference, labels):
     cw = 23
     rlab = "/" + reference[:6]
     head1 = "%-22s %3s" % ("workload", "T")
     head2 = "%-22s %3s" % ("", "")
     for a in allocators:
-        head1 += " | " + a.center(cw)
+        head1 += " | " + labels[a][:cw].center(cw)
         head2 += " | " + ("%7s %7s %7s" % ("ops/s", "RSS MiB", rlab)).center(cw)
     print(head1)
     print(head2)
@@ -251,7 +252,7 @@ class Canvas:
             f.write(chunk(b"IEND", b""))
 
 
-def draw_chart(path, summary, allocators, reference, title):
+def draw_chart(path, summary, allocators, reference, title, labels):
     """One panel per thread count; in each, a group of bars per workload, one bar per
     allocator, height = throughput relative to the reference allocator (log-free, capped)."""
     thread_counts = sorted({t for (_, t) in summary})
@@ -261,17 +262,24 @@ def draw_chart(path, summary, allocators, reference, title):
     group_w = max(na * bar_w + gap, 110)  # room for 8-character label lines
     left, right = 90, 30
     panel_h, panel_top_pad, label_h = 260, 40, 110
-    legend_h, title_h = 40, 50
+    title_h = 50
     width = max(left + len(workloads) * group_w + right, 900)
+
+    # Legend, wrapped onto as many rows as the width needs.
+    legend, x, row = [], left, 0
+    for i, a in enumerate(allocators):
+        w = 22 + Canvas.text_width(labels[a]) + 24
+        if x + w > width - right and x > left:
+            x, row = left, row + 1
+        legend.append((x, title_h + 5 + row * 24, i, labels[a]))
+        x += w
+    legend_h = 40 + row * 24
     height = title_h + legend_h + len(thread_counts) * (panel_top_pad + panel_h + label_h)
     cv = Canvas(width, height)
     cv.text(left, 15, title, scale=2)
-
-    # Legend.
-    x = left
-    for i, a in enumerate(allocators):
-        cv.rect(x, title_h + 5, x + 16, title_h + 21, PALETTE[i % len(PALETTE)])
-        x = cv.text(x + 22, title_h + 7, a, scale=2) + 24
+    for x, y, i, lab in legend:
+        cv.rect(x, y, x + 16, y + 16, PALETTE[i % len(PALETTE)])
+        cv.text(x + 22, y + 2, lab, scale=2)
 
     ratios = []
     for per in summary.values():
@@ -332,20 +340,23 @@ def main():
     ap.add_argument("--csv", required=True)
     ap.add_argument("--png")
     ap.add_argument("--allocators", required=True, help="column order, comma separated")
+    ap.add_argument("--labels", default="", help="column headers, NAME=LABEL,... (default: the names)")
     ap.add_argument("--reference", default="hakmem")
     ap.add_argument("--title", default="hakmem benchmark")
     args = ap.parse_args()
     allocators = [a for a in args.allocators.split(",") if a]
     reference = args.reference if args.reference in allocators else allocators[0]
+    labels = {a: a for a in allocators}
+    labels.update(kv.split("=", 1) for kv in args.labels.split(",") if "=" in kv)
     rows = load(args.raw)
     if not rows:
         print("report: no results in %s" % args.raw, file=sys.stderr)
         return 1
     summary = summarise(rows, allocators)
-    print_table(summary, allocators, reference)
+    print_table(summary, allocators, reference, labels)
     write_csv(args.csv, summary, allocators, reference)
     if args.png:
-        draw_chart(args.png, summary, allocators, reference, args.title)
+        draw_chart(args.png, summary, allocators, reference, args.title, labels)
     return 0
 
 
