@@ -11,7 +11,7 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 STRIP      ?= strip
 
-.PHONY: all lib deps install uninstall test-install run run-quick test test-rust test-c test-security test-larson test-stress test-programs stress header clean
+.PHONY: all lib deps install uninstall test-install run run-quick test test-rust test-c test-security test-larson test-stress test-programs test-icount stress header clean
 
 all: lib
 
@@ -51,7 +51,7 @@ run-quick: lib
 
 # Everything CI checks.
 test: deps
-	$(MAKE) test-rust test-c test-install test-security test-larson test-stress test-programs
+	$(MAKE) test-rust test-c test-install test-security test-larson test-stress test-programs test-icount
 
 test-rust:
 	$(CARGO) test --release
@@ -77,6 +77,11 @@ test-stress: lib
 
 test-programs: lib
 	scripts/test_programs.sh
+
+# The fast paths' instruction counts (callgrind) against bench_larson/icount_baseline.csv: fails
+# when one grows by more than 2%.
+test-icount: lib
+	scripts/icount --check --no-install
 
 # Long stress runs (test_stress.sh --long and 20 x 4-thread Larson), not part of `make test`.
 stress: lib

@@ -6,6 +6,8 @@
 # Needed by scripts/test_programs.sh:
 #   sqlite3              sqlite3 CLI
 #   redis-server         redis-server (+ redis-tools: redis-cli, redis-benchmark)
+# Needed by scripts/icount --check (make test-icount):
+#   valgrind
 # Needed by scripts/test_install.sh:
 #   pkg-config
 # Needed by scripts/test_security.sh (its peer-allocator programs link them):
@@ -21,6 +23,7 @@ declare -A PKGS=(
     [redis-server]=redis-server
     [redis-tools]=redis-benchmark
     [pkg-config]=pkg-config
+    [valgrind]=valgrind
 )
 
 SUDO=""
