@@ -121,7 +121,7 @@ pub fn set_enomem() {
 #[inline(always)]
 pub unsafe fn free(heap: *mut Heap, p: *mut u8) {
     // SAFETY: see `malloc`; `heap::free` takes null too.
-    unsafe { heap::free(heap, p, |_| {}) }
+    unsafe { heap::free(heap, p) }
 }
 
 /// # Safety

@@ -2,11 +2,12 @@
 //! which end the SuperSlab arena before an address-space limit applies), and the prefixed
 //! `hak_*` API declared in `include/hakmem.h`.
 //!
-//! Every export first takes the thread's heap out of its slot, leaving the `BUSY` sentinel as the
-//! reentrancy guard (`tls::Entered`); a call that finds `BUSY` comes from inside the allocator
-//! (dlsym, pthread_setspecific, ...) and is served by the bootstrap arena. Then it converts and
-//! calls `api`, which sets errno for the allocations it fails; the validation errors of the C API
-//! (EINVAL) are set here.
+//! Every export but the fast paths of malloc and free first takes the thread's heap out of its
+//! slot, leaving the `BUSY` sentinel as the reentrancy guard (`tls::Entered`); a call that finds
+//! `BUSY` comes from inside the allocator (dlsym, pthread_setspecific, ...) and is served by the
+//! bootstrap arena. (malloc's and free's fast paths call nothing, so nothing re-enters them; their
+//! slow paths take the guard: see `tls`.) Then it converts and calls `api`, which sets errno for
+//! the allocations it fails; the validation errors of the C API (EINVAL) are set here.
 
 use crate::heap::{self, Heap};
 use crate::tls::Entered;
@@ -55,41 +56,38 @@ fn reentrant_alloc(size: usize, align: usize) -> *mut u8 {
 
 #[inline(always)]
 pub(crate) fn do_malloc(size: usize) -> *mut c_void {
-    let e = Entered::enter();
-    // SAFETY: `e.heap` is the heap (or sentinel) this entry point took.
-    let b = unsafe { api::malloc_fast(e.heap, size) };
+    let heap = crate::tls::heap();
+    // SAFETY: `heap` is the thread's heap (or a sentinel); the fast path calls nothing.
+    let b = unsafe { api::malloc_fast(heap, size) };
     if !b.is_null() {
-        e.leave(e.heap);
         return b.cast();
     }
-    malloc_slow(size, e)
+    malloc_slow(size, heap)
 }
 
 /// malloc past the tiny fast path: a mid-size block from its class's current slab, else the
-/// generic path (heap creation, refills, the Large tier, re-entered calls).
+/// generic path inside the guard (heap creation, refills, the Large tier, re-entered calls).
 #[inline(never)]
-fn malloc_slow(size: usize, e: Entered) -> *mut c_void {
-    // SAFETY: `e.heap` is the heap (or sentinel) this entry point took.
-    let b = unsafe { api::malloc_fast_mid(e.heap, size) };
+fn malloc_slow(size: usize, heap: *mut Heap) -> *mut c_void {
+    // SAFETY: as in `do_malloc`.
+    let b = unsafe { api::malloc_fast_mid(heap, size) };
     if !b.is_null() {
-        e.leave(e.heap);
         return b.cast();
     }
     stats::count_request(size);
     let reentrant = || reentrant_alloc(size, api::MIN_ALIGN);
     // SAFETY: `heap` is the thread's, inside the guard.
-    guarded(e, true, |heap| unsafe { api::malloc(heap, size) }, reentrant).cast()
+    guarded(Entered::enter(), true, |heap| unsafe { api::malloc(heap, size) }, reentrant).cast()
 }
 
 /// # Safety
 /// `p` is null or a live block of this allocator (or foreign: see `init`).
 #[inline(always)]
 pub(crate) unsafe fn do_free(p: *mut c_void) {
-    let e = Entered::enter();
-    // SAFETY: `e.heap` is the heap (or sentinel) this entry point took: a re-entered call has
-    // `BUSY`, which owns no slab, so its free takes the remote path, safe whatever state the
-    // interrupted call is in. `p` is as the caller promised.
-    unsafe { heap::free(e.heap, p.cast(), move |heap| e.leave(heap)) };
+    // SAFETY: the thread's heap, or a sentinel: a re-entered call finds `BUSY`, which owns no
+    // slab, so its free takes the remote path, safe whatever state the interrupted call is in.
+    // `p` is as the caller promised.
+    unsafe { heap::free(crate::tls::heap(), p.cast()) };
 }
 
 pub(crate) fn do_calloc(count: usize, size: usize) -> *mut c_void {

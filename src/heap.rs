@@ -82,8 +82,10 @@ pub struct Heap {
     pub stats: HeapStats,
     /// The SuperSlabs whose spans serve this heap first (see `superslab`; pool lock only).
     superslabs: SuperSlabs,
-    /// Per tiny class: blocks this thread freed into another thread's slab, not yet handed over.
-    pending: [PendingFrees; FIRST_MID_CLASS],
+    /// Per class: blocks this thread freed into another thread's slab, not yet handed over.
+    /// Only tiny classes of live heaps outside check mode ever start a chain; the others stay
+    /// `NONE`, which no free matches, so that `free_remote` tests nothing else.
+    pending: [PendingFrees; NUM_CLASSES],
     /// Links in the registry of live heaps, or in the free list of heap records.
     next: *mut Heap,
     prev: *mut Heap,
@@ -120,33 +122,33 @@ impl Heap {
 /// blocks pays one CAS per chain instead of one per block (producer/consumer: that CAS was a
 /// quarter of the run time). One chain per class, since consecutive frees mix classes. A chain
 /// goes out when a free of its class names another slab, once it holds `PENDING_BYTES`, at
-/// thread exit and at malloc_trim: at most 8 KiB per tiny class and thread wait. The blocks count as used in their
-/// slab meanwhile, so it is neither released nor reused under them.
+/// thread exit and at malloc_trim: at most 8 KiB per tiny class and thread wait. The blocks
+/// count as used in their slab meanwhile, so it is neither released nor reused under them.
 #[derive(Clone, Copy)]
 struct PendingFrees {
     slab: *mut Slab,
     /// Newest first, linked through `next`; `last` is the oldest.
     first: *mut Block,
     last: *mut Block,
-    bytes: usize,
+    /// How many more blocks the chain takes before it goes out (it then holds `PENDING_BYTES`).
+    room: usize,
 }
 
 const PENDING_BYTES: usize = 8 * 1024;
 
 impl PendingFrees {
     const NONE: PendingFrees =
-        PendingFrees { slab: ptr::null_mut(), first: ptr::null_mut(), last: ptr::null_mut(), bytes: 0 };
+        PendingFrees { slab: ptr::null_mut(), first: ptr::null_mut(), last: ptr::null_mut(), room: 0 };
 
-    /// Links `b`, a block of the chain's slab freed with `key`, at the front; the chain then
-    /// holds `bytes`.
+    /// Links `b`, a block of the chain's slab freed with `key`, at the front.
     ///
     /// # Safety
-    /// `b` is a handed-out block of `self.slab`, freed by the calling thread.
-    unsafe fn prepend(&mut self, b: *mut Block, key: usize, bytes: usize) {
+    /// `b` is a handed-out block of `self.slab`, freed by the calling thread; `room` > 0.
+    unsafe fn prepend(&mut self, b: *mut Block, key: usize) {
         // SAFETY: the caller freed `b`; it belongs to the chain from now on.
         unsafe { Block::set_free(b, self.first, key) };
         self.first = b;
-        self.bytes = bytes;
+        self.room -= 1;
     }
 
     /// Hands the chain to its slab.
@@ -174,7 +176,7 @@ const fn sentinel(kind: Kind) -> Heap {
         check_ticks: 0,
         stats: HeapStats::ZERO,
         superslabs: SuperSlabs::EMPTY,
-        pending: [PendingFrees::NONE; FIRST_MID_CLASS],
+        pending: [PendingFrees::NONE; NUM_CLASSES],
         next: ptr::null_mut(),
         prev: ptr::null_mut(),
         parked_at: 0,
@@ -628,24 +630,24 @@ pub unsafe fn key_unless_freed(call: &str, slab: *mut Slab, b: *mut Block) -> us
     key
 }
 
-/// Frees `p`, then runs `done` with the heap the call ends with (an entry point's `leave`: every
-/// path ends with it, the slow ones by a tail call, so that the fast path saves no registers).
-/// Null is a no-op (the null page is not in the arena, so the fast path needs no test). A block
-/// of a slab `heap` does not own (always so for the sentinels, `BUSY` included) takes the remote
-/// path.
+/// Frees `p`. Null is a no-op (the null page is not in the arena, so the fast path needs no
+/// test). A block of a slab `heap` does not own (always so for the sentinels, `BUSY` included)
+/// takes the remote path. The fast path calls nothing (its slow paths are reached by tail calls,
+/// so that it saves no registers) and so runs outside the reentrancy guard; every slow path
+/// takes the guard itself (`tls::guard`).
 ///
 /// # Safety
-/// `heap` is the calling thread's heap or a sentinel, taken by its entry point; `p` is null or
-/// was returned by this allocator and not freed since (violations are detected where cheap, and
-/// abort).
+/// `heap` is the calling thread's heap or a sentinel, as its slot holds it (`tls::heap`) or an
+/// entry point took it; `p` is null or was returned by this allocator and not freed since
+/// (violations are detected where cheap, and abort).
 #[inline(always)]
-pub unsafe fn free(heap: *mut Heap, p: *mut u8, done: impl FnOnce(*mut Heap)) {
+pub unsafe fn free(heap: *mut Heap, p: *mut u8) {
     if !arena::contains(p as usize) {
-        return free_outside_arena(p, heap, done);
+        return free_outside_arena(p, heap);
     }
     // SAFETY: `p` lies in a SuperSlab of the arena, whose descriptors are readable (and all
     // unused when it is retired).
-    unsafe { free_in_superslab(p, heap, done) }
+    unsafe { free_in_superslab(p, heap) }
 }
 
 /// `free` for a pointer into a SuperSlab.
@@ -653,32 +655,32 @@ pub unsafe fn free(heap: *mut Heap, p: *mut u8, done: impl FnOnce(*mut Heap)) {
 /// # Safety
 /// As for `free`; `p` lies in a live SuperSlab or in the arena.
 #[inline(always)]
-unsafe fn free_in_superslab(p: *mut u8, heap: *mut Heap, done: impl FnOnce(*mut Heap)) {
+unsafe fn free_in_superslab(p: *mut u8, heap: *mut Heap) {
     // SAFETY: per the caller, the descriptors of `p`'s SuperSlab are readable.
     unsafe {
         // Not `slab_of`: a block past its span's first slab gets an unused descriptor here and
         // goes to `free_rejected`, which finds the span.
         let slab = SuperSlab::descriptor_at(p);
         let Some(b) = (*slab).block_at(p) else {
-            return free_rejected(p, heap, done);
+            return free_rejected(p, heap);
         };
         let key = freed_key(b);
         if (*b).key == key {
-            return free_rejected(p, heap, done);
+            return free_rejected(p, heap);
         }
-        free_block(b, heap, slab, key, done)
+        free_block(b, heap, slab, key)
     }
 }
 
 /// `free` outside the arena: a SuperSlab mapped on its own (there is no arena, or it is full),
 /// found through the pagemap, or anything else.
 #[inline(never)]
-fn free_outside_arena(p: *mut u8, heap: *mut Heap, done: impl FnOnce(*mut Heap)) {
+fn free_outside_arena(p: *mut u8, heap: *mut Heap) {
     if pagemap::is_superslab(p as usize) {
         // SAFETY: the pagemap says `p` lies in a live SuperSlab.
-        return unsafe { free_in_superslab(p, heap, done) };
+        return unsafe { free_in_superslab(p, heap) };
     }
-    free_not_slab(p, heap, done)
+    crate::tls::guard(|| free_not_slab(p))
 }
 
 /// The rest of `free` for `b`, a block of `slab` that the caller validated; `key` is its freed key.
@@ -686,21 +688,20 @@ fn free_outside_arena(p: *mut u8, heap: *mut Heap, done: impl FnOnce(*mut Heap))
 /// # Safety
 /// As for `free`; `b` is a handed-out block of the live slab `slab`, not freed since.
 #[inline(always)]
-unsafe fn free_block(b: *mut Block, heap: *mut Heap, slab: *mut Slab, key: usize, done: impl FnOnce(*mut Heap)) {
+unsafe fn free_block(b: *mut Block, heap: *mut Heap, slab: *mut Slab, key: usize) {
     // SAFETY: forwarded from the caller.
     unsafe {
         // Relaxed: only the owner itself ever stores its own heap here, so equality is stable.
         if (*slab).owner.load(Ordering::Relaxed) == heap {
             if (*slab).push_local(b, key) {
-                return free_local_slow(b, heap, slab, done);
+                return free_local_slow(b, heap, slab);
             }
             // The next malloc of this class takes `b` back (see `Heap::fast`). (Not in check or
             // statistics mode: there `push_local` always sends the free to the slow path.)
             // SAFETY: a class index is below NUM_CLASSES.
             *(*heap).fast.get_unchecked_mut((*slab).class.index()) = slab;
-            done(heap)
         } else {
-            free_remote(b, heap, slab, key, done)
+            free_remote(b, heap, slab, key)
         }
     }
 }
@@ -710,20 +711,22 @@ unsafe fn free_block(b: *mut Block, heap: *mut Heap, slab: *mut Slab, key: usize
 /// on a pointer that is not a block start (a retired SuperSlab's included), `key_unless_freed`
 /// on a block that is already free. Reached by a tail call, and returns, so that the fast path
 /// needs no stack frame.
+/// Calls nothing but `fatal`, which does not allocate: no guard (`free_block`'s slow paths take it).
 #[cold]
 #[inline(never)]
-fn free_rejected(p: *mut u8, heap: *mut Heap, done: impl FnOnce(*mut Heap)) {
+fn free_rejected(p: *mut u8, heap: *mut Heap) {
     // SAFETY: `free` found `p` in a live SuperSlab or in the arena; `slab_block` validated `b`
     // as a block of the live slab `slab`; `heap` is as `free` was given it.
     unsafe {
         let (slab, b) = slab_block(p, "free");
-        free_block(b, heap, slab, key_unless_freed("free", slab, b), done)
+        free_block(b, heap, slab, key_unless_freed("free", slab, b))
     }
 }
 
+/// Inside the guard.
 #[cold]
 #[inline(never)]
-fn free_not_slab(p: *mut u8, heap: *mut Heap, done: impl FnOnce(*mut Heap)) {
+fn free_not_slab(p: *mut u8) {
     if !p.is_null() {
         match owner_of(p, "free") {
             // SAFETY: `owner_of` validated the header and that `p` is its block.
@@ -733,54 +736,60 @@ fn free_not_slab(p: *mut u8, heap: *mut Heap, done: impl FnOnce(*mut Heap)) {
             Owner::Slab(..) => fatal("pagemap changed under free"),
         }
     }
-    done(heap)
 }
 
 /// A free of a block of a slab `heap` does not own. The common case, a tiny block of the slab
 /// the class's pending chain already holds, joins the chain here (see `PendingFrees`);
 /// everything else is `free_remote_slow`'s.
 #[inline(never)]
-unsafe fn free_remote(b: *mut Block, heap: *mut Heap, slab: *mut Slab, key: usize, done: impl FnOnce(*mut Heap)) {
+unsafe fn free_remote(b: *mut Block, heap: *mut Heap, slab: *mut Slab, key: usize) {
     // SAFETY: `b` is a handed-out block of `slab` (validated by the caller); a live `heap` is
     // the calling thread's.
     unsafe {
-        let c = (*slab).class.index();
-        if (*heap).kind == Kind::Live && c < FIRST_MID_CLASS && !(*heap).check {
-            let pending = &mut (*heap).pending[c];
-            let bytes = pending.bytes + (*slab).block_size();
-            if pending.slab == slab && bytes < PENDING_BYTES {
-                pending.prepend(b, key, bytes);
-                return done(heap);
-            }
+        // SAFETY: a class index is below NUM_CLASSES.
+        let pending = (*heap).pending.get_unchecked_mut((*slab).class.index());
+        // The chain's last block goes out with it, from the slow path.
+        if pending.slab == slab && pending.room > 1 {
+            pending.prepend(b, key);
+            return;
         }
-        free_remote_slow(b, heap, slab, key, done)
+        free_remote_slow(b, heap, slab, key)
     }
 }
 
-/// `free_remote` for the rest: a Large span goes back to the pool (`large_span`); a thread
-/// that only frees gets its heap here (as on its first malloc); a tiny block starts a new
-/// pending chain (the class's old one goes to its slab), or fills the chain, which then goes
-/// out; mid blocks, and frees of re-entered calls and exited threads, go to the slab at once.
+/// `free_remote` for the rest, inside the guard: a Large span goes back to the pool
+/// (`large_span`); a thread that only frees gets its heap here (as on its first malloc); a tiny
+/// block starts a new pending chain (the class's old one goes to its slab), or fills the chain,
+/// which then goes out; mid blocks, and frees of re-entered calls and exited threads, go to the
+/// slab at once.
 #[cold]
 #[inline(never)]
-unsafe fn free_remote_slow(
-    b: *mut Block,
-    mut heap: *mut Heap,
-    slab: *mut Slab,
-    key: usize,
-    done: impl FnOnce(*mut Heap),
-) {
-    // SAFETY: as in `free_remote`; `thread_heap` runs inside the entry point that took `heap`.
+unsafe fn free_remote_slow(b: *mut Block, heap: *mut Heap, slab: *mut Slab, key: usize) {
+    let e = crate::tls::Entered::enter();
+    // SAFETY: forwarded from the caller, inside the guard.
+    let now = unsafe { free_remote_guarded(b, heap, slab, key) };
+    // A heap created here is the thread's from now on; inside another guarded call (the slot
+    // held `BUSY`) that call puts back what it holds.
+    e.leave(if e.heap == heap { now } else { e.heap });
+}
+
+/// `free_remote_slow`'s body; returns the thread's heap after the call.
+///
+/// # Safety
+/// As for `free_remote`, inside the guard.
+unsafe fn free_remote_guarded(b: *mut Block, mut heap: *mut Heap, slab: *mut Slab, key: usize) -> *mut Heap {
+    // SAFETY: as in `free_remote`; `thread_heap` runs inside the guard.
     unsafe {
         if (*slab).is_large() {
             crate::large_span::free(slab);
-            return done(heap);
+            return heap;
         }
         if (*heap).kind == Kind::Empty {
             heap = thread_heap(heap);
             // The heap this thread just took over (see `thread_exit`) may own the slab.
             if (*slab).owner.load(Ordering::Relaxed) == heap {
-                return free_block(b, heap, slab, key, done);
+                free_block(b, heap, slab, key);
+                return heap;
             }
         }
         if check::enabled() {
@@ -788,20 +797,21 @@ unsafe fn free_remote_slow(
             check::poison(&*slab, b);
         }
         let c = (*slab).class.index();
-        if (*heap).kind != Kind::Live || c >= FIRST_MID_CLASS {
+        if (*heap).kind != Kind::Live || c >= FIRST_MID_CLASS || (*heap).check {
             (*slab).push_remote(b, key);
-            return done(heap);
+            return heap;
         }
         let pending = &mut (*heap).pending[c];
         if pending.slab != slab {
             pending.flush();
-            *pending = PendingFrees { slab, first: ptr::null_mut(), last: b, bytes: 0 };
+            let room = PENDING_BYTES / (*slab).block_size();
+            *pending = PendingFrees { slab, first: ptr::null_mut(), last: b, room };
         }
-        pending.prepend(b, key, pending.bytes + (*slab).block_size());
-        if pending.bytes >= PENDING_BYTES {
+        pending.prepend(b, key);
+        if pending.room == 0 {
             pending.flush();
         }
-        done(heap)
+        heap
     }
 }
 
@@ -842,11 +852,12 @@ unsafe fn flush_pending(heap: *mut Heap) {
 /// is free (so malloc finds those blocks without scanning), and an empty slab gives its span
 /// back unless it is the class's only slab (keeping that one avoids churn when one block is
 /// allocated and freed repeatedly). In check and statistics modes every local free comes here.
+/// Inside the guard.
 #[cold]
 #[inline(never)]
-unsafe fn free_local_slow(b: *mut Block, heap: *mut Heap, s: *mut Slab, done: impl FnOnce(*mut Heap)) {
+unsafe fn free_local_slow(b: *mut Block, heap: *mut Heap, s: *mut Slab) {
     // SAFETY: `s` is owned by `heap`, and the caller is its owner thread; `b` was just freed.
-    unsafe {
+    crate::tls::guard(|| unsafe {
         let c = (*s).class.index();
         if (*heap).check {
             // `push_local` wrote the link and key over the first 16 bytes already.
@@ -870,8 +881,7 @@ unsafe fn free_local_slow(b: *mut Block, heap: *mut Heap, s: *mut Slab, done: im
             unlink(heap, s);
             push_avail(heap, s);
         }
-    }
-    done(heap)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -964,9 +974,23 @@ pub unsafe fn thread_heap(heap: *mut Heap) -> *mut Heap {
     heap
 }
 
+/// The pthread key whose value is each thread's heap, plus one (0: not created yet).
+static HEAP_KEY: AtomicUsize = AtomicUsize::new(0);
+
 #[cold]
 #[inline(never)]
 fn create_heap() -> *mut Heap {
+    // A free nested inside another guarded call may have created the thread's heap already;
+    // the slot then went back to what the outer call found, `EMPTY`. The thread keeps that heap.
+    // Acquire: pairs with the Release store after the key's creation.
+    let key = HEAP_KEY.load(Ordering::Acquire);
+    if key != 0 {
+        // SAFETY: a key that was created and is never deleted.
+        let h = unsafe { libc::pthread_getspecific((key - 1) as libc::pthread_key_t) };
+        if !h.is_null() {
+            return h.cast();
+        }
+    }
     crate::init::ensure();
     let (heap, key) = with_registry(|r| {
         // SAFETY: parked heaps are records no thread uses.
@@ -994,6 +1018,7 @@ fn create_heap() -> *mut Heap {
             // SAFETY: `thread_exit` has the signature pthread expects; key creation never allocates.
             if unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } == 0 {
                 r.key = Some(key);
+                HEAP_KEY.store(key as usize + 1, Ordering::Release);
             }
         }
         let h = r.free_records;

@@ -1,12 +1,17 @@
 //! The one thread-local word the allocator keeps: the thread's heap, which is also its reentrancy
 //! guard.
 //!
-//! Every entry point takes the heap out of the slot first and leaves the `heap::BUSY` sentinel
-//! there until it returns (`Entered`). A call that re-enters the allocator meanwhile (from dlsym,
-//! pthread_setspecific, anything the allocator calls, or a signal handler) finds `BUSY`: its
-//! slabs are all the empty sentinel, so malloc falls into the slow path, which serves it from the
-//! bootstrap arena, and it owns no slab, so free takes the lock-free remote path. The guard thus
-//! costs the fast paths two stores and a `lea` (the sentinel's address), and no test.
+//! An entry point that may call out of the allocator takes the heap out of the slot first and
+//! leaves the `heap::BUSY` sentinel there until it returns (`Entered`, `guard`). A call that
+//! re-enters the allocator meanwhile (from dlsym, pthread_setspecific, the foreign allocator's
+//! free, anything the allocator calls) finds `BUSY`: its slabs are all the empty sentinel, so
+//! malloc falls into the slow path, which serves it from the bootstrap arena, and it owns no
+//! slab, so free takes the lock-free remote path.
+//!
+//! The fast paths of malloc and free only read the slot (`heap`): they call nothing, so nothing
+//! can re-enter them, and their slow paths set the guard before they call out. That leaves
+//! signal handlers: a handler that interrupts malloc or free and allocates itself corrupts the
+//! heap, as with glibc (POSIX does not make malloc async-signal-safe; neither does any peer).
 //!
 //! On x86_64 Linux the word lives in the initial-exec TLS model, defined in assembly because
 //! stable Rust has no `#[thread_local]`: one GOT load gives its offset from the thread pointer,
@@ -49,6 +54,23 @@ impl Entered {
     pub fn leave(self, heap: *mut Heap) {
         self.slot.set(heap);
     }
+}
+
+/// The thread's heap (or a sentinel), read without taking it: for the fast paths of malloc and
+/// free, which call nothing (see the module docs).
+#[inline(always)]
+pub fn heap() -> *mut Heap {
+    Slot::current().get()
+}
+
+/// Runs `f`, a slow path of malloc or free, inside the guard, and puts back what the slot held
+/// (the thread's heap, or `BUSY` when `f` runs inside another guarded call).
+#[inline(always)]
+pub fn guard<R>(f: impl FnOnce() -> R) -> R {
+    let e = Entered::enter();
+    let r = f();
+    e.leave(e.heap);
+    r
 }
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -106,7 +128,7 @@ mod imp {
         }
 
         /// Also a compiler barrier (the asm may touch any memory), so that no access to the
-        /// heap moves across the guard's edges, where a signal handler could see it.
+        /// heap moves across the guard's edges.
         #[inline(always)]
         pub fn set(self, heap: *mut Heap) {
             // SAFETY: as in `get`; only this thread touches its slot.
