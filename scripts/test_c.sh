@@ -109,7 +109,7 @@ stderr_pattern() { # NAME MODE: fixed string that stderr must contain
 }
 # (The *_mid bad inputs go beyond what other allocators detect: glibc frees a 16 KiB block
 # twice without a word; so does the free after malloc_trim.)
-hakmem_only() { [[ $1 == prefixed_api || $1 == stats || $1 == options || $1 == introspection || $1 == bad_input_*_mid || $1 == bad_input_free_after_trim ]]; }
+hakmem_only() { [[ $1 == prefixed_api || $1 == stats || $1 == options || $1 == thp || $1 == introspection || $1 == bad_input_*_mid || $1 == bad_input_free_after_trim ]]; }
 
 # shellcheck source=scripts/lib/cbuild.sh
 . "$ROOT/scripts/lib/cbuild.sh"

@@ -13,6 +13,7 @@
 //! | `HAKMEM_ARENA_MB`      | 32768   | 0 ..= 67108864 | address space reserved for SuperSlabs (see `arena`); 0: none |
 //! | `HAKMEM_PURGE_DELAY_MS`| 1000    | 0 ..= 3600000 | how long freed memory is kept for reuse before it goes back to the kernel |
 //! | `HAKMEM_PURGE_THREAD`  | on      | switch | a background thread gives freed memory back while the program is idle (see `decay`) |
+//! | `HAKMEM_THP`           | auto    | `never`, `auto`, `always` | ask the kernel to back SuperSlabs and Large mappings with transparent huge pages (see `huge`): `auto` once a tier holds 64 MiB, `always` from the start, `never` not at all (the kernel's own setting still applies) |
 //! | `HAKMEM_VERBOSE`       | off     | switch | print the options in effect (and the peer allocator found) at start-up |
 //!
 //! A switch is `1`/`0`, `true`/`false`, `on`/`off` or `yes`/`no` (any case).
@@ -30,6 +31,17 @@ pub enum ForeignPolicy {
 
 const FOREIGN_NAMES: [&str; 4] = ["auto", "abort", "next", "ignore"];
 
+/// When hakmem asks the kernel to back its mappings with transparent huge pages (`huge`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Thp {
+    Never = 0,
+    /// Once the heap is big.
+    Auto = 1,
+    Always = 2,
+}
+
+const THP_NAMES: [&str; 3] = ["never", "auto", "always"];
+
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
     pub stats: bool,
@@ -40,6 +52,7 @@ pub struct Options {
     pub arena_bytes: usize,
     pub purge_delay_ms: usize,
     pub purge_thread: bool,
+    pub thp: Thp,
     pub verbose: bool,
 }
 
@@ -72,6 +85,7 @@ const DEFAULTS: Options = Options {
     arena_bytes: 32 << 30,
     purge_delay_ms: 1000,
     purge_thread: true,
+    thp: Thp::Auto,
     verbose: false,
 };
 
@@ -83,11 +97,12 @@ static LARGE_CACHE_BYTES: AtomicUsize = AtomicUsize::new(DEFAULTS.large_cache_by
 static ARENA_BYTES: AtomicUsize = AtomicUsize::new(DEFAULTS.arena_bytes);
 static PURGE_DELAY_MS: AtomicUsize = AtomicUsize::new(DEFAULTS.purge_delay_ms);
 static PURGE_THREAD: AtomicUsize = AtomicUsize::new(DEFAULTS.purge_thread as usize);
+static THP: AtomicUsize = AtomicUsize::new(DEFAULTS.thp as usize);
 static VERBOSE: AtomicUsize = AtomicUsize::new(DEFAULTS.verbose as usize);
 
 const MIB: u32 = 20;
 
-static SPECS: [Spec; 9] = [
+static SPECS: [Spec; 10] = [
     Spec { name: "HAKMEM_STATS", kind: Kind::Switch, default: DEFAULTS.stats as usize, value: &STATS },
     Spec { name: "HAKMEM_CHECK", kind: Kind::Switch, default: DEFAULTS.check as usize, value: &CHECK },
     Spec {
@@ -126,6 +141,7 @@ static SPECS: [Spec; 9] = [
         default: DEFAULTS.purge_thread as usize,
         value: &PURGE_THREAD,
     },
+    Spec { name: "HAKMEM_THP", kind: Kind::Choice(&THP_NAMES), default: DEFAULTS.thp as usize, value: &THP },
     Spec { name: "HAKMEM_VERBOSE", kind: Kind::Switch, default: DEFAULTS.verbose as usize, value: &VERBOSE },
 ];
 
@@ -144,6 +160,7 @@ pub fn get() -> Options {
         arena_bytes: ARENA_BYTES.load(Ordering::Relaxed),
         purge_delay_ms: PURGE_DELAY_MS.load(Ordering::Relaxed),
         purge_thread: PURGE_THREAD.load(Ordering::Relaxed) != 0,
+        thp: thp(),
         verbose: VERBOSE.load(Ordering::Relaxed) != 0,
     }
 }
@@ -158,6 +175,16 @@ pub fn check() -> bool {
 #[inline]
 pub fn purge_delay_ms() -> u64 {
     PURGE_DELAY_MS.load(Ordering::Relaxed) as u64
+}
+
+/// The huge-page choice alone, likewise (read when a mapping is made).
+#[inline]
+pub fn thp() -> Thp {
+    match THP.load(Ordering::Relaxed) {
+        0 => Thp::Never,
+        2 => Thp::Always,
+        _ => Thp::Auto,
+    }
 }
 
 /// Statistics mode alone, likewise.

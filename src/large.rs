@@ -234,10 +234,14 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
 /// as a large mapping (its header not yet written); null when out of memory.
 fn map_registered(bytes: usize, align: usize) -> *mut LargeHeader {
     let base = os::map_aligned(bytes, align);
-    if !base.is_null() && !pagemap::register(base as usize, bytes, base as usize) {
+    if base.is_null() {
+        return ptr::null_mut();
+    }
+    if !pagemap::register(base as usize, bytes, base as usize) {
         os::unmap(base, bytes);
         return ptr::null_mut();
     }
+    crate::huge::advise_large(base, bytes);
     base.cast()
 }
 

@@ -35,7 +35,8 @@
 //!  os: the only mmap/munmap/mprotect/madvise/mremap calls   bootstrap: for re-entered calls
 //!  tls: the thread's heap (also the reentrancy guard)   init: ctor, fork, peers, foreign ptrs
 //!  config: HAKMEM_* options   stats: per-tier counters   diag: messages without allocating
-//!  decay: when free memory goes back to the kernel (driven from the slow paths)
+//!  decay: when free memory goes back to the kernel (slow paths, and the purge thread)
+//!  huge: which mappings get transparent huge pages (HAKMEM_THP)
 //!  check: the HAKMEM_CHECK validation mode (poison, red zones)
 //! ```
 //! malloc: size → class (table) → the thread heap's current slab for the class → pop (one test
@@ -57,6 +58,7 @@ mod diag;
 pub mod ffi;
 mod global_alloc;
 mod heap;
+mod huge;
 mod init;
 mod large;
 mod large_span;

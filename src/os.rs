@@ -204,6 +204,20 @@ fn preserving_errno<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Asks the kernel to back the whole 2 MiB pages inside `p..p+size` with transparent huge pages
+/// (`HAKMEM_THP`). Advice only: a kernel without THP refuses, and nothing changes.
+pub fn advise_huge(p: *mut u8, size: usize) {
+    const HUGE: usize = 2 << 20;
+    let start = align_up(p as usize, HUGE);
+    let end = (p as usize + size) & !(HUGE - 1);
+    if end > start {
+        preserving_errno(|| {
+            // SAFETY: the range lies inside one of our mappings; the advice changes no contents.
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+        });
+    }
+}
+
 /// Gives the physical pages of a mapped region back to the kernel; the range stays mapped and
 /// reads as zero afterwards. False when the kernel refused (the pages are still there: the
 /// caller keeps them counted as dirty, to try again).

@@ -361,6 +361,7 @@ impl Pool {
     /// of its own; null when out of memory.
     fn new_superslab(&mut self) -> *mut SuperSlab {
         let retired = self.retired.head;
+        let mut huge = false;
         let mem = if !retired.is_null() {
             // SAFETY: retired SuperSlabs are on this list and nowhere else.
             unsafe { self.retired.remove(retired) };
@@ -368,18 +369,23 @@ impl Pool {
         } else {
             // SAFETY: we hold the pool lock.
             let chunk = unsafe { arena::carve() };
-            if chunk.is_null() {
-                os::map_aligned(SUPERSLAB_SIZE, SUPERSLAB_SIZE)
-            } else {
-                chunk
-            }
+            let fresh = if chunk.is_null() { os::map_aligned(SUPERSLAB_SIZE, SUPERSLAB_SIZE) } else { chunk };
+            // A retired SuperSlab keeps the advice it got here.
+            huge = !fresh.is_null() && crate::huge::advise_superslab(fresh, SUPERSLAB_SIZE);
+            fresh
         };
         if mem.is_null() {
             return ptr::null_mut();
         }
         let ss = mem.cast::<SuperSlab>();
         // SAFETY: `mem` is a read-write 2 MiB chunk that no SuperSlab in use covers.
-        unsafe { SuperSlab::init(ss) };
+        unsafe {
+            SuperSlab::init(ss);
+            // A huge page brings every slab in at the first touch: each is purged once free.
+            if huge {
+                (*ss).dirty_mask = !HEADER_SLABS_MASK;
+            }
+        }
         if !pagemap::set_superslab(mem as usize, true) {
             // (The arena lies within the pagemap's range: only a mapping of its own gets here.)
             debug_assert!(!arena::contains(mem as usize));
@@ -578,6 +584,11 @@ impl Pool {
             pagemap::set_superslab(ss as usize, false);
             if arena::contains(ss as usize) {
                 let purged = SuperSlab::purge_free_slabs(ss);
+                // The header slab past the header itself: resident only if a huge page backed
+                // the SuperSlab (`huge`), and then 56 KiB per retired SuperSlab (a refusal leaves
+                // them to the SuperSlab's next use).
+                let header = os::align_up(size_of::<SuperSlab>(), os::PAGE_SIZE);
+                os::purge(ss.cast::<u8>().add(header), SLAB_SIZE - header);
                 self.retired.push(ss);
                 return purged;
             }
