@@ -124,6 +124,48 @@ pub unsafe fn free(heap: *mut Heap, p: *mut u8) {
     unsafe { heap::free(heap, p) }
 }
 
+/// What realloc's fast path (`resize_in_arena`) made of a call.
+pub enum Resize {
+    /// The block stays where it is.
+    InPlace,
+    /// The block moves: malloc, copy this many bytes at most (the old block's usable size),
+    /// free; each on its own fast path.
+    Move(usize),
+    /// Anything else, errors included: the general path decides, or reports.
+    General,
+}
+
+/// realloc's fast path, for the common case: a handed-out block of a small-block slab in the
+/// arena, outside check and statistics modes (which check and count on the general path).
+/// Calls nothing and needs no heap: no guard.
+#[inline(always)]
+pub fn resize_in_arena(p: *mut u8, size: usize) -> Resize {
+    if size == 0 || !crate::arena::contains(p as usize) || config::check() || config::stats() {
+        return Resize::General;
+    }
+    // SAFETY: `p` lies in the arena, whose descriptors are readable; `allocated_block`
+    // validated `slab` as live.
+    unsafe {
+        match heap::allocated_block(p) {
+            Some((slab, _, _)) if !(*slab).is_large() => {
+                let block = (*slab).block_size();
+                if fits_in_place(size, block) {
+                    Resize::InPlace
+                } else {
+                    Resize::Move(block)
+                }
+            }
+            _ => Resize::General,
+        }
+    }
+}
+
+/// Whether a realloc to `size` keeps a small block of `block` bytes: it fits, and the block
+/// would not be less than half used.
+fn fits_in_place(size: usize, block: usize) -> bool {
+    size <= block && (size > block / 2 || block <= 2 * MIN_ALIGN)
+}
+
 /// # Safety
 /// See `malloc`.
 pub unsafe fn calloc(heap: *mut Heap, count: usize, size: usize) -> *mut u8 {
@@ -215,8 +257,7 @@ pub unsafe fn realloc(heap: *mut Heap, p: *mut u8, size: usize) -> Result<*mut u
                 if config::check() && !(*slab).is_large() {
                     // Always moved, so that the new block gets its own red zone.
                     check::sealed_size("realloc", p, block, 0)
-                } else if size <= block && (size > block / 2 || block <= 2 * MIN_ALIGN) {
-                    // In place unless the block would be less than half used.
+                } else if fits_in_place(size, block) {
                     return Ok(p);
                 } else {
                     block

@@ -106,6 +106,27 @@ pub(crate) fn do_calloc(count: usize, size: usize) -> *mut c_void {
 /// # Safety
 /// As for `do_free`.
 pub(crate) unsafe fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    // Programs whose allocator hook is realloc alone (Lua's) call it for every new block.
+    if p.is_null() {
+        return do_malloc(size);
+    }
+    match api::resize_in_arena(p.cast(), size) {
+        api::Resize::InPlace => return p,
+        api::Resize::Move(usable) => {
+            let q = do_malloc(size);
+            if !q.is_null() {
+                // SAFETY: `p` is a live block of `usable` bytes, `q` a new one of `size`; `p`
+                // is freed once, here.
+                unsafe {
+                    ptr::copy_nonoverlapping(p.cast::<u8>(), q.cast::<u8>(), usable.min(size));
+                    do_free(p);
+                }
+            }
+            // A failed malloc set errno and leaves `p` as it was, as realloc must.
+            return q;
+        }
+        api::Resize::General => {}
+    }
     stats::count_request(size);
     let e = Entered::enter();
     let r = guarded(

@@ -656,19 +656,33 @@ pub unsafe fn free(heap: *mut Heap, p: *mut u8) {
 /// As for `free`; `p` lies in a live SuperSlab or in the arena.
 #[inline(always)]
 unsafe fn free_in_superslab(p: *mut u8, heap: *mut Heap) {
-    // SAFETY: per the caller, the descriptors of `p`'s SuperSlab are readable.
+    // SAFETY: per the caller.
+    match unsafe { allocated_block(p) } {
+        // SAFETY: `allocated_block` validated `b` as a handed-out block of the live `slab`.
+        Some((slab, b, key)) => unsafe { free_block(b, heap, slab, key) },
+        None => free_rejected(p, heap),
+    }
+}
+
+/// The block at `p` with its slab and freed key, when `p` is the start of a block of the slab
+/// whose descriptor covers it and that block is not free; None for everything else (a block
+/// past its span's first slab, which has an unused descriptor here, included: the general
+/// paths find the span, or report).
+///
+/// # Safety
+/// `p` lies in a live SuperSlab or in the arena, whose descriptors are readable.
+#[inline(always)]
+pub unsafe fn allocated_block(p: *mut u8) -> Option<(*mut Slab, *mut Block, usize)> {
+    // SAFETY: per the caller; `block_at` returned a block of the slab, hence readable.
     unsafe {
-        // Not `slab_of`: a block past its span's first slab gets an unused descriptor here and
-        // goes to `free_rejected`, which finds the span.
+        // Not `slab_of`: see above.
         let slab = SuperSlab::descriptor_at(p);
-        let Some(b) = (*slab).block_at(p) else {
-            return free_rejected(p, heap);
-        };
+        let b = (*slab).block_at(p)?;
         let key = freed_key(b);
         if (*b).key == key {
-            return free_rejected(p, heap);
+            return None;
         }
-        free_block(b, heap, slab, key)
+        Some((slab, b, key))
     }
 }
 
