@@ -11,7 +11,7 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 STRIP      ?= strip
 
-.PHONY: all lib deps install uninstall test-install run run-quick test test-rust test-c test-security test-larson test-stress test-programs test-icount stress header clean
+.PHONY: all lib deps install uninstall test-install run run-quick run-synthetic run-real test test-rust test-c test-security test-larson test-stress test-programs test-icount stress header clean
 
 all: lib
 
@@ -42,12 +42,20 @@ uninstall:
 deps:
 	scripts/install_deps.sh
 
-# The main job: the allocator comparison (Larson and the other workloads).
-run: lib
+# The main job: the allocator comparison, on the workloads (Larson and the others) and on real
+# programs (scripts/bench_real; 2 repetitions here, to stay within about 10 minutes).
+run: run-synthetic
+	scripts/bench_real --reps 2
+
+run-synthetic: lib
 	scripts/bench
+
+run-real: lib
+	scripts/bench_real
 
 run-quick: lib
 	scripts/bench --quick
+	scripts/bench_real --quick
 
 # Everything CI checks.
 test: deps
