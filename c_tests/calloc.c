@@ -2,7 +2,13 @@
  * same size (small, mid ~16 KiB, large ~1 MiB; LIFO and FIFO free order;
  * blocks freed by another thread; blocks dirtied through realloc);
  * calloc(0, n) / calloc(n, 0) give freeable pointers; overflow of n*size
- * gives NULL + ENOMEM. */
+ * gives NULL + ENOMEM; and under mlockall, where the kernel refuses to purge
+ * freed memory, reused memory is still zeroed. */
+#include <malloc.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "common.h"
 
 #define EXPECT_ENOMEM_NULL(expr)                                                        \
@@ -224,6 +230,38 @@ static void test_mixed_sizes(void)
         free(v[i]);
 }
 
+/* Locked memory (in a child, which alone is locked): freed spans keep their bytes when
+ * malloc_trim's purge is refused, and calloc must not take them for clean. */
+static void test_locked_memory(void)
+{
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
+            _exit(0); /* not allowed here (RLIMIT_MEMLOCK): nothing to test */
+        enum { N = 64 };
+        static unsigned char *p[N];
+        const size_t sz = 512u << 10;
+        for (int i = 0; i < N; i++) {
+            p[i] = malloc(sz);
+            CHECK(p[i], "malloc");
+            dirty(p[i], sz);
+        }
+        for (int i = 0; i < N; i++)
+            free(p[i]);
+        malloc_trim(0);
+        for (int i = 0; i < N; i++) {
+            p[i] = calloc(1, sz);
+            CHECK(p[i], "calloc");
+            CHECK_ZERO(p[i], sz, "calloc(1, %zu) under mlockall, after malloc_trim", sz);
+        }
+        _exit(0);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "locked-memory child exited with status %d", status);
+}
+
 int main(void)
 {
     test_basic();
@@ -232,6 +270,7 @@ int main(void)
     test_realloc_dirty();
     test_remote_freed_reuse();
     test_mixed_sizes();
+    test_locked_memory();
     printf("calloc: ok\n");
     return 0;
 }

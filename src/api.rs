@@ -232,14 +232,9 @@ pub unsafe fn aligned_zeroed(heap: *mut Heap, align: usize, size: usize) -> *mut
 /// `p` is untouched; the only error there is, so it carries nothing).
 ///
 /// # Safety
-/// See `malloc`.
+/// See `malloc`; `p` is not null (`realloc(NULL, n)` is malloc, which the export calls).
 #[allow(clippy::result_unit_err)]
 pub unsafe fn realloc(heap: *mut Heap, p: *mut u8, size: usize) -> Result<*mut u8, ()> {
-    if p.is_null() {
-        // SAFETY: see `malloc`.
-        let q = unsafe { malloc(heap, size) };
-        return if q.is_null() { Err(()) } else { Ok(q) };
-    }
     if size == 0 {
         // SAFETY: see `malloc`.
         unsafe { free(heap, p) };

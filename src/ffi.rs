@@ -139,12 +139,11 @@ pub(crate) unsafe fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
             if q.is_null() {
                 return Err(());
             }
-            if !p.is_null() {
-                // SAFETY: `p` is a live block of at least its usable size; `q` holds `size`.
-                unsafe {
-                    ptr::copy_nonoverlapping(p.cast::<u8>(), q, api::usable_size(p.cast()).min(size));
-                    api::free(e.heap, p.cast());
-                }
+            // SAFETY: `p` (not null: see above) is a live block of at least its usable size; `q`
+            // holds `size`.
+            unsafe {
+                ptr::copy_nonoverlapping(p.cast::<u8>(), q, api::usable_size(p.cast()).min(size));
+                api::free(e.heap, p.cast());
             }
             Ok(q)
         },

@@ -9,8 +9,9 @@
 //!   gives the slab; the owner pushes to the slab's `free` list, any other thread to its atomic
 //!   `thread_free` (see `slab`).
 //! * A new thread starts on the static `EMPTY` heap, whose slabs are all the empty sentinel, so its
-//!   first malloc falls into the slow path, which creates its heap (`thread_heap`). While an entry
-//!   point runs, the thread's slot holds the static `BUSY` heap (see `tls`). At thread exit the
+//!   first malloc falls into the slow path, which creates its heap (`thread_heap`). While a slow
+//!   path that may call out runs, the thread's slot holds the static `BUSY` heap (see `tls`). At
+//!   thread exit the
 //!   heap is parked for the next thread to take over, or its slabs are abandoned for adoption
 //!   (see `thread_exit`), and the thread switches to `DEAD`: later mallocs on that thread (from
 //!   other TLS destructors) are served by a shared, locked `ORPHAN` heap, and its frees take the
@@ -135,6 +136,8 @@ struct PendingFrees {
 }
 
 const PENDING_BYTES: usize = 8 * 1024;
+// A chain's room (`PENDING_BYTES / block size`) is at least 8 blocks: `prepend` never runs out.
+const _: () = assert!(crate::size_class::TINY_MAX * 8 <= PENDING_BYTES);
 
 impl PendingFrees {
     const NONE: PendingFrees =
@@ -205,7 +208,8 @@ fn empty_slab() -> *mut Slab {
 /// none (always so for the sentinel heaps, and in check and statistics modes).
 ///
 /// # Safety
-/// `heap` is the calling thread's heap or a sentinel, taken by its entry point (`tls::Entered`).
+/// `heap` is the calling thread's heap or a sentinel, as its slot holds it (`tls::heap`) or an
+/// entry point took it (`tls::Entered`).
 #[inline(always)]
 pub unsafe fn pop_fast(heap: *mut Heap, class: SizeClass) -> *mut u8 {
     // SAFETY: every heap, sentinels included, has a valid slab per class; a live one is used
@@ -975,7 +979,8 @@ const RECORDS_PER_MAP: usize = 64;
 /// the allocation then fails with ENOMEM.) The caller leaves the result in the thread's slot.
 ///
 /// # Safety
-/// Inside an entry point that is not re-entered (the slot holds `BUSY`).
+/// Inside the guard, in a call that is not re-entered (the slot holds `BUSY`, and `heap` is what
+/// it held before).
 #[inline(always)]
 pub unsafe fn thread_heap(heap: *mut Heap) -> *mut Heap {
     // SAFETY: every heap, sentinels included, is readable.

@@ -204,18 +204,16 @@ fn preserving_errno<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
-/// Asks the kernel to back the whole 2 MiB pages inside `p..p+size` with transparent huge pages
-/// (`HAKMEM_THP`). Advice only: a kernel without THP refuses, and nothing changes.
+/// Asks the kernel to back `p..p+size`, a whole mapping of ours (page-aligned), with transparent
+/// huge pages (`HAKMEM_THP`); only its whole 2 MiB pages can be. The advice covers the whole
+/// range, so that the mapping stays one kernel mapping: advice on part of it splits it, and
+/// `mremap` refuses to grow or move a range that spans two (`GrowError::Split`). Advice only: a
+/// kernel without THP refuses, and nothing changes.
 pub fn advise_huge(p: *mut u8, size: usize) {
-    const HUGE: usize = 2 << 20;
-    let start = align_up(p as usize, HUGE);
-    let end = (p as usize + size) & !(HUGE - 1);
-    if end > start {
-        preserving_errno(|| {
-            // SAFETY: the range lies inside one of our mappings; the advice changes no contents.
-            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
-        });
-    }
+    preserving_errno(|| {
+        // SAFETY: the range is one of our mappings; the advice changes no contents.
+        unsafe { libc::madvise(p.cast(), size, libc::MADV_HUGEPAGE) };
+    });
 }
 
 /// Gives the physical pages of a mapped region back to the kernel; the range stays mapped and

@@ -362,9 +362,15 @@ impl Pool {
     fn new_superslab(&mut self) -> *mut SuperSlab {
         let retired = self.retired.head;
         let mut huge = false;
+        // A retired SuperSlab's slabs whose purge the kernel refused (locked memory: mlockall)
+        // still hold their old bytes: they stay dirty, so that `claim` does not call them clean.
+        let mut dirty = 0;
         let mem = if !retired.is_null() {
-            // SAFETY: retired SuperSlabs are on this list and nowhere else.
-            unsafe { self.retired.remove(retired) };
+            // SAFETY: retired SuperSlabs are on this list and nowhere else; the header stays.
+            unsafe {
+                self.retired.remove(retired);
+                dirty = (*retired).dirty_mask;
+            }
             retired.cast()
         } else {
             // SAFETY: we hold the pool lock.
@@ -381,9 +387,14 @@ impl Pool {
         // SAFETY: `mem` is a read-write 2 MiB chunk that no SuperSlab in use covers.
         unsafe {
             SuperSlab::init(ss);
+            (*ss).dirty_mask = dirty & !HEADER_SLABS_MASK;
             // A huge page brings every slab in at the first touch: each is purged once free.
+            // They count as freed now, so that the decay leaves them (and the huge page whole)
+            // for `decay::delay_ms()` like any freed slab, rather than purging them at its next
+            // tick (`freed_at_ms` 0 reads as freed long ago).
             if huge {
                 (*ss).dirty_mask = !HEADER_SLABS_MASK;
+                (*ss).freed_at_ms = [os::now_ms(); SLABS_PER_SUPERSLAB];
             }
         }
         if !pagemap::set_superslab(mem as usize, true) {
@@ -584,9 +595,9 @@ impl Pool {
             pagemap::set_superslab(ss as usize, false);
             if arena::contains(ss as usize) {
                 let purged = SuperSlab::purge_free_slabs(ss);
-                // The header slab past the header itself: resident only if a huge page backed
-                // the SuperSlab (`huge`), and then 56 KiB per retired SuperSlab (a refusal leaves
-                // them to the SuperSlab's next use).
+                // The header slab past the header itself, in every mode (one madvise): resident
+                // only if a huge page backed the SuperSlab, and then 56 KiB per retired SuperSlab
+                // (a refusal leaves them to the SuperSlab's next use).
                 let header = os::align_up(size_of::<SuperSlab>(), os::PAGE_SIZE);
                 os::purge(ss.cast::<u8>().add(header), SLAB_SIZE - header);
                 self.retired.push(ss);
