@@ -39,7 +39,7 @@ static const struct option_case cases[] = {
      0},
     {{"HAKMEM_THP=madvise"}, {"hakmem: warning: HAKMEM_THP=madvise: not one of never auto always; using auto\n"}, {NULL}, 1},
     {{"HAKMEM_THP=ALWAYS", "HAKMEM_VERBOSE=1"}, {" HAKMEM_THP=always "}, {NULL}, 0},
-    {{"HAKMEM_PURGE_DELAY_MS=-1"}, {"HAKMEM_PURGE_DELAY_MS=-1: not a number in 0..=3600000; using 1000\n"}, {NULL}, 1},
+    {{"HAKMEM_PURGE_DELAY_MS=-1"}, {"HAKMEM_PURGE_DELAY_MS=-1: not a number in 0..=3600000; using 100\n"}, {NULL}, 1},
     {{NULL}, {NULL}, {"hakmem"}, 0},
 };
 

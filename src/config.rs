@@ -11,7 +11,7 @@
 //! | `HAKMEM_SS_CACHE`      | 4       | 0 ..= 4096 | empty SuperSlabs (2 MiB each) kept mapped for reuse |
 //! | `HAKMEM_LARGE_CACHE_MB`| 64      | 0 ..= 1048576 | bytes of freed large mappings kept for reuse (at least; 0: none) |
 //! | `HAKMEM_ARENA_MB`      | 32768   | 0 ..= 67108864 | address space reserved for SuperSlabs (see `arena`); 0: none |
-//! | `HAKMEM_PURGE_DELAY_MS`| 1000    | 0 ..= 3600000 | how long freed memory is kept for reuse before it goes back to the kernel |
+//! | `HAKMEM_PURGE_DELAY_MS`| 100     | 0 ..= 3600000 | how long freed memory is kept for reuse before it goes back to the kernel |
 //! | `HAKMEM_PURGE_THREAD`  | on      | switch | a background thread gives freed memory back while the program is idle (see `decay`) |
 //! | `HAKMEM_THP`           | auto    | `never`, `auto`, `always` | ask the kernel to back SuperSlabs and Large mappings with transparent huge pages (see `huge`): `auto` once a tier holds 64 MiB, `always` from the start, `never` not at all (the kernel's own setting still applies) |
 //! | `HAKMEM_VERBOSE`       | off     | switch | print the options in effect (and the peer allocator found) at start-up |
@@ -83,7 +83,7 @@ const DEFAULTS: Options = Options {
     superslab_cache: 4,
     large_cache_bytes: 64 << 20,
     arena_bytes: 32 << 30,
-    purge_delay_ms: 1000,
+    purge_delay_ms: 100,
     purge_thread: true,
     thp: Thp::Auto,
     verbose: false,

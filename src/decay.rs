@@ -1,5 +1,5 @@
 //! The clock of free memory. Freed memory is kept for reuse for `delay_ms()`
-//! (`HAKMEM_PURGE_DELAY_MS`, 1 s), so that a program that frees a large structure and builds the
+//! (`HAKMEM_PURGE_DELAY_MS`, 100 ms), so that a program that frees a large structure and builds the
 //! next one, or churns large buffers, does not fault every page back in; after that it goes back
 //! to the kernel: free slabs' pages and empty SuperSlabs (`superslab::decay`), idle large
 //! mappings (`large::expire`).

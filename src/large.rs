@@ -8,7 +8,7 @@
 //! Freed mappings go to a small cache keyed by size, with their pages, so that hot sizes cost
 //! neither an mmap/munmap pair nor the page faults of fresh memory each time. The cache is
 //! bounded in entries and in bytes (`large_cache_bytes`, or half the bytes of the live large
-//! blocks when that is more), and unmaps entries idle for a second; `malloc_trim` empties it.
+//! blocks when that is more), and unmaps entries idle for the purge delay; `malloc_trim` empties it.
 //! (Churn of 64 live blocks of 256 KiB-4 MiB, every page written: 7.5k ops/s and 70 page faults
 //! per op when at most half of 64 MiB stayed dirty, older entries purged under the lock;
 //! mimalloc 84k. 20 live blocks of 5-25 MiB replaced at random: 72 page faults per op with a
