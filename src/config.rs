@@ -13,7 +13,7 @@
 //! | `HAKMEM_ARENA_MB`      | 32768   | 0 ..= 67108864 | address space reserved for SuperSlabs (see `arena`); 0: none |
 //! | `HAKMEM_PURGE_DELAY_MS`| 100     | 0 ..= 3600000 | how long freed memory is kept for reuse before it goes back to the kernel |
 //! | `HAKMEM_PURGE_THREAD`  | on      | switch | a background thread gives freed memory back while the program is idle (see `decay`) |
-//! | `HAKMEM_THP`           | auto    | `never`, `auto`, `always` | ask the kernel to back SuperSlabs and Large mappings with transparent huge pages (see `huge`): `auto` once a tier holds 64 MiB, `always` from the start, `never` not at all (the kernel's own setting still applies) |
+//! | `HAKMEM_THP`           | auto    | `never`, `auto`, `always` | ask the kernel to back SuperSlabs and Large mappings with transparent huge pages (see `huge`): `auto` Large mappings of 64 MiB or more, `always` every SuperSlab and Large mapping, `never` none (the kernel's own setting still applies) |
 //! | `HAKMEM_VERBOSE`       | off     | switch | print the options in effect (and the peer allocator found) at start-up |
 //!
 //! A switch is `1`/`0`, `true`/`false`, `on`/`off` or `yes`/`no` (any case).
@@ -35,7 +35,7 @@ const FOREIGN_NAMES: [&str; 4] = ["auto", "abort", "next", "ignore"];
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Thp {
     Never = 0,
-    /// Once the heap is big.
+    /// Large mappings of 64 MiB and more.
     Auto = 1,
     Always = 2,
 }

@@ -11,11 +11,10 @@
 //! * A new thread starts on the static `EMPTY` heap, whose slabs are all the empty sentinel, so its
 //!   first malloc falls into the slow path, which creates its heap (`thread_heap`). While a slow
 //!   path that may call out runs, the thread's slot holds the static `BUSY` heap (see `tls`). At
-//!   thread exit the
-//!   heap is parked for the next thread to take over, or its slabs are abandoned for adoption
-//!   (see `thread_exit`), and the thread switches to `DEAD`: later mallocs on that thread (from
-//!   other TLS destructors) are served by a shared, locked `ORPHAN` heap, and its frees take the
-//!   remote path.
+//!   thread exit the heap is parked for the next thread to take over, or its slabs are abandoned
+//!   for adoption (see `thread_exit`), and the thread switches to `DEAD`: later mallocs on that
+//!   thread (from other TLS destructors) are served by a shared, locked `ORPHAN` heap, and its
+//!   frees take the remote path.
 
 use crate::arena;
 use crate::check;
