@@ -727,8 +727,8 @@ unsafe fn free_block(b: *mut Block, heap: *mut Heap, slab: *mut Slab, key: usize
 /// descriptor: a block past the first slab of a mid span is freed from here; `slab_block` aborts
 /// on a pointer that is not a block start (a retired SuperSlab's included), `key_unless_freed`
 /// on a block that is already free. Reached by a tail call, and returns, so that the fast path
-/// needs no stack frame.
-/// Calls nothing but `fatal`, which does not allocate: no guard (`free_block`'s slow paths take it).
+/// needs no stack frame. Calls nothing but `fatal`, which does not allocate: no guard
+/// (`free_block`'s slow paths take it).
 #[cold]
 #[inline(never)]
 fn free_rejected(p: *mut u8, heap: *mut Heap) {

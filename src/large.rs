@@ -67,8 +67,6 @@ pub static LARGE_CACHE_HITS: AtomicU64 = AtomicU64::new(0);
 /// evicted mappings its byte bound would have kept, 190k page faults per run and 1.25x the time
 /// of 64 slots, 30k faults; mimalloc 41k faults, the time of 64 slots.)
 const CACHE_SLOTS: usize = 64;
-/// A cached mapping unused for this long is unmapped (at the next large-block operation or
-/// decay tick).
 
 #[derive(Clone, Copy)]
 struct Cached {

@@ -102,20 +102,21 @@ impl SuperSlab {
     }
 
     /// Writes an empty SuperSlab's header at `ss` (every field: the memory is fresh, which is
-    /// not a valid `Slab` bit pattern for every field type, or a retired SuperSlab's).
+    /// not a valid `Slab` bit pattern for every field type, or a retired SuperSlab's), with the
+    /// slabs of `dirty` holding pages, released at `freed_at_ms`.
     ///
     /// # Safety
     /// `ss` is a read-write 2 MiB chunk that no SuperSlab in use covers (the header fits in
     /// slab 0).
-    unsafe fn init(ss: *mut SuperSlab) {
+    unsafe fn init(ss: *mut SuperSlab, dirty: u32, freed_at_ms: u64) {
         // SAFETY: per the caller.
         unsafe {
             for i in 0..SLABS_PER_SUPERSLAB {
                 ptr::addr_of_mut!((*ss).slabs[i]).write(Slab::UNUSED);
             }
             ptr::addr_of_mut!((*ss).used_mask).write(HEADER_SLABS_MASK);
-            ptr::addr_of_mut!((*ss).dirty_mask).write(0);
-            ptr::addr_of_mut!((*ss).freed_at_ms).write([0; SLABS_PER_SUPERSLAB]);
+            ptr::addr_of_mut!((*ss).dirty_mask).write(dirty & !HEADER_SLABS_MASK);
+            ptr::addr_of_mut!((*ss).freed_at_ms).write([freed_at_ms; SLABS_PER_SUPERSLAB]);
             ptr::addr_of_mut!((*ss).owner).write(ptr::null_mut());
             ptr::addr_of_mut!((*ss).on).write(ptr::null_mut());
             for link in [
@@ -361,42 +362,35 @@ impl Pool {
     /// of its own; null when out of memory.
     fn new_superslab(&mut self) -> *mut SuperSlab {
         let retired = self.retired.head;
-        let mut huge = false;
-        // A retired SuperSlab's slabs whose purge the kernel refused (locked memory: mlockall)
-        // still hold their old bytes: they stay dirty, so that `claim` does not call them clean.
-        let mut dirty = 0;
-        let mem = if !retired.is_null() {
+        // Which slabs hold pages, and since when they are free.
+        let (mem, dirty, freed_at_ms) = if !retired.is_null() {
+            // A retired SuperSlab's slabs whose purge the kernel refused (locked memory:
+            // mlockall) still hold their old bytes: they stay dirty, so that `claim` does not
+            // call them clean.
             // SAFETY: retired SuperSlabs are on this list and nowhere else; the header stays.
             unsafe {
                 self.retired.remove(retired);
-                dirty = (*retired).dirty_mask;
+                (retired.cast::<u8>(), (*retired).dirty_mask, 0)
             }
-            retired.cast()
         } else {
             // SAFETY: we hold the pool lock.
             let chunk = unsafe { arena::carve() };
             let fresh = if chunk.is_null() { os::map_aligned(SUPERSLAB_SIZE, SUPERSLAB_SIZE) } else { chunk };
-            // A retired SuperSlab keeps the advice it got here.
-            huge = !fresh.is_null() && crate::huge::advise_superslab(fresh, SUPERSLAB_SIZE);
-            fresh
+            // A huge page (the advice stays with the SuperSlab when it is retired) brings every
+            // slab in at the first touch: each counts as freed now, so that the decay purges it
+            // once free for the delay, rather than at its next tick (splitting the page).
+            if !fresh.is_null() && crate::huge::advise_superslab(fresh, SUPERSLAB_SIZE) {
+                (fresh, u32::MAX, os::now_ms())
+            } else {
+                (fresh, 0, 0)
+            }
         };
         if mem.is_null() {
             return ptr::null_mut();
         }
         let ss = mem.cast::<SuperSlab>();
         // SAFETY: `mem` is a read-write 2 MiB chunk that no SuperSlab in use covers.
-        unsafe {
-            SuperSlab::init(ss);
-            (*ss).dirty_mask = dirty & !HEADER_SLABS_MASK;
-            // A huge page brings every slab in at the first touch: each is purged once free.
-            // They count as freed now, so that the decay leaves them (and the huge page whole)
-            // for `decay::delay_ms()` like any freed slab, rather than purging them at its next
-            // tick (`freed_at_ms` 0 reads as freed long ago).
-            if huge {
-                (*ss).dirty_mask = !HEADER_SLABS_MASK;
-                (*ss).freed_at_ms = [os::now_ms(); SLABS_PER_SUPERSLAB];
-            }
-        }
+        unsafe { SuperSlab::init(ss, dirty, freed_at_ms) };
         if !pagemap::set_superslab(mem as usize, true) {
             // (The arena lies within the pagemap's range: only a mapping of its own gets here.)
             debug_assert!(!arena::contains(mem as usize));

@@ -15,8 +15,13 @@ divided by its time.
 import argparse
 import csv
 import math
+import os
 import statistics
+import sys
 from collections import OrderedDict
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from report import fmt_rate, ratio  # noqa: E402  (the synthetic table's, same semantics)
 
 
 def summarise(rows, allocators):
@@ -43,22 +48,6 @@ def summarise(rows, allocators):
                 "tput": statistics.median(tput) if tput else None,
             }
     return out
-
-
-def ratio(cell, ref):
-    """Median over the repetitions of cell's time / ref's time in the same repetition: the
-    runs of one repetition ran back to back, so the machine's drift cancels in each quotient."""
-    if cell is None or ref is None or cell["failed"] or ref["failed"]:
-        return None
-    pairs = [(v, ref["by_rep"][k]) for k, v in cell["by_rep"].items() if ref["by_rep"].get(k)]
-    return statistics.median(v / r for v, r in pairs) if pairs else None
-
-
-def fmt_rate(x):
-    for unit, div in (("M", 1e6), ("k", 1e3)):
-        if x >= div:
-            return "%.3g%s" % (x / div, unit) if x / div < 100 else "%.0f%s" % (x / div, unit)
-    return "%.3g" % x
 
 
 def main():
@@ -100,7 +89,7 @@ def main():
             print("%-8s %-*s %9.3f %9.1f %12s %12s" % (
                 name, lw, labels[a], c["secs"], c["rss_kb"] / 1024.0,
                 "%.3f" % r if r is not None else "-",
-                fmt_rate(c["tput"]) if c["tput"] is not None else "-"))
+                fmt_rate(c["tput"])))
         print()
 
     gmlab = "geomean %s/it" % refname
