@@ -9,9 +9,11 @@
 //! slow paths take the guard: see `tls`.) Then it converts and calls `api`, which sets errno for
 //! the allocations it fails; the validation errors of the C API (EINVAL) are set here.
 
-use crate::heap::{self, Heap};
-use crate::tls::Entered;
-use crate::{api, bootstrap, stats};
+use crate::api::alloc as api;
+use crate::memory::bootstrap;
+use crate::process::stats;
+use crate::tiers::heap::{self, Heap};
+use crate::tiers::tls::Entered;
 use core::ffi::{c_char, c_int, c_void};
 use core::ptr;
 
@@ -30,7 +32,7 @@ fn guarded<R>(e: Entered, alloc: bool, f: impl FnOnce(*mut Heap) -> R, reentrant
     }
     let heap = if alloc {
         // An allocation's slow path, inside the guard: where the purger may be created.
-        crate::decay::start_purger_if_wanted();
+        crate::pool::decay::start_purger_if_wanted();
         // SAFETY: inside the guard, not re-entered.
         unsafe { heap::thread_heap(e.heap) }
     } else {
@@ -56,7 +58,7 @@ fn reentrant_alloc(size: usize, align: usize) -> *mut u8 {
 
 #[inline(always)]
 pub(crate) fn do_malloc(size: usize) -> *mut c_void {
-    let heap = crate::tls::heap();
+    let heap = crate::tiers::tls::heap();
     // SAFETY: `heap` is the thread's heap (or a sentinel); the fast path calls nothing.
     let b = unsafe { api::malloc_fast(heap, size) };
     if !b.is_null() {
@@ -87,7 +89,7 @@ pub(crate) unsafe fn do_free(p: *mut c_void) {
     // SAFETY: the thread's heap, or a sentinel: a re-entered call finds `BUSY`, which owns no
     // slab, so its free takes the remote path, safe whatever state the interrupted call is in.
     // `p` is as the caller promised.
-    unsafe { heap::free(crate::tls::heap(), p.cast()) };
+    unsafe { heap::free(crate::tiers::tls::heap(), p.cast()) };
 }
 
 pub(crate) fn do_calloc(count: usize, size: usize) -> *mut c_void {
@@ -201,8 +203,8 @@ fn do_memalign(align: usize, size: usize) -> *mut c_void {
 
 /// The purger thread's decay, inside the guard like any entry point (so that anything it calls
 /// that allocates is served by the bootstrap arena).
-pub(crate) fn guarded_decay(now: u64) -> crate::decay::Held {
-    guarded(Entered::enter(), false, |_| crate::decay::run(now), || crate::decay::Held::Later)
+pub(crate) fn guarded_decay(now: u64) -> crate::pool::decay::Held {
+    guarded(Entered::enter(), false, |_| crate::pool::decay::run(now), || crate::pool::decay::Held::Later)
 }
 
 fn do_trim() -> c_int {
@@ -230,7 +232,7 @@ unsafe fn do_prlimit(pid: libc::pid_t, resource: c_int, new: *const libc::rlimit
         && resource == libc::RLIMIT_AS as c_int
         && (pid == 0 || pid == unsafe { libc::getpid() });
     if limits_us {
-        guarded(Entered::enter(), false, |_| crate::superslab::end_arena(), || ());
+        guarded(Entered::enter(), false, |_| crate::pool::superslab::end_arena(), || ());
     }
     // SAFETY: the kernel validates the arguments, as for glibc's own prlimit.
     unsafe { libc::syscall(libc::SYS_prlimit64, pid, resource, new, old) as c_int }
@@ -242,7 +244,7 @@ unsafe fn do_prlimit(pid: libc::pid_t, resource: c_int, new: *const libc::rlimit
 #[cfg(feature = "interpose")]
 mod interpose {
     use super::*;
-    use crate::os;
+    use crate::platform::os;
 
     #[no_mangle]
     pub extern "C" fn malloc(size: usize) -> *mut c_void {

@@ -4,7 +4,7 @@
 //! the C code it calls may share hakmem (with the `interpose` feature) or not (without it, C's
 //! malloc stays glibc's and each side frees only its own blocks).
 
-use crate::api::MIN_ALIGN;
+use crate::api::alloc::MIN_ALIGN;
 use crate::ffi;
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;

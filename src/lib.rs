@@ -49,39 +49,25 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod api;
-mod arena;
-mod bootstrap;
-mod check;
-mod config;
-mod decay;
-mod diag;
+mod blocks;
 pub mod ffi;
 mod global_alloc;
-mod heap;
-mod huge;
-mod init;
-mod large;
-mod large_span;
-mod os;
-mod pagemap;
-mod remote_free;
-mod size_class;
-mod slab;
-mod stats;
-mod superslab;
-mod sync;
-mod tls;
+mod memory;
+mod platform;
+mod pool;
+mod process;
+mod tiers;
 
 pub use global_alloc::Hakmem;
-pub use stats::{stats, ClassStats, Stats};
+pub use process::stats::{stats, ClassStats, Stats};
 
 /// Not API: what hakmem's own tests look into. May change in any release.
 #[doc(hidden)]
 pub mod internal {
-    pub use crate::arena::allowed as arena_allowed;
-    pub use crate::decay::delay_ms;
-    pub use crate::remote_free::{push, push_chain, take_all, ListHead};
-    pub use crate::slab::Block;
-    pub use crate::stats::{report, Report};
-    pub use crate::superslab::pool_counts;
+    pub use crate::blocks::remote_free::{push, push_chain, take_all, ListHead};
+    pub use crate::blocks::span::Block;
+    pub use crate::memory::arena::allowed as arena_allowed;
+    pub use crate::pool::decay::delay_ms;
+    pub use crate::pool::superslab::pool_counts;
+    pub use crate::process::stats::{report, Report};
 }

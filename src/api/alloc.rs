@@ -3,10 +3,15 @@
 //! (the tiny fast path never fails, so the test lives on the slow paths); `realloc` reports
 //! failure as `Err` and the export sets errno.
 
-use crate::heap::{self, Heap, Owner};
-use crate::size_class::{SizeClass, MID_MAX, TINY_MAX};
-use crate::{bootstrap, decay, init};
-use crate::{check, config, large, large_span};
+use crate::blocks::check;
+use crate::blocks::size_class::{SizeClass, MID_MAX, TINY_MAX};
+use crate::memory::bootstrap;
+use crate::platform::config;
+use crate::pool::decay;
+use crate::pool::large;
+use crate::process::init;
+use crate::tiers::heap::{self, Heap, Owner};
+use crate::tiers::large_span;
 use core::ptr;
 
 pub const MIN_ALIGN: usize = 16;
@@ -140,7 +145,7 @@ pub enum Resize {
 /// Calls nothing and needs no heap: no guard.
 #[inline(always)]
 pub fn resize_in_arena(p: *mut u8, size: usize) -> Resize {
-    if size == 0 || !crate::arena::contains(p as usize) || config::check() || config::stats() {
+    if size == 0 || !crate::memory::arena::contains(p as usize) || config::check() || config::stats() {
         return Resize::General;
     }
     // SAFETY: `p` lies in the arena, whose descriptors are readable; `allocated_block`

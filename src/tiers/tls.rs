@@ -20,7 +20,7 @@
 //! at the static empty heap, so a new thread's first malloc finds empty slabs and takes the slow
 //! path, which creates the thread's heap. Elsewhere a `thread_local!` stands in.
 
-use crate::heap::Heap;
+use crate::tiers::heap::Heap;
 use imp::Slot;
 
 /// An entry point's hold on the thread's heap (see the module docs); `leave` puts a heap back.
@@ -75,7 +75,7 @@ pub fn guard<R>(f: impl FnOnce() -> R) -> R {
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod imp {
-    use crate::heap::Heap;
+    use crate::tiers::heap::Heap;
 
     core::arch::global_asm!(
         ".pushsection .tdata,\"awT\",@progbits",
@@ -87,7 +87,7 @@ mod imp {
         "__hakmem_thread_state:",
         ".quad {empty}",
         ".popsection",
-        empty = sym crate::heap::EMPTY,
+        empty = sym crate::tiers::heap::EMPTY,
     );
 
     /// The slot's offset from the thread pointer: the slot is then read and written by single
@@ -153,7 +153,7 @@ mod imp {
             core::arch::asm!(
                 "lea {p}, [rip + {busy}]",
                 p = out(reg) p,
-                busy = sym crate::heap::BUSY,
+                busy = sym crate::tiers::heap::BUSY,
                 options(pure, nomem, nostack, preserves_flags)
             );
         }
@@ -163,12 +163,12 @@ mod imp {
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 mod imp {
-    use crate::heap::Heap;
+    use crate::tiers::heap::Heap;
     use core::cell::Cell;
 
     thread_local! {
         static SLOT: Cell<*mut Heap> = const {
-            Cell::new(&crate::heap::EMPTY as *const Heap as *mut Heap)
+            Cell::new(&crate::tiers::heap::EMPTY as *const Heap as *mut Heap)
         };
     }
 
@@ -194,6 +194,6 @@ mod imp {
 
     #[inline(always)]
     pub fn busy() -> *mut Heap {
-        core::ptr::addr_of!(crate::heap::BUSY) as *mut Heap
+        core::ptr::addr_of!(crate::tiers::heap::BUSY) as *mut Heap
     }
 }

@@ -99,7 +99,7 @@ const DEFERRED_MAX: usize = 256;
 struct DeferredCell(core::cell::UnsafeCell<Deferred>);
 // SAFETY: touched only with DEFERRED_LOCK held.
 unsafe impl Sync for DeferredCell {}
-pub static DEFERRED_LOCK: crate::sync::Mutex = crate::sync::Mutex::new();
+pub static DEFERRED_LOCK: crate::platform::sync::Mutex = crate::platform::sync::Mutex::new();
 static DEFERRED: DeferredCell =
     DeferredCell(core::cell::UnsafeCell::new(Deferred { ranges: [(0, 0); DEFERRED_MAX], len: 0, reported: false }));
 static DEFERRED_PENDING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
@@ -122,7 +122,7 @@ fn defer_unmap(p: usize, size: usize) {
         }
     });
     if lost {
-        let mut line = crate::diag::Line::new();
+        let mut line = crate::platform::diag::Line::new();
         line.str("hakmem: munmap keeps failing (vm.max_map_count reached?): freed address space stays mapped (its memory is given back)\n");
         line.write_stderr();
     }

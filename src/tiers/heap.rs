@@ -16,15 +16,15 @@
 //!   thread (from other TLS destructors) are served by a shared, locked `ORPHAN` heap, and its
 //!   frees take the remote path.
 
-use crate::arena;
-use crate::check;
-use crate::diag::fatal;
-use crate::os;
-use crate::pagemap;
-use crate::size_class::{SizeClass, FIRST_MID_CLASS, NUM_CLASSES};
-use crate::slab::{freed_key, Block, Slab};
-use crate::superslab::{self, SuperSlab, SuperSlabs};
-use crate::sync::Mutex;
+use crate::blocks::check;
+use crate::blocks::size_class::{SizeClass, FIRST_MID_CLASS, NUM_CLASSES};
+use crate::blocks::span::{freed_key, Block, Slab};
+use crate::memory::arena;
+use crate::memory::pagemap;
+use crate::platform::diag::fatal;
+use crate::platform::os;
+use crate::platform::sync::Mutex;
+use crate::pool::superslab::{self, SuperSlab, SuperSlabs};
 use core::cell::UnsafeCell;
 use core::mem::size_of;
 use core::ptr;
@@ -105,14 +105,14 @@ impl Heap {
 
     /// Takes the check and statistics modes from the options (fixed once init has run).
     fn take_modes(&mut self) {
-        let config = crate::config::get();
+        let config = crate::platform::config::get();
         self.check = config.check;
         self.counting = config.stats;
     }
 
     /// Whether the heap's modes are the options' (not so for a heap created while init ran).
     fn modes_current(&self) -> bool {
-        let config = crate::config::get();
+        let config = crate::platform::config::get();
         self.check == config.check && self.counting == config.stats
     }
 }
@@ -136,7 +136,7 @@ struct PendingFrees {
 
 const PENDING_BYTES: usize = 8 * 1024;
 // A chain's room (`PENDING_BYTES / block size`) is at least 8 blocks: `prepend` never runs out.
-const _: () = assert!(crate::size_class::TINY_MAX * 8 <= PENDING_BYTES);
+const _: () = assert!(crate::blocks::size_class::TINY_MAX * 8 <= PENDING_BYTES);
 
 impl PendingFrees {
     const NONE: PendingFrees =
@@ -257,7 +257,7 @@ unsafe fn alloc_slow(heap: *mut Heap, class: SizeClass) -> *mut u8 {
     // SAFETY: see `alloc`.
     let p = unsafe { alloc_slow_inner(heap, class) };
     if p.is_null() {
-        crate::api::set_enomem();
+        crate::api::alloc::set_enomem();
     }
     p
 }
@@ -270,7 +270,7 @@ unsafe fn alloc_slow_inner(heap: *mut Heap, class: SizeClass) -> *mut u8 {
                 let fast = (*heap).fast[class.index()];
                 if !(*fast).free.is_null() {
                     // `pop_fast` refused a head outside its slab.
-                    crate::slab::corrupted_list((*fast).free);
+                    crate::blocks::span::corrupted_list((*fast).free);
                 }
                 let b = alloc_from(heap, class);
                 if !b.is_null() {
@@ -367,7 +367,7 @@ unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
                 if !may_grow {
                     abandon_parked();
                     may_grow = true;
-                } else if retried || !crate::decay::give_back_all() {
+                } else if retried || !crate::pool::decay::give_back_all() {
                     return ptr::null_mut();
                 } else {
                     retried = true;
@@ -390,7 +390,7 @@ unsafe fn collect(heap: *mut Heap, s: *mut Slab) {
         let n = (*s).collect();
         (*heap).stats.remote_frees += n as u64;
         if (*heap).counting {
-            crate::stats::count_free(n as usize * (*s).block_size());
+            crate::process::stats::count_free(n as usize * (*s).block_size());
         }
     }
 }
@@ -418,7 +418,7 @@ unsafe fn take_block(heap: *mut Heap, s: *mut Slab) -> Option<*mut u8> {
         }
         if (*heap).counting {
             (*heap).stats.mallocs[(*s).class.index()] += 1;
-            crate::stats::count_alloc((*s).block_size());
+            crate::process::stats::count_alloc((*s).block_size());
         }
         Some(b.cast())
     }
@@ -541,7 +541,7 @@ unsafe fn unlink(heap: *mut Heap, s: *mut Slab) {
 /// Where a pointer passed to free/realloc/malloc_usable_size came from.
 pub enum Owner {
     Slab(*mut Slab, *mut Block),
-    Large(*mut crate::large::LargeHeader),
+    Large(*mut crate::pool::large::LargeHeader),
     Bootstrap,
     Foreign,
 }
@@ -556,12 +556,12 @@ pub fn owner_of(p: *mut u8, call: &str) -> Owner {
         let (slab, b) = unsafe { slab_block(p, call) };
         return Owner::Slab(slab, b);
     }
-    let hdr = pagemap::large_header(p as usize) as *mut crate::large::LargeHeader;
+    let hdr = pagemap::large_header(p as usize) as *mut crate::pool::large::LargeHeader;
     if hdr.is_null() {
-        return if crate::bootstrap::contains(p) { Owner::Bootstrap } else { Owner::Foreign };
+        return if crate::memory::bootstrap::contains(p) { Owner::Bootstrap } else { Owner::Foreign };
     }
     // SAFETY: the pagemap names a live large header for this chunk.
-    match unsafe { crate::large::classify(hdr, p) } {
+    match unsafe { crate::pool::large::classify(hdr, p) } {
         Some(true) => Owner::Large(hdr),
         Some(false) => invalid_pointer(call, p, None),
         None => Owner::Foreign,
@@ -587,11 +587,11 @@ unsafe fn slab_block(p: *mut u8, call: &str) -> (*mut Slab, *mut Block) {
 #[cold]
 #[inline(never)]
 fn invalid_pointer(call: &str, p: *mut u8, slab: Option<&Slab>) -> ! {
-    let mut line = crate::diag::Line::new();
+    let mut line = crate::platform::diag::Line::new();
     line.str(call).str("(): invalid pointer");
     // SAFETY: the line holds only ASCII.
     let what = unsafe { core::str::from_utf8_unchecked(line.as_bytes()) };
-    crate::diag::fatal_ptr_note(what, p as usize, |l| {
+    crate::platform::diag::fatal_ptr_note(what, p as usize, |l| {
         if let Some(s) = slab {
             s.note_position(p, l);
         }
@@ -604,7 +604,7 @@ fn invalid_pointer(call: &str, p: *mut u8, slab: Option<&Slab>) -> ! {
 #[cold]
 #[inline(never)]
 pub fn double_free(call: &str, p: *mut u8, size: usize) -> ! {
-    let mut line = crate::diag::Line::new();
+    let mut line = crate::platform::diag::Line::new();
     line.str(call).str(if call == "free" {
         "(): double free detected"
     } else {
@@ -612,7 +612,7 @@ pub fn double_free(call: &str, p: *mut u8, size: usize) -> ! {
     });
     // SAFETY: the line holds only ASCII.
     let what = unsafe { core::str::from_utf8_unchecked(line.as_bytes()) };
-    crate::diag::fatal_ptr_note(what, p as usize, |l| {
+    crate::platform::diag::fatal_ptr_note(what, p as usize, |l| {
         l.str(", a ").num(size as u64).str("-byte block");
     })
 }
@@ -697,7 +697,7 @@ fn free_outside_arena(p: *mut u8, heap: *mut Heap) {
         // SAFETY: the pagemap says `p` lies in a live SuperSlab.
         return unsafe { free_in_superslab(p, heap) };
     }
-    crate::tls::guard(|| free_not_slab(p))
+    crate::tiers::tls::guard(|| free_not_slab(p))
 }
 
 /// The rest of `free` for `b`, a block of `slab` that the caller validated; `key` is its freed key.
@@ -747,9 +747,9 @@ fn free_not_slab(p: *mut u8) {
     if !p.is_null() {
         match owner_of(p, "free") {
             // SAFETY: `owner_of` validated the header and that `p` is its block.
-            Owner::Large(hdr) => unsafe { crate::large::free(hdr) },
+            Owner::Large(hdr) => unsafe { crate::pool::large::free(hdr) },
             Owner::Bootstrap => {}
-            Owner::Foreign => crate::init::free_foreign(p),
+            Owner::Foreign => crate::process::init::free_foreign(p),
             Owner::Slab(..) => fatal("pagemap changed under free"),
         }
     }
@@ -782,7 +782,7 @@ unsafe fn free_remote(b: *mut Block, heap: *mut Heap, slab: *mut Slab, key: usiz
 #[cold]
 #[inline(never)]
 unsafe fn free_remote_slow(b: *mut Block, heap: *mut Heap, slab: *mut Slab, key: usize) {
-    let e = crate::tls::Entered::enter();
+    let e = crate::tiers::tls::Entered::enter();
     // SAFETY: forwarded from the caller, inside the guard.
     let now = unsafe { free_remote_guarded(b, heap, slab, key) };
     // A heap created here is the thread's from now on; inside another guarded call (the slot
@@ -798,7 +798,7 @@ unsafe fn free_remote_guarded(b: *mut Block, mut heap: *mut Heap, slab: *mut Sla
     // SAFETY: as in `free_remote`; `thread_heap` runs inside the guard.
     unsafe {
         if (*slab).is_large() {
-            crate::large_span::free(slab);
+            crate::tiers::large_span::free(slab);
             return heap;
         }
         if (*heap).kind == Kind::Empty {
@@ -874,7 +874,7 @@ unsafe fn flush_pending(heap: *mut Heap) {
 #[inline(never)]
 unsafe fn free_local_slow(b: *mut Block, heap: *mut Heap, s: *mut Slab) {
     // SAFETY: `s` is owned by `heap`, and the caller is its owner thread; `b` was just freed.
-    crate::tls::guard(|| unsafe {
+    crate::tiers::tls::guard(|| unsafe {
         let c = (*s).class.index();
         if (*heap).check {
             // `push_local` wrote the link and key over the first 16 bytes already.
@@ -884,7 +884,7 @@ unsafe fn free_local_slow(b: *mut Block, heap: *mut Heap, s: *mut Slab) {
         }
         if (*heap).counting {
             (*heap).stats.frees[c] += 1;
-            crate::stats::count_free((*s).block_size());
+            crate::process::stats::count_free((*s).block_size());
         }
         let only_slab = (*heap).avail[c] == s && (*s).next.is_null() && (*heap).full[c].is_null();
         if (*s).used() == 0 && only_slab {
@@ -1009,7 +1009,7 @@ fn create_heap() -> *mut Heap {
             return h.cast();
         }
     }
-    crate::init::ensure();
+    crate::process::init::ensure();
     let (heap, key) = with_registry(|r| {
         // SAFETY: parked heaps are records no thread uses.
         if r.parked_len > 0 && unsafe { (*r.parked[r.parked_len - 1]).modes_current() } {
@@ -1080,7 +1080,7 @@ fn create_heap() -> *mut Heap {
 /// once the pool has handed out `PARKED_SPANS` spans since (both in `alloc_from`), and at
 /// malloc_trim, so that what it holds serves the threads that run.
 unsafe extern "C" fn thread_exit(arg: *mut libc::c_void) {
-    let e = crate::tls::Entered::enter();
+    let e = crate::tiers::tls::Entered::enter();
     // SAFETY: `arg` is the heap registered by `create_heap`, owned by this thread; once parked
     // it is another thread's, and this one no longer touches it.
     unsafe {

@@ -17,9 +17,9 @@
 //! none.) Outside check mode none of this runs and
 //! the fast paths are unchanged (the mode rides on flags the fast paths already test).
 
-use crate::config;
-use crate::diag::fatal_ptr;
-use crate::slab::{freed_key, Block, Slab};
+use crate::blocks::span::{freed_key, Block, Slab};
+use crate::platform::config;
+use crate::platform::diag::fatal_ptr;
 use core::mem::size_of;
 
 const POISON: u8 = 0xdf;
@@ -94,7 +94,7 @@ pub unsafe fn sealed_size(call: &str, b: *mut u8, block_size: usize, from: usize
 
 #[cold]
 fn overflow(call: &str, b: *mut u8) -> ! {
-    let mut line = crate::diag::Line::new();
+    let mut line = crate::platform::diag::Line::new();
     line.str("check: ").str(call).str("(): heap overflow: the bytes past the end of this block were written");
     // SAFETY: the line holds only ASCII.
     fatal_ptr(unsafe { core::str::from_utf8_unchecked(line.as_bytes()) }, b as usize)

@@ -22,14 +22,14 @@
 //! `give_back_all` gives back everything free at once: for `malloc_trim`, and before an
 //! allocation that found no memory fails.
 
-use crate::os;
+use crate::platform::os;
 use core::ptr;
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 /// How long freed memory waits for reuse before it goes back to the kernel.
 #[inline]
 pub fn delay_ms() -> u64 {
-    crate::config::purge_delay_ms()
+    crate::platform::config::purge_delay_ms()
 }
 
 fn tick_ms() -> u64 {
@@ -63,8 +63,8 @@ pub enum Held {
 
 /// One decay.
 pub(crate) fn run(now: u64) -> Held {
-    let slabs = crate::superslab::decay(now);
-    let large = if crate::large::expire(now) { Held::Later } else { Held::Nothing };
+    let slabs = crate::pool::superslab::decay(now);
+    let large = if crate::pool::large::expire(now) { Held::Later } else { Held::Nothing };
     os::retry_unmaps();
     slabs.max(large)
 }
@@ -75,7 +75,7 @@ pub(crate) fn run(now: u64) -> Held {
 /// address-space limit (`ulimit -v`) freed memory counts until it is unmapped, so a program
 /// that frees one size and allocates another would otherwise fail.
 pub fn give_back_all() -> bool {
-    let given = crate::large::trim() + crate::superslab::trim();
+    let given = crate::pool::large::trim() + crate::pool::superslab::trim();
     os::retry_unmaps();
     given > 0
 }
@@ -132,10 +132,12 @@ pub fn start_purger_if_wanted() {
 #[cold]
 fn start() {
     // Until init has read the options, HAKMEM_PURGE_THREAD is not known: a later call decides.
-    if !crate::init::done() || PURGER.compare_exchange(WANTED, RUNNING, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+    if !crate::process::init::done()
+        || PURGER.compare_exchange(WANTED, RUNNING, Ordering::Relaxed, Ordering::Relaxed).is_err()
+    {
         return;
     }
-    if !crate::config::get().purge_thread || !spawn() {
+    if !crate::platform::config::get().purge_thread || !spawn() {
         PURGER.store(OFF, Ordering::Relaxed);
     }
 }

@@ -19,14 +19,14 @@
 //!
 //! Everything here runs under the pool lock, except `slab_of`, which the free path calls.
 
-use crate::arena;
-use crate::config;
-use crate::heap::Heap;
-use crate::os;
-use crate::pagemap::{self, CHUNK_SIZE};
-use crate::size_class::{SizeClass, NUM_CLASSES};
-use crate::slab::{Slab, SLAB_SHIFT, SLAB_SIZE};
-use crate::sync::Mutex;
+use crate::blocks::size_class::{SizeClass, NUM_CLASSES};
+use crate::blocks::span::{Slab, SLAB_SHIFT, SLAB_SIZE};
+use crate::memory::arena;
+use crate::memory::pagemap::{self, CHUNK_SIZE};
+use crate::platform::config;
+use crate::platform::os;
+use crate::platform::sync::Mutex;
+use crate::tiers::heap::Heap;
 use core::ptr;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -379,7 +379,7 @@ impl Pool {
             // A huge page (the advice stays with the SuperSlab when it is retired) brings every
             // slab in at the first touch: each counts as freed now, so that the decay purges it
             // once free for the delay, rather than at its next tick (splitting the page).
-            if !fresh.is_null() && crate::huge::advise_superslab(fresh, SUPERSLAB_SIZE) {
+            if !fresh.is_null() && crate::memory::huge::advise_superslab(fresh, SUPERSLAB_SIZE) {
                 (fresh, u32::MAX, os::now_ms())
             } else {
                 (fresh, 0, 0)
@@ -398,8 +398,8 @@ impl Pool {
             return ptr::null_mut();
         }
         self.superslabs_mapped += 1;
-        if self.superslabs_mapped * SUPERSLAB_SIZE >= crate::decay::PURGER_HEAP_BYTES {
-            crate::decay::want_purger();
+        if self.superslabs_mapped * SUPERSLAB_SIZE >= crate::pool::decay::PURGER_HEAP_BYTES {
+            crate::pool::decay::want_purger();
         }
         // SAFETY: the new SuperSlab is live and on no list.
         unsafe {
@@ -513,12 +513,12 @@ impl Pool {
     /// SuperSlabs done have nothing left to purge).
     /// Returns what free memory is still held back (dirty free slabs, or SuperSlabs the budget
     /// did not reach).
-    fn decay(&mut self, now: u64) -> crate::decay::Held {
+    fn decay(&mut self, now: u64) -> crate::pool::decay::Held {
         if self.abandoned_count > 0 {
             self.sweep_abandoned(DECAY_SWEEP_BUDGET);
         }
         let cache = config::get().superslab_cache;
-        let delay = crate::decay::delay_ms();
+        let delay = crate::pool::decay::delay_ms();
         let mut budget = DECAY_BYTES_BUDGET;
         let mut pending = false;
         let mut ss = self.all;
@@ -548,11 +548,11 @@ impl Pool {
             }
         }
         if !ss.is_null() {
-            crate::decay::Held::More
+            crate::pool::decay::Held::More
         } else if pending {
-            crate::decay::Held::Later
+            crate::pool::decay::Held::Later
         } else {
-            crate::decay::Held::Nothing
+            crate::pool::decay::Held::Nothing
         }
     }
 
@@ -664,7 +664,7 @@ impl Pool {
                 // SAFETY: an abandoned slab has no owner; under the pool lock we act as its owner.
                 unsafe {
                     let n = (*slab).collect();
-                    crate::heap::RETIRED_REMOTE_FREES.fetch_add(n as u64, Ordering::Relaxed);
+                    crate::tiers::heap::RETIRED_REMOTE_FREES.fetch_add(n as u64, Ordering::Relaxed);
                     if (*slab).used() == 0 {
                         self.release(slab);
                     } else {
@@ -700,7 +700,7 @@ impl Pool {
 /// when out of memory or, unless `may_grow`, when the pool would need a new SuperSlab.
 pub fn acquire_span(class: SizeClass, owner: *mut Heap, lists: *mut SuperSlabs, may_grow: bool) -> *mut Slab {
     let slab = with_pool(|p| p.acquire(class, owner, lists, may_grow));
-    crate::decay::tick();
+    crate::pool::decay::tick();
     slab
 }
 
@@ -708,7 +708,7 @@ pub fn acquire_span(class: SizeClass, owner: *mut Heap, lists: *mut SuperSlabs, 
 /// whether its memory reads as zero; None when out of memory.
 pub fn acquire_large_span(n: usize, owner: *mut Heap) -> Option<(*mut Slab, bool)> {
     let r = with_pool(|p| p.acquire_large(n, owner));
-    crate::decay::tick();
+    crate::pool::decay::tick();
     r
 }
 
@@ -738,8 +738,8 @@ pub unsafe fn disown(lists: *mut SuperSlabs) {
 pub unsafe fn release_span(slab: *mut Slab) {
     // SAFETY: forwarded from the caller.
     with_pool(|p| unsafe { p.release(slab) });
-    crate::decay::tick();
-    crate::decay::wake_purger();
+    crate::pool::decay::tick();
+    crate::pool::decay::wake_purger();
 }
 
 /// Leaves a slab of a heap being abandoned for another thread to adopt.
@@ -780,7 +780,7 @@ pub fn trim() -> usize {
 
 /// Gives back the memory that has stayed free long enough (see `decay`); `now`: `os::now_ms()`.
 /// See `Pool::decay`.
-pub fn decay(now: u64) -> crate::decay::Held {
+pub fn decay(now: u64) -> crate::pool::decay::Held {
     with_pool(|p| p.decay(now))
 }
 

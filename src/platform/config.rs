@@ -18,7 +18,7 @@
 //!
 //! A switch is `1`/`0`, `true`/`false`, `on`/`off` or `yes`/`no` (any case).
 
-use crate::diag::Line;
+use crate::platform::diag::Line;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

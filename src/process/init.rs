@@ -13,8 +13,8 @@
 //! that allocator's own functions; otherwise they abort with a message, as glibc does for an
 //! invalid pointer. `HAKMEM_FOREIGN` changes the policy (see `config`).
 
-use crate::config::{self, ForeignPolicy};
-use crate::diag;
+use crate::platform::config::{self, ForeignPolicy};
+use crate::platform::diag;
 use core::ffi::{c_int, c_void, CStr};
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
@@ -51,9 +51,9 @@ fn init_slow() {
         return;
     }
     config::load_from_environ();
-    crate::large::set_max_map_bytes(crate::os::backable_bytes());
+    crate::pool::large::set_max_map_bytes(crate::platform::os::backable_bytes());
     if config::get().stats {
-        crate::stats::keep_report_fd();
+        crate::process::stats::keep_report_fd();
     }
     // SAFETY: the handlers only lock/unlock our own statically initialised mutexes.
     unsafe { libc::pthread_atfork(Some(prefork), Some(postfork_parent), Some(postfork_child)) };
@@ -72,7 +72,7 @@ fn init_slow() {
         config::print_in_effect();
         if peer {
             let len = peer_name.iter().position(|&b| b == 0).unwrap_or(peer_name.len());
-            crate::diag::Line::new()
+            crate::platform::diag::Line::new()
                 .str("hakmem: another allocator is loaded: ")
                 .bytes(&peer_name[..len])
                 .str("\n")
@@ -111,7 +111,7 @@ fn seed_secret() {
         }
     };
     let aslr = &STATE as *const _ as usize;
-    crate::slab::seed_secret(a ^ aslr, b ^ aslr.rotate_left(32));
+    crate::blocks::span::seed_secret(a ^ aslr, b ^ aslr.rotate_left(32));
     SEED.store(SEEDED, Ordering::Release);
 }
 
@@ -231,34 +231,34 @@ pub fn usable_size_foreign(p: *mut u8) -> usize {
 // into the pool; any of them may unmap).
 
 unsafe extern "C" fn prefork() {
-    crate::heap::ORPHAN_LOCK.acquire();
-    crate::heap::REGISTRY_LOCK.acquire();
-    crate::superslab::POOL_LOCK.acquire();
-    crate::large::CACHE_LOCK.acquire();
-    crate::os::DEFERRED_LOCK.acquire();
+    crate::tiers::heap::ORPHAN_LOCK.acquire();
+    crate::tiers::heap::REGISTRY_LOCK.acquire();
+    crate::pool::superslab::POOL_LOCK.acquire();
+    crate::pool::large::CACHE_LOCK.acquire();
+    crate::platform::os::DEFERRED_LOCK.acquire();
 }
 
 unsafe extern "C" fn postfork_parent() {
-    crate::os::DEFERRED_LOCK.release();
-    crate::large::CACHE_LOCK.release();
-    crate::superslab::POOL_LOCK.release();
-    crate::heap::REGISTRY_LOCK.release();
-    crate::heap::ORPHAN_LOCK.release();
+    crate::platform::os::DEFERRED_LOCK.release();
+    crate::pool::large::CACHE_LOCK.release();
+    crate::pool::superslab::POOL_LOCK.release();
+    crate::tiers::heap::REGISTRY_LOCK.release();
+    crate::tiers::heap::ORPHAN_LOCK.release();
 }
 
 unsafe extern "C" fn postfork_child() {
-    crate::os::DEFERRED_LOCK.reset_in_child();
-    crate::large::CACHE_LOCK.reset_in_child();
-    crate::superslab::POOL_LOCK.reset_in_child();
-    crate::heap::after_fork_child();
-    crate::decay::after_fork_child();
+    crate::platform::os::DEFERRED_LOCK.reset_in_child();
+    crate::pool::large::CACHE_LOCK.reset_in_child();
+    crate::pool::superslab::POOL_LOCK.reset_in_child();
+    crate::tiers::heap::after_fork_child();
+    crate::pool::decay::after_fork_child();
 }
 
 /// Library constructor: initialise before `main` when nothing allocated earlier.
 #[ctor::ctor]
 fn hakmem_init() {
     // The guard makes allocations inside init re-entered calls.
-    let e = crate::tls::Entered::enter();
+    let e = crate::tiers::tls::Entered::enter();
     ensure();
     e.leave(e.heap);
 }
@@ -267,6 +267,6 @@ fn hakmem_init() {
 #[ctor::dtor]
 fn hakmem_fini() {
     if config::get().stats {
-        crate::stats::print();
+        crate::process::stats::print();
     }
 }

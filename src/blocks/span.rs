@@ -10,9 +10,9 @@
 //! i.e. `used` counts the blocks the owner handed out and has not yet taken back, including those
 //! waiting in `thread_free`.
 
-use crate::heap::Heap;
-use crate::remote_free;
-use crate::size_class::SizeClass;
+use crate::blocks::remote_free;
+use crate::blocks::size_class::SizeClass;
+use crate::tiers::heap::Heap;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
@@ -99,7 +99,7 @@ fn magic_for(block_size: usize) -> u64 {
 
 /// The most `Slab::extend` carves at once, in pages (in blocks, for blocks over a page).
 const MAX_CARVE_PAGES: u32 = 4;
-const _: () = assert!(crate::os::PAGE_SIZE / 16 <= u16::MAX as usize); // `page_blocks` fits
+const _: () = assert!(crate::platform::os::PAGE_SIZE / 16 <= u16::MAX as usize); // `page_blocks` fits
 
 /// Random per-process secret mixed into the freed-block key, so that user data does not look
 /// freed, and into the free-list links (see `Block`).
@@ -298,7 +298,7 @@ impl Slab {
         self.free_watermark = 1;
         self.spare = -1;
         self.reserved = 0;
-        self.page_blocks = (crate::os::PAGE_SIZE / block_size).max(1) as u16;
+        self.page_blocks = (crate::platform::os::PAGE_SIZE / block_size).max(1) as u16;
         self.capacity = (span_bytes / block_size) as u32;
         self.class = class;
         self.flags = 0;
@@ -323,7 +323,7 @@ impl Slab {
         *self = Slab::UNUSED;
         self.head_offset = head_offset;
         self.start = start;
-        self.class = SizeClass(crate::size_class::NUM_CLASSES as u8 - 1);
+        self.class = SizeClass(crate::blocks::size_class::NUM_CLASSES as u8 - 1);
         self.flags = LARGE;
         self.capacity = 1;
         self.reserved = 1;
@@ -379,7 +379,7 @@ impl Slab {
 
     /// For a message about `p`, a pointer into the span that `block_at` rejected: where it lies
     /// (inside a block, or past the blocks carved so far).
-    pub fn note_position(&self, p: *mut u8, l: &mut crate::diag::Line) {
+    pub fn note_position(&self, p: *mut u8, l: &mut crate::platform::diag::Line) {
         let (size, carved_end) = (self.block_size(), self.carved_end.load(Ordering::Relaxed));
         if self.magic == 0 || size == 0 {
             return;
@@ -574,7 +574,7 @@ impl Slab {
 #[cold]
 #[inline(never)]
 pub fn corrupted_list(b: *mut Block) -> ! {
-    crate::diag::fatal_ptr(
+    crate::platform::diag::fatal_ptr(
         "free list corrupted: a freed block was written to (use-after-free or overflow; HAKMEM_CHECK=1 finds the writer)",
         b as usize,
     )
@@ -583,7 +583,7 @@ pub fn corrupted_list(b: *mut Block) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::size_class::NUM_CLASSES;
+    use crate::blocks::size_class::NUM_CLASSES;
 
     #[test]
     fn reciprocal_finds_exactly_the_block_starts() {

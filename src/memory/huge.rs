@@ -24,8 +24,8 @@
 //! frees that part; a SuperSlab on huge pages counts every slab as dirty from the start, since
 //! the first touch brought them all in.
 
-use crate::config::{self, Thp};
-use crate::os;
+use crate::platform::config::{self, Thp};
+use crate::platform::os;
 
 /// What `auto` calls big: a Large mapping of this size.
 const AUTO_BYTES: usize = 64 << 20;

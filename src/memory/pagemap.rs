@@ -13,7 +13,7 @@
 //!
 //! Chunks we never mapped read as 0 in both.
 
-use crate::os;
+use crate::platform::os;
 use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 pub const CHUNK_SHIFT: usize = 21;
@@ -128,7 +128,7 @@ pub fn register(start: usize, size: usize, entry: usize) -> bool {
     }
     a = start;
     while a < end {
-        let leaf = leaf_for(a).unwrap_or_else(|| crate::diag::fatal("pagemap leaf vanished"));
+        let leaf = leaf_for(a).unwrap_or_else(|| crate::platform::diag::fatal("pagemap leaf vanished"));
         leaf[split(a).1].store(entry, Ordering::Release);
         a += CHUNK_SIZE;
     }

@@ -12,9 +12,9 @@
 //! they stayed free for `decay::delay_ms()` (and which hands recently freed, still dirty slabs
 //! out first, so hot sizes neither fault pages in nor make syscalls).
 
-use crate::heap::Heap;
-use crate::slab::{Block, Slab, SLAB_SIZE};
-use crate::superslab;
+use crate::blocks::span::{Block, Slab, SLAB_SIZE};
+use crate::pool::superslab;
+use crate::tiers::heap::Heap;
 use core::ptr;
 use core::sync::atomic::Ordering;
 
@@ -45,11 +45,11 @@ pub fn alloc(size: usize, zero: bool) -> *mut u8 {
     let Some((slab, clean)) = superslab::acquire_large_span(slabs_for(size), live()) else {
         return ptr::null_mut();
     };
-    crate::large::LARGE_MALLOCS.fetch_add(1, Ordering::Relaxed);
+    crate::pool::large::LARGE_MALLOCS.fetch_add(1, Ordering::Relaxed);
     // SAFETY: the span is ours, `size` bytes long at least, and mapped read-write.
     unsafe {
-        if crate::config::stats() {
-            crate::stats::count_alloc((*slab).block_size());
+        if crate::platform::config::stats() {
+            crate::process::stats::count_alloc((*slab).block_size());
         }
         let p = (*slab).start;
         if !clean && zero {
@@ -72,13 +72,13 @@ pub unsafe fn free(slab: *mut Slab) {
     let won = unsafe { (*slab).owner.compare_exchange(live(), ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed) };
     if won.is_err() {
         // SAFETY: as above.
-        crate::heap::double_free("free", unsafe { (*slab).start }, unsafe { (*slab).block_size() });
+        crate::tiers::heap::double_free("free", unsafe { (*slab).start }, unsafe { (*slab).block_size() });
     }
-    crate::large::LARGE_FREES.fetch_add(1, Ordering::Relaxed);
+    crate::pool::large::LARGE_FREES.fetch_add(1, Ordering::Relaxed);
     // SAFETY: the span is unowned now, holds no other block and is on no heap's list.
     unsafe {
-        if crate::config::stats() {
-            crate::stats::count_free((*slab).block_size());
+        if crate::platform::config::stats() {
+            crate::process::stats::count_free((*slab).block_size());
         }
         superslab::release_span(slab)
     };
@@ -94,8 +94,8 @@ pub unsafe fn grow_in_place(slab: *mut Slab, size: usize) -> bool {
     unsafe {
         let old = (*slab).block_size();
         let grown = fits(size, 0) && superslab::grow_large_span(slab, slabs_for(size));
-        if grown && crate::config::stats() {
-            crate::stats::count_alloc((*slab).block_size() - old);
+        if grown && crate::platform::config::stats() {
+            crate::process::stats::count_alloc((*slab).block_size() - old);
         }
         grown
     }

@@ -25,9 +25,9 @@
 //!
 //! Everything but `contains` and `usage` runs under the pool lock.
 
-use crate::config;
-use crate::os;
-use crate::pagemap::{self, CHUNK_SIZE};
+use crate::memory::pagemap::{self, CHUNK_SIZE};
+use crate::platform::config;
+use crate::platform::os;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// `BASE..BASE + CARVED` is the part of the arena handed out so far.
@@ -157,7 +157,7 @@ mod tests {
 
     #[test]
     fn carved_chunks_are_contained_and_nothing_else() {
-        let _g = crate::superslab::POOL_LOCK.lock();
+        let _g = crate::pool::superslab::POOL_LOCK.lock();
         // SAFETY: the pool lock is held.
         let c = unsafe { carve() };
         if !allowed() {

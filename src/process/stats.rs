@@ -10,8 +10,8 @@
 //! blocks back (so the freeing thread touches no shared counter); blocks still waiting in a
 //! remote list count as in use.
 
-use crate::diag::Line;
-use crate::size_class::{SizeClass, FIRST_MID_CLASS, NUM_CLASSES};
+use crate::blocks::size_class::{SizeClass, FIRST_MID_CLASS, NUM_CLASSES};
+use crate::platform::diag::Line;
 use core::sync::atomic::{AtomicI32, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 
 /// Where the report goes: a private copy of stderr taken at init in statistics mode, because
@@ -49,25 +49,25 @@ pub struct Report {
 }
 
 pub fn report() -> Report {
-    let (tiny, mid, local, remote) = crate::heap::tier_totals();
-    let (superslabs, spans_acquired, spans_released) = crate::superslab::pool_counts();
-    let (arena_carved, arena_reserved) = crate::arena::usage();
+    let (tiny, mid, local, remote) = crate::tiers::heap::tier_totals();
+    let (superslabs, spans_acquired, spans_released) = crate::pool::superslab::pool_counts();
+    let (arena_carved, arena_reserved) = crate::memory::arena::usage();
     Report {
         tiny_mallocs: tiny,
         mid_mallocs: mid,
-        large_mallocs: crate::large::LARGE_MALLOCS.load(Ordering::Relaxed),
-        bootstrap_mallocs: crate::bootstrap::BOOTSTRAP_MALLOCS.load(Ordering::Relaxed) as u64,
+        large_mallocs: crate::pool::large::LARGE_MALLOCS.load(Ordering::Relaxed),
+        bootstrap_mallocs: crate::memory::bootstrap::BOOTSTRAP_MALLOCS.load(Ordering::Relaxed) as u64,
         local_frees: local,
         remote_frees: remote,
-        large_frees: crate::large::LARGE_FREES.load(Ordering::Relaxed),
-        large_cache_hits: crate::large::LARGE_CACHE_HITS.load(Ordering::Relaxed),
-        foreign_frees: crate::init::FOREIGN_FREES.load(Ordering::Relaxed) as u64,
+        large_frees: crate::pool::large::LARGE_FREES.load(Ordering::Relaxed),
+        large_cache_hits: crate::pool::large::LARGE_CACHE_HITS.load(Ordering::Relaxed),
+        foreign_frees: crate::process::init::FOREIGN_FREES.load(Ordering::Relaxed) as u64,
         superslabs: superslabs as u64,
         spans_acquired,
         spans_released,
         arena_carved: arena_carved as u64,
         arena_reserved: arena_reserved as u64,
-        parked_heaps: crate::heap::parked_count() as u64,
+        parked_heaps: crate::tiers::heap::parked_count() as u64,
     }
 }
 
@@ -161,7 +161,7 @@ pub fn count_free(bytes: usize) {
 /// Statistics mode: a call asked for `bytes`.
 #[inline]
 pub fn count_request(bytes: usize) {
-    if crate::config::stats() {
+    if crate::platform::config::stats() {
         REQUESTED.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 }
@@ -186,13 +186,13 @@ struct Snapshot {
 fn snapshot() -> Snapshot {
     let r = report();
     let mut usage = [(0u64, 0u64); NUM_CLASSES];
-    let large_span_bytes = crate::superslab::class_usage(&mut usage) as usize;
-    let (large_live, large_cached) = crate::large::usage();
+    let large_span_bytes = crate::pool::superslab::class_usage(&mut usage) as usize;
+    let (large_live, large_cached) = crate::pool::large::usage();
     let mut s = Stats {
         large_in_use_bytes: large_span_bytes + large_live,
         peak_in_use_bytes: COUNTED_PEAK.load(Ordering::Relaxed),
         requested_bytes: REQUESTED.load(Ordering::Relaxed),
-        mapped_bytes: r.superslabs as usize * crate::superslab::SUPERSLAB_SIZE + large_live + large_cached,
+        mapped_bytes: r.superslabs as usize * crate::pool::superslab::SUPERSLAB_SIZE + large_live + large_cached,
         resident_bytes: resident_bytes(),
         tiny_mallocs: r.tiny_mallocs,
         mid_mallocs: r.mid_mallocs,
@@ -236,7 +236,7 @@ fn resident_bytes() -> usize {
         .split(|&b| b == b' ')
         .nth(1)
         .and_then(|f| f.iter().try_fold(0usize, |v, &d| d.is_ascii_digit().then(|| v * 10 + (d - b'0') as usize)));
-    pages.unwrap_or(0) * crate::os::PAGE_SIZE
+    pages.unwrap_or(0) * crate::platform::os::PAGE_SIZE
 }
 
 /// Bytes as MiB with one decimal.
@@ -266,7 +266,7 @@ pub fn print() {
     mib(&mut l, s.tiny_in_use_bytes).str(" mid=");
     mib(&mut l, s.mid_in_use_bytes).str(" large=");
     mib(&mut l, s.large_in_use_bytes).str(")");
-    if crate::config::get().stats {
+    if crate::platform::config::get().stats {
         l.str(" peak=");
         mib(&mut l, s.peak_in_use_bytes).str(" requested=");
         mib(&mut l, s.requested_bytes as usize);
@@ -278,7 +278,7 @@ pub fn print() {
 
     let mut l = Line::new();
     line_start(&mut l);
-    if crate::config::get().stats {
+    if crate::platform::config::get().stats {
         l.str("malloc tiny=")
             .num(r.tiny_mallocs)
             .str(" mid=")
@@ -312,7 +312,7 @@ pub fn print() {
         .num(r.arena_reserved >> 20)
         .str("MiB parked_heaps=")
         .num(r.parked_heaps)
-        .str(if crate::init::peer_loaded() { " peer-allocator=loaded" } else { "" })
+        .str(if crate::process::init::peer_loaded() { " peer-allocator=loaded" } else { "" })
         .str("\n");
     l.write_fd(fd);
 }
@@ -350,7 +350,7 @@ pub fn mallinfo2() -> MallInfo2 {
 #[cfg(feature = "interpose")]
 fn mallinfo2_of(snap: &Snapshot) -> MallInfo2 {
     let (s, r) = (&snap.stats, &snap.report);
-    let arena = r.superslabs as usize * crate::superslab::SUPERSLAB_SIZE;
+    let arena = r.superslabs as usize * crate::pool::superslab::SUPERSLAB_SIZE;
     let in_arena = s.in_use_bytes.saturating_sub(snap.large_live);
     MallInfo2 {
         arena,

@@ -1,0 +1,3 @@
+pub(crate) mod decay;
+pub(crate) mod large;
+pub(crate) mod superslab;
