@@ -11,7 +11,7 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 STRIP      ?= strip
 
-.PHONY: all lib deps install uninstall test-install run run-quick run-synthetic run-real test test-rust test-c test-security test-larson test-stress test-programs test-icount stress header clean
+.PHONY: all lib deps install uninstall test-install run run-quick run-synthetic run-real test test-rust test-c test-security test-larson test-stress test-programs test-icount test-layers stress header clean
 
 all: lib
 
@@ -59,7 +59,11 @@ run-quick: lib
 
 # Everything CI checks.
 test: deps
-	$(MAKE) test-rust test-c test-install test-security test-larson test-stress test-programs test-icount
+	$(MAKE) test-layers test-rust test-c test-install test-security test-larson test-stress test-programs test-icount
+
+# The source's layering: no import cycle, no import from a lower layer up (see src/lib.rs).
+test-layers:
+	scripts/check_layers
 
 test-rust:
 	$(CARGO) test --release

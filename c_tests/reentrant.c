@@ -5,7 +5,7 @@
  * pthread_setspecific, which the dynamic linker binds ahead of libc's, and
  * which, before forwarding to libc's, calls every allocation function: those
  * calls arrive while the allocator is in the middle of a call on the same
- * thread.  They must be served (from hakmem's bootstrap arena), give usable
+ * thread.  They must be served (from hakmem's bootstrap buffer), give usable
  * memory, not deadlock or recurse, and leave the allocator working: blocks
  * they return are freed later from ordinary calls, and a block the thread
  * frees from inside (allocated by main) is really freed.

@@ -5,23 +5,20 @@
 //! Every export but the fast paths of malloc and free first takes the thread's heap out of its
 //! slot, leaving the `BUSY` sentinel as the reentrancy guard (`tls::Entered`); a call that finds
 //! `BUSY` comes from inside the allocator (dlsym, pthread_setspecific, ...) and is served by the
-//! bootstrap arena. (malloc's and free's fast paths call nothing, so nothing re-enters them; their
+//! bootstrap buffer. (malloc's and free's fast paths call nothing, so nothing re-enters them; their
 //! slow paths take the guard: see `tls`.) Then it converts and calls `api`, which sets errno for
 //! the allocations it fails; the validation errors of the C API (EINVAL) are set here.
 
 use crate::api::alloc as api;
+use crate::api::free;
 use crate::memory::bootstrap;
+use crate::platform::{counters, errno};
 use crate::process::stats;
-use crate::tiers::heap::{self, Heap};
+use crate::tiers::heap::lifecycle;
+use crate::tiers::heap::lists::Heap;
 use crate::tiers::tls::Entered;
 use core::ffi::{c_char, c_int, c_void};
 use core::ptr;
-
-#[inline(always)]
-fn set_errno(e: c_int) {
-    // SAFETY: __errno_location returns this thread's errno slot.
-    unsafe { *libc::__errno_location() = e };
-}
 
 /// Runs `f` on the thread's heap inside the guard, or `reentrant` when the call re-entered.
 /// `alloc`: the call may allocate, so a thread's first call creates its heap.
@@ -32,9 +29,13 @@ fn guarded<R>(e: Entered, alloc: bool, f: impl FnOnce(*mut Heap) -> R, reentrant
     }
     let heap = if alloc {
         // An allocation's slow path, inside the guard: where the purger may be created.
-        crate::pool::decay::start_purger_if_wanted();
+        crate::process::purger::start_if_wanted();
+        if lifecycle::has_no_heap(e.heap) {
+            // The heap takes its check and statistics modes from the options.
+            crate::process::init::ensure();
+        }
         // SAFETY: inside the guard, not re-entered.
-        unsafe { heap::thread_heap(e.heap) }
+        unsafe { lifecycle::thread_heap(e.heap) }
     } else {
         e.heap
     };
@@ -46,12 +47,12 @@ fn guarded<R>(e: Entered, alloc: bool, f: impl FnOnce(*mut Heap) -> R, reentrant
 // ---------------------------------------------------------------------------------------------
 // Implementations shared by the glibc names, their aliases and the hak_* API.
 
-/// The bootstrap arena for a re-entered call, with errno set when it is exhausted.
+/// The bootstrap buffer for a re-entered call, with errno set when it is exhausted.
 #[cold]
 fn reentrant_alloc(size: usize, align: usize) -> *mut u8 {
     let p = bootstrap::alloc(size, align);
     if p.is_null() {
-        api::set_enomem();
+        errno::set_enomem();
     }
     p
 }
@@ -76,7 +77,7 @@ fn malloc_slow(size: usize, heap: *mut Heap) -> *mut c_void {
     if !b.is_null() {
         return b.cast();
     }
-    stats::count_request(size);
+    counters::count_request(size);
     let reentrant = || reentrant_alloc(size, api::MIN_ALIGN);
     // SAFETY: `heap` is the thread's, inside the guard.
     guarded(Entered::enter(), true, |heap| unsafe { api::malloc(heap, size) }, reentrant).cast()
@@ -89,17 +90,17 @@ pub(crate) unsafe fn do_free(p: *mut c_void) {
     // SAFETY: the thread's heap, or a sentinel: a re-entered call finds `BUSY`, which owns no
     // slab, so its free takes the remote path, safe whatever state the interrupted call is in.
     // `p` is as the caller promised.
-    unsafe { heap::free(crate::tiers::tls::heap(), p.cast()) };
+    unsafe { free::free(crate::tiers::tls::heap(), p.cast()) };
 }
 
 pub(crate) fn do_calloc(count: usize, size: usize) -> *mut c_void {
-    stats::count_request(count.saturating_mul(size));
+    counters::count_request(count.saturating_mul(size));
     guarded(
         Entered::enter(),
         true,
         // SAFETY: inside the guard.
         |heap| unsafe { api::calloc(heap, count, size) },
-        // The bootstrap arena is never reused, so its memory is still zero.
+        // The bootstrap buffer is never reused, so its memory is still zero.
         || reentrant_alloc(count.saturating_mul(size), api::MIN_ALIGN),
     )
     .cast()
@@ -129,7 +130,7 @@ pub(crate) unsafe fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
         }
         api::Resize::General => {}
     }
-    stats::count_request(size);
+    counters::count_request(size);
     let e = Entered::enter();
     let r = guarded(
         e,
@@ -145,7 +146,7 @@ pub(crate) unsafe fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
             // holds `size`.
             unsafe {
                 ptr::copy_nonoverlapping(p.cast::<u8>(), q, api::usable_size(p.cast()).min(size));
-                api::free(e.heap, p.cast());
+                free::free(e.heap, p.cast());
             }
             Ok(q)
         },
@@ -153,7 +154,7 @@ pub(crate) unsafe fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
     match r {
         Ok(q) => q.cast(),
         Err(()) => {
-            set_errno(libc::ENOMEM);
+            errno::set(libc::ENOMEM);
             ptr::null_mut()
         }
     }
@@ -161,7 +162,7 @@ pub(crate) unsafe fn do_realloc(p: *mut c_void, size: usize) -> *mut c_void {
 
 /// `align` must be a power of two here.
 pub(crate) fn do_aligned(align: usize, size: usize) -> *mut u8 {
-    stats::count_request(size);
+    counters::count_request(size);
     let reentrant = || reentrant_alloc(size, align);
     // SAFETY: inside the guard.
     guarded(Entered::enter(), true, |heap| unsafe { api::aligned(heap, align, size) }, reentrant)
@@ -169,8 +170,8 @@ pub(crate) fn do_aligned(align: usize, size: usize) -> *mut u8 {
 
 /// `do_aligned`, zeroed.
 pub(crate) fn do_aligned_zeroed(align: usize, size: usize) -> *mut u8 {
-    stats::count_request(size);
-    // The bootstrap arena is never reused, so its memory is still zero.
+    counters::count_request(size);
+    // The bootstrap buffer is never reused, so its memory is still zero.
     let reentrant = || reentrant_alloc(size, align);
     // SAFETY: inside the guard.
     guarded(Entered::enter(), true, |heap| unsafe { api::aligned_zeroed(heap, align, size) }, reentrant)
@@ -194,17 +195,11 @@ fn do_memalign(align: usize, size: usize) -> *mut c_void {
     // glibc: alignments beyond half the address space are invalid; others round up to a power
     // of two.
     if align > usize::MAX / 2 + 1 {
-        set_errno(libc::EINVAL);
+        errno::set(libc::EINVAL);
         return ptr::null_mut();
     }
     let align = align.max(1).next_power_of_two();
     do_aligned(align, size).cast()
-}
-
-/// The purger thread's decay, inside the guard like any entry point (so that anything it calls
-/// that allocates is served by the bootstrap arena).
-pub(crate) fn guarded_decay(now: u64) -> crate::pool::decay::Held {
-    guarded(Entered::enter(), false, |_| crate::pool::decay::run(now), || crate::pool::decay::Held::Later)
 }
 
 fn do_trim() -> c_int {
@@ -304,7 +299,7 @@ mod interpose {
             // SAFETY: forwarded from the caller.
             Some(n) => unsafe { do_realloc(p, n) },
             None => {
-                set_errno(libc::ENOMEM);
+                errno::set(libc::ENOMEM);
                 ptr::null_mut()
             }
         }
@@ -320,7 +315,7 @@ mod interpose {
     #[no_mangle]
     pub extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
         if !align.is_power_of_two() {
-            set_errno(libc::EINVAL);
+            errno::set(libc::EINVAL);
             return ptr::null_mut();
         }
         do_aligned(align, size).cast()
@@ -341,7 +336,7 @@ mod interpose {
         match size.max(1).checked_add(os::PAGE_SIZE - 1) {
             Some(n) => do_memalign(os::PAGE_SIZE, n & !(os::PAGE_SIZE - 1)),
             None => {
-                set_errno(libc::ENOMEM);
+                errno::set(libc::ENOMEM);
                 ptr::null_mut()
             }
         }
@@ -406,7 +401,7 @@ mod interpose {
     #[no_mangle]
     pub unsafe extern "C" fn malloc_info(options: c_int, fp: *mut libc::FILE) -> c_int {
         if options != 0 {
-            set_errno(libc::EINVAL);
+            errno::set(libc::EINVAL);
             return -1;
         }
         // fwrite may allocate its buffer: it runs outside the guard, on text already formatted.

@@ -21,28 +21,33 @@
 //! variables read once at start-up (README).
 //!
 //! # Architecture
+//! Layers, each a folder, each using only the layers below it (`scripts/check_layers`, run by
+//! `make test`, fails on a cycle or an upward import):
 //! ```text
-//!  ffi (exports, guard, errno) ─────► api (C semantics) ─┬─► heap  (Tiny ≤ 1 KiB, Mid ≤ 128 KiB):
-//!                                                          │     per-thread slabs of one size class
-//!                                                          │     └─► superslab (2 MiB regions, pool,
-//!                                                          │         one owner heap per region)
-//!                                                          ├─► large_span (≤ 1 MiB: a span of
-//!                                                          │     its own in the SuperSlabs)
-//!                                                          └─► large (> 1 MiB: own mapping + cache)
-//!  arena: the reserved range SuperSlabs are carved from (free's "is it ours": a range check)
-//!  pagemap: address → SuperSlab (flat bitmap) / large header (radix), O(1), "is it ours"
-//!  slab + remote_free: free lists (owner's, and a lock-free one for other threads' frees)
-//!  os: the only mmap/munmap/mprotect/madvise/mremap calls   bootstrap: for re-entered calls
-//!  tls: the thread's heap (also the reentrancy guard)   init: ctor, fork, peers, foreign ptrs
-//!  config: HAKMEM_* options   stats: per-tier counters   diag: messages without allocating
-//!  decay: when free memory goes back to the kernel (slow paths, and the purge thread)
-//!  huge: which mappings get transparent huge pages (HAKMEM_THP)
-//!  check: the HAKMEM_CHECK validation mode (poison, red zones)
+//!  exports   ffi (glibc's names, hak_*; the guard, errno)   global_alloc (Rust's GlobalAlloc)
+//!  api       alloc: malloc's tier decision, calloc, aligned, realloc, usable size, trim
+//!            free: free's tier decision (arena → heap; pagemap → heap or Large; bootstrap;
+//!            foreign)
+//!  process   init (ctor, options, secrets, fork)  foreign (pointers not ours)
+//!            purger (the decay's thread)  stats (reports, mallinfo)
+//!  tiers     tls (the thread's heap slot, also the reentrancy guard)
+//!            heap/ (Tiny ≤ 1 KiB, Mid ≤ 128 KiB): lists (the record, per-class span lists),
+//!            alloc, free, pending (held-back remote frees), lifecycle (creation, exit and
+//!            parking, registry, orphan heap, trim)
+//!            large_span (Large ≤ 1 MiB: a span of its own)
+//!  pool      superslab (2 MiB regions, the pool of spans, affinity, abandoned spans)
+//!            large (> 1 MiB: a mapping each, cache)   decay (gives both back to the kernel)
+//!  blocks    span (a span's descriptor and free lists)  block (encoded links, freed keys)
+//!            remote_free (the lock-free queue)  size_class  check (HAKMEM_CHECK)
+//!  memory    arena (the reserved range: free's "is it ours")  pagemap (address → SuperSlab
+//!            or large header)  huge (THP)  bootstrap (re-entered calls)  purge_state
+//!  platform  os (every mmap/munmap/madvise)  sync (the lock)  diag (messages without
+//!            allocating)  config (HAKMEM_*)  errno  counters (HAKMEM_STATS bytes)
 //! ```
-//! malloc: size → class (table) → the thread heap's current slab for the class → pop (one test
-//! that the encoded list's head lies in the slab; see `slab::Block`).
-//! free: in the arena (else the pagemap bit) → SuperSlab → slab descriptor → owner? push to its
-//! local list (which becomes the class's current slab) : push to its atomic remote list (tiny
+//! malloc: size → class (table) → the thread heap's current span for the class → pop (one test
+//! that the encoded list's head lies in the span; see `blocks::block`).
+//! free: in the arena (else the pagemap bit) → SuperSlab → span descriptor → owner? push to its
+//! local list (which becomes the class's current span) : push to its atomic remote list (tiny
 //! blocks in chains, one CAS each). Every piece of metadata lives in memory mapped directly from
 //! the kernel.
 
@@ -64,10 +69,10 @@ pub use process::stats::{stats, ClassStats, Stats};
 /// Not API: what hakmem's own tests look into. May change in any release.
 #[doc(hidden)]
 pub mod internal {
+    pub use crate::blocks::block::Block;
     pub use crate::blocks::remote_free::{push, push_chain, take_all, ListHead};
-    pub use crate::blocks::span::Block;
     pub use crate::memory::arena::allowed as arena_allowed;
-    pub use crate::pool::decay::delay_ms;
+    pub use crate::memory::purge_state::delay_ms;
     pub use crate::pool::superslab::pool_counts;
     pub use crate::process::stats::{report, Report};
 }

@@ -3,14 +3,20 @@
 //! (the tiny fast path never fails, so the test lives on the slow paths); `realloc` reports
 //! failure as `Err` and the export sets errno.
 
+use crate::api::free::{self, owner_of, Owner};
 use crate::blocks::check;
 use crate::blocks::size_class::{SizeClass, MID_MAX, TINY_MAX};
 use crate::memory::bootstrap;
 use crate::platform::config;
+use crate::platform::errno;
 use crate::pool::decay;
 use crate::pool::large;
+use crate::process::foreign;
 use crate::process::init;
-use crate::tiers::heap::{self, Heap, Owner};
+use crate::tiers::heap::alloc as heap_alloc;
+use crate::tiers::heap::free::{allocated_block, key_unless_freed};
+use crate::tiers::heap::lifecycle;
+use crate::tiers::heap::lists::Heap;
 use crate::tiers::large_span;
 use core::ptr;
 
@@ -28,7 +34,7 @@ pub unsafe fn malloc(heap: *mut Heap, size: usize) -> *mut u8 {
     }
     if size <= TINY_MAX {
         // SAFETY: see the module-level contract.
-        unsafe { heap::alloc(heap, SizeClass::for_tiny(size)) }
+        unsafe { heap_alloc::alloc(heap, SizeClass::for_tiny(size)) }
     } else {
         // SAFETY: as above.
         unsafe { malloc_beyond_tiny(heap, size) }
@@ -44,7 +50,7 @@ pub unsafe fn malloc(heap: *mut Heap, size: usize) -> *mut u8 {
 pub unsafe fn malloc_fast(heap: *mut Heap, size: usize) -> *mut u8 {
     if size <= TINY_MAX {
         // SAFETY: forwarded from the caller.
-        unsafe { heap::pop_fast(heap, SizeClass::for_tiny(size)) }
+        unsafe { heap_alloc::pop_fast(heap, SizeClass::for_tiny(size)) }
     } else {
         ptr::null_mut()
     }
@@ -60,7 +66,7 @@ pub unsafe fn malloc_fast(heap: *mut Heap, size: usize) -> *mut u8 {
 pub unsafe fn malloc_fast_mid(heap: *mut Heap, size: usize) -> *mut u8 {
     if size > TINY_MAX && size <= MID_MAX {
         // SAFETY: forwarded from the caller.
-        unsafe { heap::pop_fast(heap, SizeClass::for_size(size)) }
+        unsafe { heap_alloc::pop_fast(heap, SizeClass::for_size(size)) }
     } else {
         ptr::null_mut()
     }
@@ -70,7 +76,7 @@ pub unsafe fn malloc_fast_mid(heap: *mut Heap, size: usize) -> *mut u8 {
 unsafe fn malloc_beyond_tiny(heap: *mut Heap, size: usize) -> *mut u8 {
     if size <= MID_MAX {
         // SAFETY: see `malloc`.
-        unsafe { heap::alloc(heap, SizeClass::for_size(size)) }
+        unsafe { heap_alloc::alloc(heap, SizeClass::for_size(size)) }
     } else {
         large_alloc(size, 0, false)
     }
@@ -85,7 +91,7 @@ unsafe fn alloc_checked(heap: *mut Heap, size: usize, align: usize) -> *mut u8 {
         return large_alloc(size, if align <= MIN_ALIGN { 0 } else { align }, false);
     };
     // SAFETY: see `malloc`.
-    let p = unsafe { heap::alloc(heap, class) };
+    let p = unsafe { heap_alloc::alloc(heap, class) };
     if !p.is_null() {
         // SAFETY: `p` is a fresh block of the class, which holds `size` plus the seal.
         unsafe { check::seal(p, size, class.block_size()) };
@@ -103,30 +109,18 @@ fn large_alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
                 return p;
             }
         }
-        large::alloc(size, align, zero)
+        let p = large::alloc(size, align, zero);
+        decay::tick();
+        p
     };
     let mut p = alloc();
     if p.is_null() && decay::give_back_all() {
         p = alloc();
     }
     if p.is_null() {
-        set_enomem();
+        errno::set_enomem();
     }
     p
-}
-
-#[cold]
-pub fn set_enomem() {
-    // SAFETY: __errno_location returns this thread's errno slot.
-    unsafe { *libc::__errno_location() = libc::ENOMEM };
-}
-
-/// # Safety
-/// See `malloc`.
-#[inline(always)]
-pub unsafe fn free(heap: *mut Heap, p: *mut u8) {
-    // SAFETY: see `malloc`; `heap::free` takes null too.
-    unsafe { heap::free(heap, p) }
 }
 
 /// What realloc's fast path (`resize_in_arena`) made of a call.
@@ -151,7 +145,7 @@ pub fn resize_in_arena(p: *mut u8, size: usize) -> Resize {
     // SAFETY: `p` lies in the arena, whose descriptors are readable; `allocated_block`
     // validated `slab` as live.
     unsafe {
-        match heap::allocated_block(p) {
+        match allocated_block(p) {
             Some((slab, _, _)) if !(*slab).is_large() => {
                 let block = (*slab).block_size();
                 if fits_in_place(size, block) {
@@ -175,7 +169,7 @@ fn fits_in_place(size: usize, block: usize) -> bool {
 /// See `malloc`.
 pub unsafe fn calloc(heap: *mut Heap, count: usize, size: usize) -> *mut u8 {
     let Some(total) = count.checked_mul(size) else {
-        set_enomem();
+        errno::set_enomem();
         return ptr::null_mut();
     };
     if total > MID_MAX {
@@ -207,7 +201,7 @@ pub unsafe fn aligned(heap: *mut Heap, align: usize, size: usize) -> *mut u8 {
     }
     match SizeClass::for_aligned(size, align) {
         // SAFETY: see `malloc`.
-        Some(class) => unsafe { heap::alloc(heap, class) },
+        Some(class) => unsafe { heap_alloc::alloc(heap, class) },
         None => large_alloc(size, align, false),
     }
 }
@@ -242,14 +236,14 @@ pub unsafe fn aligned_zeroed(heap: *mut Heap, align: usize, size: usize) -> *mut
 pub unsafe fn realloc(heap: *mut Heap, p: *mut u8, size: usize) -> Result<*mut u8, ()> {
     if size == 0 {
         // SAFETY: see `malloc`.
-        unsafe { free(heap, p) };
+        unsafe { free::free(heap, p) };
         return Ok(ptr::null_mut());
     }
-    let old_size = match heap::owner_of(p, "realloc") {
+    let old_size = match owner_of(p, "realloc") {
         Owner::Slab(slab, b) => {
             // SAFETY: `owner_of` validated `b` as a block of the live slab `slab`.
             unsafe {
-                heap::key_unless_freed("realloc", slab, b);
+                key_unless_freed("realloc", slab, b);
                 let block = (*slab).block_size();
                 if (*slab).is_large() && size > block && large_span::grow_in_place(slab, size) {
                     return Ok(p);
@@ -285,7 +279,8 @@ pub unsafe fn realloc(heap: *mut Heap, p: *mut u8, size: usize) -> Result<*mut u
         // SAFETY: `p` is a bootstrap block.
         Owner::Bootstrap => unsafe { bootstrap::usable_size(p) },
         Owner::Foreign => {
-            let q = init::realloc_foreign(p, size);
+            init::ensure();
+            let q = foreign::realloc(p, size);
             return if q.is_null() { Err(()) } else { Ok(q) };
         }
     };
@@ -297,7 +292,7 @@ pub unsafe fn realloc(heap: *mut Heap, p: *mut u8, size: usize) -> Result<*mut u
     // SAFETY: both blocks hold at least min(old, new) bytes and do not overlap.
     unsafe {
         ptr::copy_nonoverlapping(p, q, old_size.min(size));
-        free(heap, p);
+        free::free(heap, p);
     }
     Ok(q)
 }
@@ -310,10 +305,10 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
     if p.is_null() {
         return 0;
     }
-    match heap::owner_of(p, "malloc_usable_size") {
+    match owner_of(p, "malloc_usable_size") {
         // SAFETY: `owner_of` validated `b` as a block of the live slab `slab`.
         Owner::Slab(slab, b) => unsafe {
-            heap::key_unless_freed("malloc_usable_size", slab, b);
+            key_unless_freed("malloc_usable_size", slab, b);
             if config::check() && !(*slab).is_large() {
                 check::sealed_size("malloc_usable_size", p, (*slab).block_size(), 0)
             } else {
@@ -327,7 +322,10 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
         },
         // SAFETY: `p` is a bootstrap block.
         Owner::Bootstrap => unsafe { bootstrap::usable_size(p) },
-        Owner::Foreign => init::usable_size_foreign(p),
+        Owner::Foreign => {
+            init::ensure();
+            foreign::usable_size(p)
+        }
     }
 }
 
@@ -339,6 +337,6 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
 /// See `malloc`.
 pub unsafe fn trim(heap: *mut Heap) -> bool {
     // SAFETY: see `malloc`.
-    unsafe { heap::trim(heap) };
+    unsafe { lifecycle::trim(heap) };
     decay::give_back_all()
 }

@@ -1,1 +1,2 @@
 pub(crate) mod alloc;
+pub(crate) mod free;

@@ -17,7 +17,8 @@
 //! none.) Outside check mode none of this runs and
 //! the fast paths are unchanged (the mode rides on flags the fast paths already test).
 
-use crate::blocks::span::{freed_key, Block, Slab};
+use crate::blocks::block::{freed_key, Block};
+use crate::blocks::span::Slab;
 use crate::platform::config;
 use crate::platform::diag::fatal_ptr;
 use core::mem::size_of;

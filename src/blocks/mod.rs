@@ -1,3 +1,4 @@
+pub(crate) mod block;
 pub(crate) mod check;
 pub(crate) mod remote_free;
 pub(crate) mod size_class;

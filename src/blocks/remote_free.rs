@@ -9,7 +9,7 @@
 //! model-check them with loom's atomics (every interleaving and weak-memory outcome); the slabs
 //! use core's `AtomicPtr`, and the trait's methods inline to the same instructions.
 
-use crate::blocks::span::Block;
+use crate::blocks::block::Block;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 

@@ -10,9 +10,9 @@
 //! i.e. `used` counts the blocks the owner handed out and has not yet taken back, including those
 //! waiting in `thread_free`.
 
+use crate::blocks::block::{freed_key, Block};
 use crate::blocks::remote_free;
 use crate::blocks::size_class::SizeClass;
-use crate::tiers::heap::Heap;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
@@ -29,65 +29,6 @@ pub const LARGE: u8 = 4;
 /// takes the slow path.
 const ALWAYS_SLOW: u32 = 1 << 30;
 
-/// A free block: the encoded link, then the "freed" key used to catch double frees.
-///
-/// Links are stored encoded, `next * LINK_MUL ^ b` (multiplied by a secret per-process odd
-/// number, then xor'ed with the block's own address: zero, the most common use-after-free write,
-/// decodes to `b * LINK_MUL_INV`, far outside the slab, where `(next ^ b) * LINK_MUL` would
-/// decode it to `b` itself), and every
-/// decoded link is checked to lie in its slab before it is followed (`Slab::holds`): a
-/// use-after-free or overflow write into a free block cannot make malloc return an address of
-/// the attacker's choosing (glibc's safe-linking and mimalloc's secure mode do the same), and
-/// garbage is reported, not dereferenced. The multiplication spreads a change of any bit of
-/// the stored link over all the bits above it, so that even a one-byte write (which, with a
-/// xor alone, would move the link to another block of the slab, possibly a live one) decodes
-/// outside the slab, but for a chance of about 2^-40. A program that can also *read* a freed
-/// block learns its key; the encoding stops blind overwrites.
-#[repr(C)]
-pub struct Block {
-    link: usize,
-    pub key: usize,
-}
-
-impl Block {
-    /// A block with no link and no key (tests build lists of their own).
-    pub const EMPTY: Block = Block { link: 0, key: 0 };
-
-    /// Makes `b` a free block marked with its freed `key` whose list goes on to `next`.
-    ///
-    /// # Safety
-    /// `b` is a block (at least 16 writable bytes) that no list holds or that the caller owns.
-    #[inline(always)]
-    pub unsafe fn set_free(b: *mut Block, next: *mut Block, key: usize) {
-        debug_assert_eq!(key, freed_key(b));
-        // SAFETY: per the caller.
-        unsafe {
-            (*b).link = scramble(next as usize) ^ b as usize;
-            (*b).key = key;
-        }
-    }
-
-    /// Re-points the link of `b`, a free block the caller owns.
-    ///
-    /// # Safety
-    /// As for `set_free`.
-    #[inline(always)]
-    pub unsafe fn set_next(b: *mut Block, next: *mut Block) {
-        // SAFETY: per the caller.
-        unsafe { (*b).link = scramble(next as usize) ^ b as usize };
-    }
-
-    /// The decoded link of `b` (not yet checked: see `Slab::holds`).
-    ///
-    /// # Safety
-    /// `b` is a readable block.
-    #[inline(always)]
-    pub unsafe fn next(b: *mut Block) -> *mut Block {
-        // SAFETY: per the caller.
-        unscramble(unsafe { (*b).link } ^ b as usize) as *mut Block
-    }
-}
-
 /// Divisibility by multiplication (Lemire, Kaser & Kurz, "Faster remainder by direct
 /// computation", 2019): with `magic = ⌊(2^64 - 1) / d⌋ + 1`, an offset `off < 2^32` is a multiple
 /// of `d` exactly when `off * magic mod 2^64 < magic` (tested exhaustively below). One multiply
@@ -101,91 +42,10 @@ fn magic_for(block_size: usize) -> u64 {
 const MAX_CARVE_PAGES: u32 = 4;
 const _: () = assert!(crate::platform::os::PAGE_SIZE / 16 <= u16::MAX as usize); // `page_blocks` fits
 
-/// Random per-process secret mixed into the freed-block key, so that user data does not look
-/// freed, and into the free-list links (see `Block`).
-static SECRET: AtomicUsize = AtomicUsize::new(0x9e37_79b9_7f4a_7c15);
-/// Random odd per-process multiplier of the links, and its inverse modulo 2^64 (see `Block`).
-static LINK_MUL: AtomicUsize = AtomicUsize::new(0xbf58_476d_1ce4_e5b9);
-static LINK_MUL_INV: AtomicUsize = AtomicUsize::new(inverse(0xbf58_476d_1ce4_e5b9));
-
-/// The inverse of odd `m` modulo 2^64, by Newton's iteration (each step doubles the correct
-/// low bits; `3m ^ 2` is correct to 5).
-const fn inverse(m: usize) -> usize {
-    let mut x = m.wrapping_mul(3) ^ 2;
-    let mut i = 0;
-    while i < 4 {
-        x = x.wrapping_mul(2usize.wrapping_sub(m.wrapping_mul(x)));
-        i += 1;
-    }
-    x
-}
-
-/// Sets the secrets (once, before any block exists: see `init::seed_secret`).
-pub fn seed_secret(secret: usize, multiplier: usize) {
-    SECRET.store(secret | 1, Ordering::Relaxed);
-    LINK_MUL.store(multiplier | 1, Ordering::Relaxed);
-    LINK_MUL_INV.store(inverse(multiplier | 1), Ordering::Relaxed);
-}
-
-#[inline(always)]
-pub fn freed_key(b: *mut Block) -> usize {
-    xor_secret(b as usize)
-}
-
-/// `v OP static` with the static read by the instruction itself (`rip`-relative: an ordinary
-/// reference to a static in this shared object goes through the GOT, two loads per use).
-#[cfg(target_arch = "x86_64")]
-macro_rules! with_static {
-    ($op:literal, $v:expr, $static:path) => {{
-        let mut v: usize = $v;
-        // SAFETY: reads an aligned word static, written only at init, before any block exists.
-        unsafe {
-            core::arch::asm!(
-                concat!($op, " {v}, qword ptr [rip + {s}]"),
-                v = inout(reg) v,
-                s = sym $static,
-                options(pure, readonly, nostack)
-            );
-        }
-        v
-    }};
-}
-
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn xor_secret(v: usize) -> usize {
-    with_static!("xor", v, SECRET)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn scramble(v: usize) -> usize {
-    with_static!("imul", v, LINK_MUL)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn unscramble(v: usize) -> usize {
-    with_static!("imul", v, LINK_MUL_INV)
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn xor_secret(v: usize) -> usize {
-    v ^ SECRET.load(Ordering::Relaxed)
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn scramble(v: usize) -> usize {
-    v.wrapping_mul(LINK_MUL.load(Ordering::Relaxed))
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn unscramble(v: usize) -> usize {
-    v.wrapping_mul(LINK_MUL_INV.load(Ordering::Relaxed))
-}
+/// Who owns a span, as the span sees it: the address of a thread heap's record (or of the
+/// Large tier's marker), only ever compared here, never followed. Opaque, so that the blocks
+/// layer knows nothing of heaps; the heap casts its own pointer.
+pub enum SpanOwner {}
 
 /// Two cache lines. Line 0 holds everything the owner's malloc and free touch (its free list
 /// and counts) beside the span's shape, which every thread's free reads; line 1 holds the
@@ -199,7 +59,7 @@ pub struct Slab {
     /// The span's first byte.
     pub start: *mut u8,
     /// The heap that owns the slab; null while the slab is abandoned or free.
-    pub owner: AtomicPtr<Heap>,
+    pub owner: AtomicPtr<SpanOwner>,
     // Owner thread only (or the pool lock while unowned):
     pub free: *mut Block,
     pub magic: u64,
@@ -290,7 +150,7 @@ impl Slab {
     };
 
     /// Prepares an unused descriptor for a span of `span_slabs` slabs at `start`.
-    pub fn init(&mut self, class: SizeClass, start: *mut u8, span_slabs: usize, owner: *mut Heap) {
+    pub fn init(&mut self, class: SizeClass, start: *mut u8, span_slabs: usize, owner: *mut SpanOwner) {
         let block_size = class.block_size();
         let span_bytes = span_slabs * SLAB_SIZE;
         self.free = ptr::null_mut();
@@ -318,7 +178,7 @@ impl Slab {
     /// Prepares an unused descriptor for a span of `span_slabs` slabs at `start` that is one
     /// Large block (see `large_span`), handed out at once: its only block is `start`. `owner`
     /// marks it live (a static no heap is, so every free takes the remote path).
-    pub fn init_large(&mut self, start: *mut u8, span_slabs: usize, owner: *mut Heap) {
+    pub fn init_large(&mut self, start: *mut u8, span_slabs: usize, owner: *mut SpanOwner) {
         let head_offset = self.head_offset;
         *self = Slab::UNUSED;
         self.head_offset = head_offset;
@@ -611,13 +471,6 @@ mod tests {
             // keeps its blocks aligned to it (`SizeClass::for_aligned` relies on it).
             let align = 1 << s.block_size().trailing_zeros().min(SLAB_SHIFT as u32);
             assert_eq!(head % align, 0, "class {c}");
-        }
-    }
-
-    #[test]
-    fn link_multiplier_inverts() {
-        for m in [1usize, 3, 0xbf58_476d_1ce4_e5b9, usize::MAX, 0x8000_0000_0000_0001] {
-            assert_eq!(m.wrapping_mul(inverse(m)), 1, "{m:#x}");
         }
     }
 

@@ -1,50 +1,50 @@
-//! The bootstrap arena: serves calls that re-enter the allocator (from `dlsym`, `pthread_*`,
+//! The bootstrap buffer: serves calls that re-enter the allocator (from `dlsym`, `pthread_*`,
 //! anything the allocator itself calls while its reentrancy guard is set).
 //!
 //! It is a static buffer inside libhakmem, so its pointers are ours and recognisable by address;
 //! it never calls anything. Blocks are never reused (re-entered calls are rare and small); when
-//! the arena is exhausted the call fails with ENOMEM.
+//! the buffer is exhausted the call fails with ENOMEM.
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-const ARENA_BYTES: usize = 256 * 1024;
+const BUFFER_BYTES: usize = 256 * 1024;
 const HEADER_BYTES: usize = 16;
 
 #[repr(C, align(4096))]
-struct Arena(UnsafeCell<[u8; ARENA_BYTES]>);
+struct Buffer(UnsafeCell<[u8; BUFFER_BYTES]>);
 // SAFETY: disjoint ranges are handed out through an atomic bump pointer.
-unsafe impl Sync for Arena {}
+unsafe impl Sync for Buffer {}
 
-static ARENA: Arena = Arena(UnsafeCell::new([0; ARENA_BYTES]));
+static BUFFER: Buffer = Buffer(UnsafeCell::new([0; BUFFER_BYTES]));
 static USED: AtomicUsize = AtomicUsize::new(0);
 pub static BOOTSTRAP_MALLOCS: AtomicUsize = AtomicUsize::new(0);
 
 fn base() -> usize {
-    ARENA.0.get() as usize
+    BUFFER.0.get() as usize
 }
 
 pub fn contains(p: *mut u8) -> bool {
-    (p as usize).wrapping_sub(base()) < ARENA_BYTES
+    (p as usize).wrapping_sub(base()) < BUFFER_BYTES
 }
 
-/// `size` bytes aligned to `align` (a power of two), zeroed; null when the arena is exhausted.
+/// `size` bytes aligned to `align` (a power of two), zeroed; null when the buffer is exhausted.
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
     let align = align.max(16);
-    if size > ARENA_BYTES || align > ARENA_BYTES / 4 {
+    if size > BUFFER_BYTES || align > BUFFER_BYTES / 4 {
         return core::ptr::null_mut();
     }
     let mut used = USED.load(Ordering::Relaxed);
     loop {
         let user = (base() + used + HEADER_BYTES + align - 1) & !(align - 1);
         let end = (user + size + 15) & !15;
-        if end > base() + ARENA_BYTES {
+        if end > base() + BUFFER_BYTES {
             return core::ptr::null_mut();
         }
         match USED.compare_exchange_weak(used, end - base(), Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => {
                 BOOTSTRAP_MALLOCS.fetch_add(1, Ordering::Relaxed);
-                // SAFETY: [user - 16, end) lies in the arena and was just reserved for us alone.
+                // SAFETY: [user - 16, end) lies in the buffer and was just reserved for us alone.
                 unsafe { ((user - HEADER_BYTES) as *mut usize).write(size) };
                 return user as *mut u8;
             }
@@ -58,7 +58,7 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
 /// # Safety
 /// `p` is a pointer `alloc` returned (`contains(p)` alone is not enough).
 pub unsafe fn usable_size(p: *mut u8) -> usize {
-    // SAFETY: every bootstrap block is preceded by its size header inside the arena.
+    // SAFETY: every bootstrap block is preceded by its size header inside the buffer.
     unsafe { *((p as usize - HEADER_BYTES) as *const usize) }
 }
 
@@ -82,6 +82,6 @@ mod tests {
         }
         let x = 0u8;
         assert!(!contains(&x as *const u8 as *mut u8));
-        assert!(alloc(ARENA_BYTES + 1, 16).is_null());
+        assert!(alloc(BUFFER_BYTES + 1, 16).is_null());
     }
 }

@@ -118,6 +118,39 @@ pub fn fatal_ptr_note(what: &str, ptr: usize, note: impl FnOnce(&mut Line)) -> !
     unsafe { libc::abort() }
 }
 
+/// Reports a second free (or realloc/malloc_usable_size of a freed block) of `p`, a block of
+/// `size` bytes, naming `call`.
+#[cold]
+#[inline(never)]
+pub fn double_free(call: &str, p: *mut u8, size: usize) -> ! {
+    let mut line = Line::new();
+    line.str(call).str(if call == "free" {
+        "(): double free detected"
+    } else {
+        "(): the block is not allocated (freed already: use after free)"
+    });
+    // SAFETY: the line holds only ASCII.
+    let what = unsafe { core::str::from_utf8_unchecked(line.as_bytes()) };
+    fatal_ptr_note(what, p as usize, |l| {
+        l.str(", a ").num(size as u64).str("-byte block");
+    })
+}
+
+/// Reports `p`, passed to `call`, as a pointer into hakmem's heap that is not a live block;
+/// `note` tells where it lies.
+#[cold]
+#[inline(never)]
+pub fn invalid_pointer(call: &str, p: *mut u8, note: impl FnOnce(&mut Line)) -> ! {
+    let mut line = Line::new();
+    line.str(call).str("(): invalid pointer");
+    // SAFETY: the line holds only ASCII.
+    let what = unsafe { core::str::from_utf8_unchecked(line.as_bytes()) };
+    fatal_ptr_note(what, p as usize, |l| {
+        note(l);
+        l.str("; inside hakmem's heap, not a live block: never handed out, or freed already");
+    })
+}
+
 /// Reports a broken internal invariant in one line and aborts.
 #[cold]
 #[inline(never)]

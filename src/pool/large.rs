@@ -102,18 +102,18 @@ fn cache_limit() -> usize {
 }
 
 fn live_add(bytes: usize) {
-    if LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed) + bytes >= crate::pool::decay::PURGER_HEAP_BYTES {
-        crate::pool::decay::want_purger();
+    if LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed) + bytes >= crate::memory::purge_state::PURGER_HEAP_BYTES {
+        crate::memory::purge_state::want_purger();
     }
     if config::stats() {
-        crate::process::stats::count_alloc(bytes);
+        crate::platform::counters::count_alloc(bytes);
     }
 }
 
 fn live_sub(bytes: usize) {
     LIVE_BYTES.fetch_sub(bytes, Ordering::Relaxed);
     if config::stats() {
-        crate::process::stats::count_free(bytes);
+        crate::platform::counters::count_free(bytes);
     }
 }
 
@@ -130,7 +130,7 @@ fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
 
 fn shape_seal(h: *mut LargeHeader, map_bytes: usize, user_offset: usize) -> usize {
     // The slab key function: the header address mixed with the secret.
-    crate::blocks::span::freed_key(h.cast()) ^ map_bytes.rotate_left(13) ^ user_offset.rotate_left(41)
+    crate::blocks::block::freed_key(h.cast()) ^ map_bytes.rotate_left(13) ^ user_offset.rotate_left(41)
 }
 
 /// Sets the mapping's length and the block's offset in it, and reseals the header.
@@ -184,7 +184,6 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         return ptr::null_mut();
     };
     LARGE_MALLOCS.fetch_add(1, Ordering::Relaxed);
-    crate::pool::decay::tick();
     if user_offset <= CHUNK_SIZE {
         let cached = cache_take(need, true).and_then(|(h, got)| {
             if got >= need {
@@ -302,7 +301,7 @@ pub unsafe fn check_live(call: &str, h: *mut LargeHeader) {
     // SAFETY: per the caller, the header is mapped.
     if unsafe { (*h).state.load(Ordering::Relaxed) } != LIVE {
         // SAFETY: as above.
-        crate::tiers::heap::double_free(call, user_ptr(h), unsafe { (*h).map_bytes });
+        crate::platform::diag::double_free(call, user_ptr(h), unsafe { (*h).map_bytes });
     }
 }
 
@@ -337,15 +336,14 @@ pub unsafe fn free(h: *mut LargeHeader) {
     let prev = unsafe { (*h).state.swap(FREED, Ordering::Relaxed) };
     if prev != LIVE {
         // SAFETY: as above.
-        crate::tiers::heap::double_free("free", user_ptr(h), unsafe { (*h).map_bytes });
+        crate::platform::diag::double_free("free", user_ptr(h), unsafe { (*h).map_bytes });
     }
     LARGE_FREES.fetch_add(1, Ordering::Relaxed);
-    crate::pool::decay::tick();
     // SAFETY: per the caller.
     let bytes = unsafe { (*h).map_bytes };
     live_sub(bytes);
     if cache_put(h, bytes) {
-        crate::pool::decay::wake_purger();
+        crate::memory::purge_state::wake_purger();
     } else {
         unmap(h, bytes);
     }
@@ -493,7 +491,7 @@ impl Cache {
     /// Removes the entries idle for longer than `decay::delay_ms()` into `out`; returns how many.
     fn take_expired(&mut self, now: u64, out: &mut [Cached; CACHE_SLOTS]) -> usize {
         let mut n = 0;
-        while self.len > 0 && now.saturating_sub(self.slots[0].freed_at_ms) > crate::pool::decay::delay_ms() {
+        while self.len > 0 && now.saturating_sub(self.slots[0].freed_at_ms) > crate::memory::purge_state::delay_ms() {
             out[n] = self.remove(0);
             n += 1;
         }
@@ -654,7 +652,7 @@ mod tests {
         unsafe { free(h) };
         let cached = || with_cache(|c| c.slots[..c.len].iter().any(|e| e.header == h));
         assert!(cached(), "a freed 30 MiB block was not cached");
-        expire(os::now_ms() + crate::pool::decay::delay_ms() + 1);
+        expire(os::now_ms() + crate::memory::purge_state::delay_ms() + 1);
         assert!(!cached(), "an expired mapping stayed in the cache");
     }
 

@@ -20,13 +20,13 @@
 //! Everything here runs under the pool lock, except `slab_of`, which the free path calls.
 
 use crate::blocks::size_class::{SizeClass, NUM_CLASSES};
-use crate::blocks::span::{Slab, SLAB_SHIFT, SLAB_SIZE};
+use crate::blocks::span::{Slab, SpanOwner, SLAB_SHIFT, SLAB_SIZE};
 use crate::memory::arena;
 use crate::memory::pagemap::{self, CHUNK_SIZE};
 use crate::platform::config;
 use crate::platform::os;
 use crate::platform::sync::Mutex;
-use crate::tiers::heap::Heap;
+
 use core::ptr;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -286,6 +286,9 @@ static POOL: PoolCell = PoolCell(core::cell::UnsafeCell::new(Pool {
 /// age by it, see `heap::thread_exit`).
 static SPANS_ACQUIRED: AtomicU64 = AtomicU64::new(0);
 
+/// Remote frees that sweeps of abandoned slabs collected (statistics).
+static SWEPT_REMOTE_FREES: AtomicU64 = AtomicU64::new(0);
+
 /// How many SuperSlabs without an owner one span acquisition looks at for room: Large spans
 /// (`large_span`) leave many such SuperSlabs with a few free slabs, and a scan of them all
 /// made 100,000 allocations of 200 KiB quadratic (28 s).
@@ -398,8 +401,8 @@ impl Pool {
             return ptr::null_mut();
         }
         self.superslabs_mapped += 1;
-        if self.superslabs_mapped * SUPERSLAB_SIZE >= crate::pool::decay::PURGER_HEAP_BYTES {
-            crate::pool::decay::want_purger();
+        if self.superslabs_mapped * SUPERSLAB_SIZE >= crate::memory::purge_state::PURGER_HEAP_BYTES {
+            crate::memory::purge_state::want_purger();
         }
         // SAFETY: the new SuperSlab is live and on no list.
         unsafe {
@@ -415,7 +418,13 @@ impl Pool {
 
     /// A span of `class` for `owner` (whose SuperSlab lists are `lists`, null for none); with
     /// `may_grow` false, null rather than a new SuperSlab.
-    fn acquire(&mut self, class: SizeClass, owner: *mut Heap, lists: *mut SuperSlabs, may_grow: bool) -> *mut Slab {
+    fn acquire(
+        &mut self,
+        class: SizeClass,
+        owner: *mut SpanOwner,
+        lists: *mut SuperSlabs,
+        may_grow: bool,
+    ) -> *mut Slab {
         if self.abandoned_count > 0 {
             self.sweep_abandoned(SWEEP_BUDGET);
         }
@@ -430,7 +439,7 @@ impl Pool {
 
     /// A span of `n` slabs for one Large block (see `large_span`), and whether its memory is
     /// untouched since it was last purged (reads as zero); owned by `owner`.
-    fn acquire_large(&mut self, n: usize, owner: *mut Heap) -> Option<(*mut Slab, bool)> {
+    fn acquire_large(&mut self, n: usize, owner: *mut SpanOwner) -> Option<(*mut Slab, bool)> {
         let (slab, clean) = self.claim(n, ptr::null_mut(), true)?;
         // SAFETY: as in `acquire`.
         unsafe { (*slab).init_large((*slab).start, n, owner) };
@@ -513,12 +522,12 @@ impl Pool {
     /// SuperSlabs done have nothing left to purge).
     /// Returns what free memory is still held back (dirty free slabs, or SuperSlabs the budget
     /// did not reach).
-    fn decay(&mut self, now: u64) -> crate::pool::decay::Held {
+    fn decay(&mut self, now: u64) -> crate::memory::purge_state::Held {
         if self.abandoned_count > 0 {
             self.sweep_abandoned(DECAY_SWEEP_BUDGET);
         }
         let cache = config::get().superslab_cache;
-        let delay = crate::pool::decay::delay_ms();
+        let delay = crate::memory::purge_state::delay_ms();
         let mut budget = DECAY_BYTES_BUDGET;
         let mut pending = false;
         let mut ss = self.all;
@@ -548,11 +557,11 @@ impl Pool {
             }
         }
         if !ss.is_null() {
-            crate::pool::decay::Held::More
+            crate::memory::purge_state::Held::More
         } else if pending {
-            crate::pool::decay::Held::Later
+            crate::memory::purge_state::Held::Later
         } else {
-            crate::pool::decay::Held::Nothing
+            crate::memory::purge_state::Held::Nothing
         }
     }
 
@@ -664,7 +673,7 @@ impl Pool {
                 // SAFETY: an abandoned slab has no owner; under the pool lock we act as its owner.
                 unsafe {
                     let n = (*slab).collect();
-                    crate::tiers::heap::RETIRED_REMOTE_FREES.fetch_add(n as u64, Ordering::Relaxed);
+                    SWEPT_REMOTE_FREES.fetch_add(n as u64, Ordering::Relaxed);
                     if (*slab).used() == 0 {
                         self.release(slab);
                     } else {
@@ -698,18 +707,14 @@ impl Pool {
 
 /// A fresh span of `class` owned by `owner`, whose SuperSlabs are `lists` (null: none), or null
 /// when out of memory or, unless `may_grow`, when the pool would need a new SuperSlab.
-pub fn acquire_span(class: SizeClass, owner: *mut Heap, lists: *mut SuperSlabs, may_grow: bool) -> *mut Slab {
-    let slab = with_pool(|p| p.acquire(class, owner, lists, may_grow));
-    crate::pool::decay::tick();
-    slab
+pub fn acquire_span(class: SizeClass, owner: *mut SpanOwner, lists: *mut SuperSlabs, may_grow: bool) -> *mut Slab {
+    with_pool(|p| p.acquire(class, owner, lists, may_grow))
 }
 
 /// A span of `n` slabs holding one Large block, owned by `owner` (see `large_span`), and
 /// whether its memory reads as zero; None when out of memory.
-pub fn acquire_large_span(n: usize, owner: *mut Heap) -> Option<(*mut Slab, bool)> {
-    let r = with_pool(|p| p.acquire_large(n, owner));
-    crate::pool::decay::tick();
-    r
+pub fn acquire_large_span(n: usize, owner: *mut SpanOwner) -> Option<(*mut Slab, bool)> {
+    with_pool(|p| p.acquire_large(n, owner))
 }
 
 /// Grows the Large span `slab` to `n` slabs in place, if the slabs after it are free.
@@ -738,8 +743,7 @@ pub unsafe fn disown(lists: *mut SuperSlabs) {
 pub unsafe fn release_span(slab: *mut Slab) {
     // SAFETY: forwarded from the caller.
     with_pool(|p| unsafe { p.release(slab) });
-    crate::pool::decay::tick();
-    crate::pool::decay::wake_purger();
+    crate::memory::purge_state::wake_purger();
 }
 
 /// Leaves a slab of a heap being abandoned for another thread to adopt.
@@ -759,7 +763,7 @@ pub unsafe fn abandon(slab: *mut Slab) {
 }
 
 /// Takes an abandoned slab of `class`, now owned by `owner`; null when there is none.
-pub fn adopt(class: SizeClass, owner: *mut Heap) -> *mut Slab {
+pub fn adopt(class: SizeClass, owner: *mut SpanOwner) -> *mut Slab {
     with_pool(|p| {
         let slab = p.pop_abandoned(class.index());
         if !slab.is_null() {
@@ -780,7 +784,7 @@ pub fn trim() -> usize {
 
 /// Gives back the memory that has stayed free long enough (see `decay`); `now`: `os::now_ms()`.
 /// See `Pool::decay`.
-pub fn decay(now: u64) -> crate::pool::decay::Held {
+pub fn decay(now: u64) -> crate::memory::purge_state::Held {
     with_pool(|p| p.decay(now))
 }
 
@@ -789,6 +793,11 @@ pub fn decay(now: u64) -> crate::pool::decay::Held {
 pub fn end_arena() {
     // SAFETY: `with_pool` holds the pool lock.
     with_pool(|_| unsafe { arena::end() })
+}
+
+/// Remote frees collected from abandoned slabs by the pool's sweeps since start.
+pub fn swept_remote_frees() -> u64 {
+    SWEPT_REMOTE_FREES.load(Ordering::Relaxed)
 }
 
 /// Spans handed out since start.

@@ -11,8 +11,9 @@
 //! remote list count as in use.
 
 use crate::blocks::size_class::{SizeClass, FIRST_MID_CLASS, NUM_CLASSES};
+use crate::platform::counters;
 use crate::platform::diag::Line;
-use core::sync::atomic::{AtomicI32, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicI32, Ordering};
 
 /// Where the report goes: a private copy of stderr taken at init in statistics mode, because
 /// many programs close stderr at exit (coreutils does) before the library destructor runs.
@@ -49,7 +50,7 @@ pub struct Report {
 }
 
 pub fn report() -> Report {
-    let (tiny, mid, local, remote) = crate::tiers::heap::tier_totals();
+    let (tiny, mid, local, remote) = crate::tiers::heap::lifecycle::tier_totals();
     let (superslabs, spans_acquired, spans_released) = crate::pool::superslab::pool_counts();
     let (arena_carved, arena_reserved) = crate::memory::arena::usage();
     Report {
@@ -61,13 +62,13 @@ pub fn report() -> Report {
         remote_frees: remote,
         large_frees: crate::pool::large::LARGE_FREES.load(Ordering::Relaxed),
         large_cache_hits: crate::pool::large::LARGE_CACHE_HITS.load(Ordering::Relaxed),
-        foreign_frees: crate::process::init::FOREIGN_FREES.load(Ordering::Relaxed) as u64,
+        foreign_frees: crate::process::foreign::FOREIGN_FREES.load(Ordering::Relaxed) as u64,
         superslabs: superslabs as u64,
         spans_acquired,
         spans_released,
         arena_carved: arena_carved as u64,
         arena_reserved: arena_reserved as u64,
-        parked_heaps: crate::tiers::heap::parked_count() as u64,
+        parked_heaps: crate::tiers::heap::lifecycle::parked_count() as u64,
     }
 }
 
@@ -142,30 +143,6 @@ impl Stats {
     }
 }
 
-static COUNTED_IN_USE: AtomicIsize = AtomicIsize::new(0);
-static COUNTED_PEAK: AtomicUsize = AtomicUsize::new(0);
-static REQUESTED: AtomicU64 = AtomicU64::new(0);
-
-/// Statistics mode: `bytes` of blocks were handed out.
-pub fn count_alloc(bytes: usize) {
-    let now = COUNTED_IN_USE.fetch_add(bytes as isize, Ordering::Relaxed) + bytes as isize;
-    COUNTED_PEAK.fetch_max(now.max(0) as usize, Ordering::Relaxed);
-}
-
-/// Statistics mode: `bytes` of blocks came back (blocks allocated before init may make the
-/// count dip below zero; it is read as zero).
-pub fn count_free(bytes: usize) {
-    COUNTED_IN_USE.fetch_sub(bytes as isize, Ordering::Relaxed);
-}
-
-/// Statistics mode: a call asked for `bytes`.
-#[inline]
-pub fn count_request(bytes: usize) {
-    if crate::platform::config::stats() {
-        REQUESTED.fetch_add(bytes as u64, Ordering::Relaxed);
-    }
-}
-
 /// The snapshot (takes the pool and Large-cache locks briefly; no allocation).
 pub fn stats() -> Stats {
     snapshot().stats
@@ -190,8 +167,8 @@ fn snapshot() -> Snapshot {
     let (large_live, large_cached) = crate::pool::large::usage();
     let mut s = Stats {
         large_in_use_bytes: large_span_bytes + large_live,
-        peak_in_use_bytes: COUNTED_PEAK.load(Ordering::Relaxed),
-        requested_bytes: REQUESTED.load(Ordering::Relaxed),
+        peak_in_use_bytes: counters::peak(),
+        requested_bytes: counters::requested(),
         mapped_bytes: r.superslabs as usize * crate::pool::superslab::SUPERSLAB_SIZE + large_live + large_cached,
         resident_bytes: resident_bytes(),
         tiny_mallocs: r.tiny_mallocs,
@@ -312,7 +289,7 @@ pub fn print() {
         .num(r.arena_reserved >> 20)
         .str("MiB parked_heaps=")
         .num(r.parked_heaps)
-        .str(if crate::process::init::peer_loaded() { " peer-allocator=loaded" } else { "" })
+        .str(if crate::process::foreign::peer_loaded() { " peer-allocator=loaded" } else { "" })
         .str("\n");
     l.write_fd(fd);
 }

@@ -12,9 +12,10 @@
 //! they stayed free for `decay::delay_ms()` (and which hands recently freed, still dirty slabs
 //! out first, so hot sizes neither fault pages in nor make syscalls).
 
-use crate::blocks::span::{Block, Slab, SLAB_SIZE};
-use crate::pool::superslab;
-use crate::tiers::heap::Heap;
+use crate::blocks::block::Block;
+use crate::blocks::span::{Slab, SpanOwner, SLAB_SIZE};
+use crate::pool::{decay, superslab};
+
 use core::ptr;
 use core::sync::atomic::Ordering;
 
@@ -25,8 +26,8 @@ pub const MAX_BYTES: usize = 16 * SLAB_SIZE;
 /// The owner of every live Large span: not a heap, only an address no heap has.
 static LIVE: u8 = 0;
 
-fn live() -> *mut Heap {
-    ptr::addr_of!(LIVE) as *mut Heap
+fn live() -> *mut SpanOwner {
+    ptr::addr_of!(LIVE) as *mut SpanOwner
 }
 
 /// Whether a Large request of `size` bytes aligned to `align` is served here.
@@ -42,14 +43,16 @@ fn slabs_for(size: usize) -> usize {
 /// slab (64 KiB).
 pub fn alloc(size: usize, zero: bool) -> *mut u8 {
     debug_assert!(fits(size, 0));
-    let Some((slab, clean)) = superslab::acquire_large_span(slabs_for(size), live()) else {
+    let acquired = superslab::acquire_large_span(slabs_for(size), live());
+    decay::tick();
+    let Some((slab, clean)) = acquired else {
         return ptr::null_mut();
     };
     crate::pool::large::LARGE_MALLOCS.fetch_add(1, Ordering::Relaxed);
     // SAFETY: the span is ours, `size` bytes long at least, and mapped read-write.
     unsafe {
         if crate::platform::config::stats() {
-            crate::process::stats::count_alloc((*slab).block_size());
+            crate::platform::counters::count_alloc((*slab).block_size());
         }
         let p = (*slab).start;
         if !clean && zero {
@@ -72,16 +75,17 @@ pub unsafe fn free(slab: *mut Slab) {
     let won = unsafe { (*slab).owner.compare_exchange(live(), ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed) };
     if won.is_err() {
         // SAFETY: as above.
-        crate::tiers::heap::double_free("free", unsafe { (*slab).start }, unsafe { (*slab).block_size() });
+        crate::platform::diag::double_free("free", unsafe { (*slab).start }, unsafe { (*slab).block_size() });
     }
     crate::pool::large::LARGE_FREES.fetch_add(1, Ordering::Relaxed);
     // SAFETY: the span is unowned now, holds no other block and is on no heap's list.
     unsafe {
         if crate::platform::config::stats() {
-            crate::process::stats::count_free((*slab).block_size());
+            crate::platform::counters::count_free((*slab).block_size());
         }
         superslab::release_span(slab)
     };
+    decay::tick();
 }
 
 /// Grows the block of the Large span `slab` in place to hold `size` bytes (`fits`), when the
@@ -95,7 +99,7 @@ pub unsafe fn grow_in_place(slab: *mut Slab, size: usize) -> bool {
         let old = (*slab).block_size();
         let grown = fits(size, 0) && superslab::grow_large_span(slab, slabs_for(size));
         if grown && crate::platform::config::stats() {
-            crate::process::stats::count_alloc((*slab).block_size() - old);
+            crate::platform::counters::count_alloc((*slab).block_size() - old);
         }
         grown
     }

@@ -5,7 +5,7 @@
 //! leaves the `heap::BUSY` sentinel there until it returns (`Entered`, `guard`). A call that
 //! re-enters the allocator meanwhile (from dlsym, pthread_setspecific, the foreign allocator's
 //! free, anything the allocator calls) finds `BUSY`: its slabs are all the empty sentinel, so
-//! malloc falls into the slow path, which serves it from the bootstrap arena, and it owns no
+//! malloc falls into the slow path, which serves it from the bootstrap buffer, and it owns no
 //! slab, so free takes the lock-free remote path.
 //!
 //! The fast paths of malloc and free only read the slot (`heap`): they call nothing, so nothing
@@ -20,7 +20,7 @@
 //! at the static empty heap, so a new thread's first malloc finds empty slabs and takes the slow
 //! path, which creates the thread's heap. Elsewhere a `thread_local!` stands in.
 
-use crate::tiers::heap::Heap;
+use crate::tiers::heap::lists::Heap;
 use imp::Slot;
 
 /// An entry point's hold on the thread's heap (see the module docs); `leave` puts a heap back.
@@ -75,7 +75,7 @@ pub fn guard<R>(f: impl FnOnce() -> R) -> R {
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod imp {
-    use crate::tiers::heap::Heap;
+    use crate::tiers::heap::lists::Heap;
 
     core::arch::global_asm!(
         ".pushsection .tdata,\"awT\",@progbits",
@@ -87,7 +87,7 @@ mod imp {
         "__hakmem_thread_state:",
         ".quad {empty}",
         ".popsection",
-        empty = sym crate::tiers::heap::EMPTY,
+        empty = sym crate::tiers::heap::lists::EMPTY,
     );
 
     /// The slot's offset from the thread pointer: the slot is then read and written by single
@@ -153,7 +153,7 @@ mod imp {
             core::arch::asm!(
                 "lea {p}, [rip + {busy}]",
                 p = out(reg) p,
-                busy = sym crate::tiers::heap::BUSY,
+                busy = sym crate::tiers::heap::lists::BUSY,
                 options(pure, nomem, nostack, preserves_flags)
             );
         }
@@ -163,12 +163,12 @@ mod imp {
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 mod imp {
-    use crate::tiers::heap::Heap;
+    use crate::tiers::heap::lists::Heap;
     use core::cell::Cell;
 
     thread_local! {
         static SLOT: Cell<*mut Heap> = const {
-            Cell::new(&crate::tiers::heap::EMPTY as *const Heap as *mut Heap)
+            Cell::new(&crate::tiers::heap::lists::EMPTY as *const Heap as *mut Heap)
         };
     }
 
@@ -194,6 +194,6 @@ mod imp {
 
     #[inline(always)]
     pub fn busy() -> *mut Heap {
-        core::ptr::addr_of!(crate::tiers::heap::BUSY) as *mut Heap
+        core::ptr::addr_of!(crate::tiers::heap::lists::BUSY) as *mut Heap
     }
 }

@@ -1,0 +1,258 @@
+//! A thread heap's record: per size class, the spans it owns on its lists (`avail`, `full`)
+//! and the one malloc's fast path pops from (`fast`); the static sentinel heaps; the list
+//! operations every path shares.
+
+use crate::blocks::size_class::NUM_CLASSES;
+use crate::blocks::span::Slab;
+use crate::pool::decay;
+use crate::pool::superslab::{self, SuperSlabs};
+use crate::tiers::heap::pending::PendingFrees;
+use core::ptr;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// The static heap of threads that have not allocated yet.
+    Empty,
+    /// The static heap of threads whose exit cleanup already ran.
+    Dead,
+    /// The static heap a thread's slot holds while one of its calls runs: what a re-entered
+    /// call finds.
+    Busy,
+    Live,
+    /// The shared heap that serves dead threads, under `ORPHAN_LOCK`.
+    Orphan,
+}
+
+/// Calls served, per size class, counted on the slow paths, which every call takes in statistics
+/// mode (`HAKMEM_STATS`); summed per tier by `stats`.
+#[derive(Clone, Copy)]
+pub struct HeapStats {
+    pub mallocs: [u64; NUM_CLASSES],
+    pub frees: [u64; NUM_CLASSES],
+    pub remote_frees: u64,
+}
+
+impl HeapStats {
+    const ZERO: HeapStats = HeapStats { mallocs: [0; NUM_CLASSES], frees: [0; NUM_CLASSES], remote_frees: 0 };
+}
+
+/// Aligned so that heap records, which sit side by side, share no cache line (nor pair of
+/// lines, which the L2 prefetcher fetches together).
+#[repr(C, align(128))]
+pub struct Heap {
+    /// Per class: the slab malloc's fast path pops from, always one this heap owns: the slab of
+    /// the thread's latest free of the class (so that malloc hands out the block freed last,
+    /// whose lines the program touched last; Larson: 11% fewer L1 misses), or after a slow
+    /// path the slab it allocated from. The empty sentinel when there is none, or in check or
+    /// statistics mode (so that every malloc takes the slow path, which checks and counts).
+    pub(super) fast: [*mut Slab; NUM_CLASSES],
+    /// Per class: head of the list of slabs that may have free blocks, or the empty sentinel.
+    pub(super) avail: [*mut Slab; NUM_CLASSES],
+    /// Per class: slabs found without free blocks (head and tail, for the round-robin scan).
+    pub(super) full: [*mut Slab; NUM_CLASSES],
+    pub(super) full_tail: [*mut Slab; NUM_CLASSES],
+    pub(super) kind: Kind,
+    /// Check mode (`HAKMEM_CHECK`) and statistics mode (`HAKMEM_STATS`), fixed when the heap is
+    /// created.
+    pub(super) check: bool,
+    pub(super) counting: bool,
+    /// Frees since the last full slab validation in check mode.
+    pub(super) check_ticks: u32,
+    pub stats: HeapStats,
+    /// The SuperSlabs whose spans serve this heap first (see `superslab`; pool lock only).
+    pub(super) superslabs: SuperSlabs,
+    /// Per class: blocks this thread freed into another thread's slab, not yet handed over.
+    /// Only tiny classes of live heaps outside check mode ever start a chain; the others stay
+    /// `NONE`, which no free matches, so that `free_remote` tests nothing else.
+    pub(super) pending: [PendingFrees; NUM_CLASSES],
+    /// Links in the registry of live heaps, or in the free list of heap records.
+    pub(super) next: *mut Heap,
+    pub(super) prev: *mut Heap,
+    /// While parked: `superslab::spans_acquired()` when it was parked (see `thread_exit`).
+    pub(super) parked_at: u64,
+}
+
+// SAFETY: a heap is used by its thread only (the orphan heap under its lock); the static
+// sentinels are never written.
+unsafe impl Sync for Heap {}
+
+impl Heap {
+    /// Whether every call takes the slow path (check or statistics mode).
+    pub(super) fn slow(&self) -> bool {
+        self.check || self.counting
+    }
+
+    /// Takes the check and statistics modes from the options (fixed once init has run).
+    pub(super) fn take_modes(&mut self) {
+        let config = crate::platform::config::get();
+        self.check = config.check;
+        self.counting = config.stats;
+    }
+
+    /// Whether the heap's modes are the options' (not so for a heap created while init ran).
+    pub(super) fn modes_current(&self) -> bool {
+        let config = crate::platform::config::get();
+        self.check == config.check && self.counting == config.stats
+    }
+}
+
+pub static EMPTY_SLAB: Slab = Slab::UNUSED;
+
+pub(super) const fn sentinel(kind: Kind) -> Heap {
+    Heap {
+        fast: [ptr::addr_of!(EMPTY_SLAB) as *mut Slab; NUM_CLASSES],
+        avail: [ptr::addr_of!(EMPTY_SLAB) as *mut Slab; NUM_CLASSES],
+        full: [ptr::null_mut(); NUM_CLASSES],
+        full_tail: [ptr::null_mut(); NUM_CLASSES],
+        kind,
+        check: false,
+        counting: false,
+        check_ticks: 0,
+        stats: HeapStats::ZERO,
+        superslabs: SuperSlabs::EMPTY,
+        pending: [PendingFrees::NONE; NUM_CLASSES],
+        next: ptr::null_mut(),
+        prev: ptr::null_mut(),
+        parked_at: 0,
+    }
+}
+
+pub static EMPTY: Heap = sentinel(Kind::Empty);
+
+pub static DEAD: Heap = sentinel(Kind::Dead);
+
+pub static BUSY: Heap = sentinel(Kind::Busy);
+
+#[inline(always)]
+pub(super) fn empty_slab() -> *mut Slab {
+    ptr::addr_of!(EMPTY_SLAB) as *mut Slab
+}
+
+/// Gives the empty span `s` back to the pool, then lets the decay run if it is due.
+///
+/// # Safety
+/// As for `superslab::release_span`.
+pub(super) unsafe fn release_span(s: *mut Slab) {
+    // SAFETY: forwarded from the caller.
+    unsafe { superslab::release_span(s) };
+    decay::tick();
+}
+
+/// Takes the remote frees of `s` into its free list, counting them for the statistics.
+pub(super) unsafe fn collect(heap: *mut Heap, s: *mut Slab) {
+    // SAFETY: `s` is owned by `heap`, which the caller may use.
+    unsafe {
+        let n = (*s).collect();
+        (*heap).stats.remote_frees += n as u64;
+        if (*heap).counting {
+            crate::platform::counters::count_free(n as usize * (*s).block_size());
+        }
+    }
+}
+
+/// Points malloc's fast path for class `c` at `s` (at the empty sentinel in check and statistics
+/// modes).
+pub(super) unsafe fn set_fast(heap: *mut Heap, c: usize, s: *mut Slab) {
+    // SAFETY: `heap` is live and used by its owner (caller).
+    unsafe { (*heap).fast[c] = if (*heap).slow() { empty_slab() } else { s } };
+}
+
+/// Before `s` leaves the heap: the fast path must not name it.
+pub(super) unsafe fn forget_fast(heap: *mut Heap, s: *mut Slab) {
+    // SAFETY: `s` is owned by `heap`, used by its owner (caller).
+    unsafe {
+        let c = (*s).class.index();
+        if (*heap).fast[c] == s {
+            set_fast(heap, c, (*heap).avail[c]);
+        }
+    }
+}
+
+pub(super) unsafe fn set_avail_head(heap: *mut Heap, c: usize, s: *mut Slab) {
+    // SAFETY: `heap` is live and used by its owner (caller).
+    unsafe {
+        (*heap).avail[c] = s;
+        set_fast(heap, c, s);
+    }
+}
+
+pub(super) unsafe fn push_avail(heap: *mut Heap, s: *mut Slab) {
+    // SAFETY: `s` is owned by `heap` and on no list (caller).
+    unsafe {
+        let c = (*s).class.index();
+        let head = (*heap).avail[c];
+        (*s).set_in_full(false);
+        if (*heap).slow() {
+            (*s).set_slow();
+        }
+        (*s).prev = ptr::null_mut();
+        (*s).next = if head == empty_slab() { ptr::null_mut() } else { head };
+        if head != empty_slab() {
+            (*head).prev = s;
+            // The old head may have been the class's only slab, kept empty: not any more.
+            (*head).refresh_watermark();
+        }
+        set_avail_head(heap, c, s);
+    }
+}
+
+#[inline(always)]
+pub(super) unsafe fn push_full(heap: *mut Heap, s: *mut Slab) {
+    // SAFETY: as in `push_avail`.
+    unsafe {
+        let c = (*s).class.index();
+        let head = (*heap).full[c];
+        (*s).set_in_full(true);
+        (*s).prev = ptr::null_mut();
+        (*s).next = head;
+        if head.is_null() {
+            (*heap).full_tail[c] = s;
+        } else {
+            (*head).prev = s;
+        }
+        (*heap).full[c] = s;
+    }
+}
+
+/// Moves the slabs of full list `c` before `s` (which is on it) to its tail, in order.
+pub(super) unsafe fn rotate_full(heap: *mut Heap, c: usize, s: *mut Slab) {
+    // SAFETY: the full list is `heap`'s, used by its owner (caller); `s` is on it.
+    unsafe {
+        let head = (*heap).full[c];
+        debug_assert!((*s).in_full() && (*s).class.index() == c && (*s).prev.is_null() == (head == s));
+        if head == s {
+            return;
+        }
+        let last = (*s).prev;
+        let tail = (*heap).full_tail[c];
+        (*last).next = ptr::null_mut();
+        (*s).prev = ptr::null_mut();
+        (*heap).full[c] = s;
+        (*tail).next = head;
+        (*head).prev = tail;
+        (*heap).full_tail[c] = last;
+    }
+}
+
+#[inline(always)]
+pub(super) unsafe fn unlink(heap: *mut Heap, s: *mut Slab) {
+    // SAFETY: `s` is on one of `heap`'s lists, which `in_full` names.
+    unsafe {
+        let c = (*s).class.index();
+        let (prev, next) = ((*s).prev, (*s).next);
+        if !next.is_null() {
+            (*next).prev = prev;
+        } else if (*s).in_full() {
+            (*heap).full_tail[c] = prev;
+        }
+        if !prev.is_null() {
+            (*prev).next = next;
+        } else if (*s).in_full() {
+            (*heap).full[c] = next;
+        } else {
+            set_avail_head(heap, c, if next.is_null() { empty_slab() } else { next });
+        }
+        (*s).next = ptr::null_mut();
+        (*s).prev = ptr::null_mut();
+    }
+}
