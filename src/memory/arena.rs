@@ -157,7 +157,7 @@ mod tests {
 
     #[test]
     fn carved_chunks_are_contained_and_nothing_else() {
-        let _g = crate::pool::superslab::POOL_LOCK.lock();
+        let _g = crate::pool::superslab::POOL.lock();
         // SAFETY: the pool lock is held.
         let c = unsafe { carve() };
         if !allowed() {

@@ -90,24 +90,18 @@ pub fn unmap(p: *mut u8, size: usize) {
 }
 
 /// Ranges whose munmap failed, waiting for `retry_unmaps`.
-struct Deferred {
+pub struct Deferred {
     ranges: [(usize, usize); DEFERRED_MAX],
     len: usize,
     reported: bool,
 }
 const DEFERRED_MAX: usize = 256;
-struct DeferredCell(core::cell::UnsafeCell<Deferred>);
-// SAFETY: touched only with DEFERRED_LOCK held.
-unsafe impl Sync for DeferredCell {}
-pub static DEFERRED_LOCK: crate::platform::sync::Mutex = crate::platform::sync::Mutex::new();
-static DEFERRED: DeferredCell =
-    DeferredCell(core::cell::UnsafeCell::new(Deferred { ranges: [(0, 0); DEFERRED_MAX], len: 0, reported: false }));
+pub static DEFERRED: crate::platform::sync::Mutex<Deferred> =
+    crate::platform::sync::Mutex::new(Deferred { ranges: [(0, 0); DEFERRED_MAX], len: 0, reported: false });
 static DEFERRED_PENDING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 fn with_deferred<R>(f: impl FnOnce(&mut Deferred) -> R) -> R {
-    let _g = DEFERRED_LOCK.lock();
-    // SAFETY: the lock serialises every access.
-    f(unsafe { &mut *DEFERRED.0.get() })
+    f(&mut DEFERRED.lock())
 }
 
 fn defer_unmap(p: usize, size: usize) {

@@ -29,7 +29,6 @@ use crate::platform::config;
 use crate::platform::diag;
 use crate::platform::os::{self, PAGE_SIZE};
 use crate::platform::sync::Mutex;
-use core::cell::UnsafeCell;
 use core::ptr;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -79,17 +78,13 @@ const NO_ENTRY: Cached = Cached { header: ptr::null_mut(), bytes: 0, freed_at_ms
 
 /// Freed mappings kept for reuse. Bounds: `CACHE_SLOTS` entries, `cache_limit()` bytes, and
 /// `decay::delay_ms()` of idleness (then unmapped).
-struct Cache {
+pub struct Cache {
     /// Oldest first; `len` used.
     slots: [Cached; CACHE_SLOTS],
     len: usize,
     bytes: usize,
 }
-struct CacheCell(UnsafeCell<Cache>);
-// SAFETY: touched only with CACHE_LOCK held.
-unsafe impl Sync for CacheCell {}
-pub static CACHE_LOCK: Mutex = Mutex::new();
-static CACHE: CacheCell = CacheCell(UnsafeCell::new(Cache { slots: [NO_ENTRY; CACHE_SLOTS], len: 0, bytes: 0 }));
+pub static CACHE: Mutex<Cache> = Mutex::new(Cache { slots: [NO_ENTRY; CACHE_SLOTS], len: 0, bytes: 0 });
 /// Bytes mapped by live large blocks (the cache may hold half of that).
 static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
 
@@ -123,9 +118,7 @@ pub fn usage() -> (usize, usize) {
 }
 
 fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
-    let _g = CACHE_LOCK.lock();
-    // SAFETY: the lock serialises access.
-    f(unsafe { &mut *CACHE.0.get() })
+    f(&mut CACHE.lock())
 }
 
 fn shape_seal(h: *mut LargeHeader, map_bytes: usize, user_offset: usize) -> usize {

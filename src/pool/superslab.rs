@@ -237,7 +237,7 @@ impl SuperSlabs {
     pub const EMPTY: SuperSlabs = SuperSlabs { partial: SsList::EMPTY, full: SsList::EMPTY };
 }
 
-struct Pool {
+pub struct Pool {
     /// SuperSlabs with free slabs and no owner (their heap was abandoned).
     shared: SsList,
     /// SuperSlabs with no span in use (no owner).
@@ -264,12 +264,7 @@ struct Pool {
 /// pool lock, which every thread that takes or gives back a span waits for.
 const DECAY_BYTES_BUDGET: usize = 64 << 20;
 
-struct PoolCell(core::cell::UnsafeCell<Pool>);
-// SAFETY: the pool is only touched with POOL_LOCK held.
-unsafe impl Sync for PoolCell {}
-
-pub static POOL_LOCK: Mutex = Mutex::new();
-static POOL: PoolCell = PoolCell(core::cell::UnsafeCell::new(Pool {
+pub static POOL: Mutex<Pool> = Mutex::new(Pool {
     shared: SsList::EMPTY,
     empty: SsList::EMPTY,
     all: ptr::null_mut(),
@@ -280,7 +275,7 @@ static POOL: PoolCell = PoolCell(core::cell::UnsafeCell::new(Pool {
     sweep_class: 0,
     superslabs_mapped: 0,
     spans_released: 0,
-}));
+});
 
 /// Spans handed out since start: written under the pool lock, read without it (parked heaps
 /// age by it, see `heap::thread_exit`).
@@ -304,9 +299,7 @@ const DECAY_SWEEP_BUDGET: usize = 1024;
 
 /// Runs `f` on the pool with the lock held.
 fn with_pool<R>(f: impl FnOnce(&mut Pool) -> R) -> R {
-    let _g = POOL_LOCK.lock();
-    // SAFETY: the lock serialises every access to POOL.
-    f(unsafe { &mut *POOL.0.get() })
+    f(&mut POOL.lock())
 }
 
 /// First index of `n` consecutive zero bits in `mask`.

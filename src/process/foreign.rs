@@ -126,11 +126,6 @@ pub fn usable_size(p: *mut u8) -> usize {
     }
 }
 
-// Fork: take every lock so that no other thread holds one at the instant of the fork, release
-// them in the parent, and reset them in the child (its only thread is the one that forked).
-// Order: orphan heap, then registry, pool, large cache, deferred unmaps (the orphan heap calls
-// into the pool; any of them may unmap).
-
 /// At init: looks for a peer allocator in the process, settles the `Auto` policy by it, and
 /// resolves the functions foreign pointers are passed to. With `HAKMEM_VERBOSE`, prints the
 /// options in effect and the peer found.

@@ -9,7 +9,11 @@
 //! has published its results, so no lock order can deadlock against the dynamic loader's.
 
 use crate::platform::config;
+use crate::platform::os::DEFERRED;
+use crate::pool::large::CACHE;
+use crate::pool::superslab::POOL;
 use crate::process::foreign;
+use crate::tiers::heap::lifecycle::{ORPHAN, REGISTRY};
 use core::sync::atomic::{AtomicU8, Ordering};
 
 const NOT_STARTED: u8 = 0;
@@ -81,27 +85,44 @@ fn seed_secret() {
     SEED.store(SEEDED, Ordering::Release);
 }
 
+// Fork: take every lock so that no other thread holds one at the instant of the fork, release
+// them in the parent, and reset them in the child (its only thread is the one that forked), in
+// the lock order (`platform::sync`).
+
 unsafe extern "C" fn prefork() {
-    crate::tiers::heap::lifecycle::ORPHAN_LOCK.acquire();
-    crate::tiers::heap::lifecycle::REGISTRY_LOCK.acquire();
-    crate::pool::superslab::POOL_LOCK.acquire();
-    crate::pool::large::CACHE_LOCK.acquire();
-    crate::platform::os::DEFERRED_LOCK.acquire();
+    // SAFETY: released in the parent, reset in the child, right after the fork.
+    unsafe {
+        ORPHAN.acquire();
+        REGISTRY.acquire();
+        POOL.acquire();
+        CACHE.acquire();
+        DEFERRED.acquire();
+    }
 }
 
 unsafe extern "C" fn postfork_parent() {
-    crate::platform::os::DEFERRED_LOCK.release();
-    crate::pool::large::CACHE_LOCK.release();
-    crate::pool::superslab::POOL_LOCK.release();
-    crate::tiers::heap::lifecycle::REGISTRY_LOCK.release();
-    crate::tiers::heap::lifecycle::ORPHAN_LOCK.release();
+    // SAFETY: `prefork` took them on this thread.
+    unsafe {
+        DEFERRED.release();
+        CACHE.release();
+        POOL.release();
+        REGISTRY.release();
+        ORPHAN.release();
+    }
 }
 
 unsafe extern "C" fn postfork_child() {
-    crate::platform::os::DEFERRED_LOCK.reset_in_child();
-    crate::pool::large::CACHE_LOCK.reset_in_child();
-    crate::pool::superslab::POOL_LOCK.reset_in_child();
-    crate::tiers::heap::lifecycle::after_fork_child();
+    // The other threads' heaps are gone with their threads; only the forking thread's heap
+    // stays live. Their slabs stay owned by records nobody uses (their memory is lost to the
+    // child, as with every allocator that keeps per-thread heaps).
+    // SAFETY: the child's only thread runs this first.
+    unsafe {
+        DEFERRED.reset_in_child();
+        CACHE.reset_in_child();
+        POOL.reset_in_child();
+        REGISTRY.reset_in_child();
+        ORPHAN.reset_in_child();
+    }
 }
 
 /// Library constructor: initialise before `main` when nothing allocated earlier.

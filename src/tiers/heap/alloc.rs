@@ -7,9 +7,7 @@ use crate::blocks::size_class::SizeClass;
 use crate::blocks::span::Slab;
 use crate::pool::decay;
 use crate::pool::superslab::{self, SuperSlab};
-use crate::tiers::heap::lifecycle::{
-    abandon_parked, abandon_parked_since, parked_count, ORPHAN, ORPHAN_LOCK, PARKED_SPANS,
-};
+use crate::tiers::heap::lifecycle::{abandon_parked, abandon_parked_since, parked_count, ORPHAN, PARKED_SPANS};
 use crate::tiers::heap::lists::{
     collect, empty_slab, forget_fast, push_avail, push_full, release_span, rotate_full, set_fast, unlink, Heap, Kind,
 };
@@ -93,11 +91,10 @@ pub(super) unsafe fn alloc_slow_inner(heap: *mut Heap, class: SizeClass) -> *mut
             // `thread_heap` could not create the thread's heap: out of memory.
             Kind::Empty | Kind::Busy => ptr::null_mut(),
             Kind::Dead | Kind::Orphan => {
-                let _g = ORPHAN_LOCK.lock();
-                let orphan = ORPHAN.0.get();
+                let mut orphan = ORPHAN.lock();
                 // Init ran long before a thread exited: the modes are final.
-                (*orphan).take_modes();
-                alloc_from(orphan, class)
+                orphan.take_modes();
+                alloc_from(&mut *orphan, class)
             }
         }
     }

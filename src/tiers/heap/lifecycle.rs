@@ -9,18 +9,11 @@ use crate::pool::superslab::{self};
 use crate::tiers::heap::lists::{
     collect, empty_slab, forget_fast, push_avail, release_span, sentinel, unlink, Heap, HeapStats, Kind, DEAD,
 };
-use core::cell::UnsafeCell;
 use core::ptr;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-pub(super) struct HeapCell(pub(super) UnsafeCell<Heap>);
-
-// SAFETY: the orphan heap is touched only with ORPHAN_LOCK held.
-unsafe impl Sync for HeapCell {}
-
-pub(super) static ORPHAN: HeapCell = HeapCell(UnsafeCell::new(sentinel(Kind::Orphan)));
-
-pub static ORPHAN_LOCK: Mutex = Mutex::new();
+/// The heap that serves threads whose exit cleanup ran (`DEAD`).
+pub static ORPHAN: Mutex<Heap> = Mutex::new(sentinel(Kind::Orphan));
 
 /// malloc_trim's part here: the calling thread's pending chains go to their slabs, its own slabs
 /// collect their remote frees and give back the empty ones, and the parked heaps are
@@ -55,7 +48,7 @@ pub(super) unsafe fn flush_pending(heap: *mut Heap) {
     }
 }
 
-pub(super) struct Registry {
+pub struct Registry {
     live: *mut Heap,
     free_records: *mut Heap,
     key: Option<libc::pthread_key_t>,
@@ -101,20 +94,13 @@ pub fn parked_count() -> usize {
     PARKED.load(Ordering::Relaxed)
 }
 
-pub(super) struct RegistryCell(UnsafeCell<Registry>);
-
-// SAFETY: touched only with REGISTRY_LOCK held.
-unsafe impl Sync for RegistryCell {}
-
-pub static REGISTRY_LOCK: Mutex = Mutex::new();
-
-pub(super) static REGISTRY: RegistryCell = RegistryCell(UnsafeCell::new(Registry {
+pub static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     live: ptr::null_mut(),
     free_records: ptr::null_mut(),
     key: None,
     parked: [ptr::null_mut(); PARKED_MAX],
     parked_len: 0,
-}));
+});
 
 /// Counters of abandoned heaps, and remote frees collected from abandoned slabs.
 pub(super) static RETIRED_MALLOCS: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::new(0) }; NUM_CLASSES];
@@ -124,9 +110,7 @@ pub(super) static RETIRED_FREES: [AtomicU64; NUM_CLASSES] = [const { AtomicU64::
 pub(super) static RETIRED_REMOTE_FREES: AtomicU64 = AtomicU64::new(0);
 
 pub(super) fn with_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
-    let _g = REGISTRY_LOCK.lock();
-    // SAFETY: the lock serialises access.
-    f(unsafe { &mut *REGISTRY.0.get() })
+    f(&mut REGISTRY.lock())
 }
 
 pub(super) const RECORDS_PER_MAP: usize = 64;
@@ -415,19 +399,8 @@ pub fn tier_totals() -> (u64, u64, u64, u64) {
             h = unsafe { (*h).next };
         }
     });
-    {
-        let _g = ORPHAN_LOCK.lock();
-        add(ORPHAN.0.get());
-    }
+    add(&*ORPHAN.lock());
     let tiny = mallocs[..FIRST_MID_CLASS].iter().sum();
     let mid = mallocs[FIRST_MID_CLASS..].iter().sum();
     (tiny, mid, frees, remote)
-}
-
-/// In a fork child, the other threads' heaps are gone with their threads; only the forking
-/// thread's heap stays live. Their slabs stay owned by records nobody uses (their memory is lost
-/// to the child, as with every allocator that keeps per-thread heaps).
-pub fn after_fork_child() {
-    REGISTRY_LOCK.reset_in_child();
-    ORPHAN_LOCK.reset_in_child();
 }

@@ -19,7 +19,7 @@ pub(super) enum Kind {
     /// call finds.
     Busy,
     Live,
-    /// The shared heap that serves dead threads, under `ORPHAN_LOCK`.
+    /// The shared heap that serves dead threads, under its lock (`lifecycle::ORPHAN`).
     Orphan,
 }
 
@@ -149,6 +149,10 @@ pub(super) unsafe fn collect(heap: *mut Heap, s: *mut Slab) {
         }
     }
 }
+
+// Lists: `avail[c]` (head first) and `full[c]`, doubly linked through the slabs. `fast[c]`
+// names a slab on one of them (or the empty sentinel): it follows `avail[c]`'s head as it
+// changes, and local frees point it at their slab.
 
 /// Points malloc's fast path for class `c` at `s` (at the empty sentinel in check and statistics
 /// modes).
