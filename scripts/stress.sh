@@ -25,8 +25,8 @@ ROOT=$PWD
 
 # shellcheck source=scripts/lib/testing.sh
 . "$ROOT/scripts/lib/testing.sh"
-# shellcheck source=bench_larson/testlib.sh
-. "$ROOT/bench_larson/testlib.sh"
+# shellcheck source=benchmarks/testlib.sh
+. "$ROOT/benchmarks/testlib.sh"
 
 allocator=hakmem
 runs=20

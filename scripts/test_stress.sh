@@ -18,7 +18,7 @@
 #   stress_realloc_align  realloc chains across the tier boundaries (1 B .. 8 MiB); aligned
 #                         allocations of every power of two 16 B .. 2 MiB, usable size checked
 #                         and all usable bytes written
-# and larson4 (build/bench/larson, built from bench_larson/ when missing): 4 threads,
+# and larson4 (build/bench/larson, built from benchmarks/ when missing): 4 threads,
 # `larson 2 8 1000 5000 100 SEED 4`, 3 seeds (20 with --long).
 #
 # Every case runs twice: [normal], and [check] with HAKMEM_CHECK=1 (hakmem's hardened check
@@ -153,14 +153,14 @@ done
 
 larson_ok=0
 if selected larson4; then
-    if [ ! -x "$LARSON" ] || [ "$ROOT/bench_larson/larson.c" -nt "$LARSON" ] ||
-        [ "$ROOT/bench_larson/bench_common.h" -nt "$LARSON" ]; then
-        make -s -C "$ROOT/bench_larson" OUT="$ROOT/build/bench" "$LARSON" >"$LOGDIR/larson.build" 2>&1
+    if [ ! -x "$LARSON" ] || [ "$ROOT/benchmarks/larson.c" -nt "$LARSON" ] ||
+        [ "$ROOT/benchmarks/bench_common.h" -nt "$LARSON" ]; then
+        make -s -C "$ROOT/benchmarks" OUT="$ROOT/build/bench" "$LARSON" >"$LOGDIR/larson.build" 2>&1
     fi
     if [ -x "$LARSON" ]; then
         larson_ok=1
     else
-        fail "larson4 (building build/bench/larson failed: make -C bench_larson)"
+        fail "larson4 (building build/bench/larson failed: make -C benchmarks)"
         show_log "$LOGDIR/larson.build" "make output"
     fi
 fi

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# bench_larson/testlib.sh — sourced by scripts/test_larson.sh and scripts/stress.sh (bash).
+# benchmarks/testlib.sh — sourced by scripts/test_larson.sh and scripts/stress.sh (bash).
 #
 # Runs the workloads as tests under one allocator (LD_PRELOAD):
 #   testlib_init ALLOCATOR       resolve and check the allocator, build the workloads
@@ -9,8 +9,8 @@
 # The score is kept by scripts/lib/testing.sh (pass, fail, finish), which the caller has
 # sourced first. Expects ROOT (the repository root) to be set.
 
-# shellcheck source=bench_larson/allocators.sh
-. "$ROOT/bench_larson/allocators.sh"
+# shellcheck source=benchmarks/allocators.sh
+. "$ROOT/benchmarks/allocators.sh"
 
 T_SO=""
 T_BIN=$ROOT/build/bench
@@ -25,8 +25,8 @@ testlib_init() {
         return 1
     fi
     T_SO=${PRELOAD[$a]}
-    if ! make -s -C "$ROOT/bench_larson" OUT="$T_BIN" >/dev/null; then
-        fail "setup: building bench_larson/ failed (make -C bench_larson)"
+    if ! make -s -C "$ROOT/benchmarks" OUT="$T_BIN" >/dev/null; then
+        fail "setup: building benchmarks/ failed (make -C benchmarks)"
         return 1
     fi
     if check_preload "$a" "$T_BIN/malloc_origin"; then
