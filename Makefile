@@ -90,7 +90,7 @@ test-stress: lib
 test-programs: lib
 	scripts/test_programs.sh
 
-# The fast paths' instruction counts (callgrind) against bench_larson/icount_baseline.csv: fails
+# The fast paths' instruction counts (callgrind) against benchmarks/icount_baseline.csv: fails
 # when one grows by more than 2%.
 test-icount: lib
 	scripts/icount --check --no-install

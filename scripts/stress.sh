@@ -23,41 +23,31 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
+# shellcheck source=scripts/lib/testing.sh
+. "$ROOT/scripts/lib/testing.sh"
+# shellcheck source=benchmarks/testlib.sh
+. "$ROOT/benchmarks/testlib.sh"
+
 allocator=hakmem
 runs=20
-secs=5
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --allocator) allocator=$2; shift ;;
-        --allocator=*) allocator=${1#*=} ;;
-        --runs) runs=$2; shift ;;
-        --runs=*) runs=${1#*=} ;;
-        --seconds) secs=$2; shift ;;
-        --seconds=*) secs=${1#*=} ;;
-        -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "stress: unknown option '$1'" >&2; exit 2 ;;
-    esac
-    shift
-done
-
-# shellcheck source=bench_larson/testlib.sh
-. "$ROOT/bench_larson/testlib.sh"
+seconds=5
+parse_options allocator:,runs:,seconds: "$@"
 echo "stress: workloads under $allocator"
 if ! testlib_init "$allocator"; then
-    testlib_finish
+    finish
     exit 1
 fi
-limit=$(awk -v s="$secs" 'BEGIN { printf "%d", s * 4 + 60 }')
+limit=$(awk -v s="$seconds" 'BEGIN { printf "%d", s * 4 + 60 }')
 
 for ((i = 1; i <= runs; i++)); do
-    run_case "larson#$i ${secs}s 8-128B 1024 blocks x1 T=4 seed=$((12344 + i))" "$limit" \
-        larson "$secs" 8 128 1024 1 $((12344 + i)) 4
+    run_case "larson#$i ${seconds}s 8-128B 1024 blocks x1 T=4 seed=$((12344 + i))" "$limit" \
+        larson "$seconds" 8 128 1024 1 $((12344 + i)) 4
 done
-run_case "larson ${secs}s 8-1000B 5000 blocks x100 T=4" "$limit" larson "$secs" 8 1000 5000 100 4141 4
-run_case "larson ${secs}s 8-1000B 5000 blocks x100 T=8" "$limit" larson "$secs" 8 1000 5000 100 4142 8
-run_case "larson ${secs}s 8-128B 512 blocks x1 T=8" "$limit" larson "$secs" 8 128 512 1 4143 8
-run_case "larson ${secs}s 1-16384B T=4" "$limit" larson "$secs" 1 16384 2000 10 4144 4
-run_case "larson ${secs}s 16K-1M T=4" "$limit" larson "$secs" 16384 1048576 64 4 4145 4
+run_case "larson ${seconds}s 8-1000B 5000 blocks x100 T=4" "$limit" larson "$seconds" 8 1000 5000 100 4141 4
+run_case "larson ${seconds}s 8-1000B 5000 blocks x100 T=8" "$limit" larson "$seconds" 8 1000 5000 100 4142 8
+run_case "larson ${seconds}s 8-128B 512 blocks x1 T=8" "$limit" larson "$seconds" 8 128 512 1 4143 8
+run_case "larson ${seconds}s 1-16384B T=4" "$limit" larson "$seconds" 1 16384 2000 10 4144 4
+run_case "larson ${seconds}s 16K-1M T=4" "$limit" larson "$seconds" 16384 1048576 64 4 4145 4
 
 run_case "random_mixed T=8" 300 random_mixed 3000000 8192 7 8
 run_case "random_mixed ws=100000 T=2" 300 random_mixed 8000000 100000 8 2
@@ -87,10 +77,9 @@ while IFS= read -r line; do
     fi
 done < <(HAK_LIB="${T_SO:-none}" "$ROOT/scripts/test_stress.sh" --long 2>&1)
 if [ -z "$stress_summary" ]; then
-    echo "FAIL scripts/test_stress.sh --long (it ended without its summary line)"
-    T_FAILED=$((T_FAILED + 1))
+    fail "scripts/test_stress.sh --long (it ended without its summary line)"
 else
     echo "stress: test_stress.sh: $stress_summary"
 fi
 
-testlib_finish
+finish

@@ -46,6 +46,11 @@
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
+# shellcheck source=scripts/lib/testing.sh
+. "$ROOT/scripts/lib/testing.sh"
+# shellcheck source=scripts/lib/cbuild.sh
+. "$ROOT/scripts/lib/cbuild.sh"
+parse_options "" "$@"
 
 CC=${CC:-cc}
 CFLAGS=${CFLAGS:-"-O2 -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fno-builtin"}
@@ -74,21 +79,19 @@ fi
 
 if [[ $FOREIGN == 0 && ! -f "$HAKLIB" ]]; then
     echo "test_c.sh: $HAKLIB not found; build it first (make lib)" >&2
-    echo "0 passed, 1 failed"
+    T_FAILED=$((T_FAILED + 1))
+    finish
     exit 1
 fi
 if [[ -n "$PRELOAD_LIB" && ! -f "$PRELOAD_LIB" ]]; then
     echo "test_c.sh: $PRELOAD_LIB not found" >&2
-    echo "0 passed, 1 failed"
+    T_FAILED=$((T_FAILED + 1))
+    finish
     exit 1
 fi
 
 mkdir -p "$OUTDIR" "$LOGDIR"
 ulimit -c 0 2>/dev/null || true
-
-passed=0
-failed=0
-skipped=0
 
 # --- per-test properties --------------------------------------------------
 test_env() { # extra environment for the program
@@ -110,9 +113,6 @@ stderr_pattern() { # NAME MODE: fixed string that stderr must contain
 # (The *_mid bad inputs go beyond what other allocators detect: glibc frees a 16 KiB block
 # twice without a word; so does the free after malloc_trim.)
 hakmem_only() { [[ $1 == prefixed_api || $1 == stats || $1 == options || $1 == thp || $1 == introspection || $1 == bad_input_*_mid || $1 == bad_input_free_after_trim ]]; }
-
-# shellcheck source=scripts/lib/cbuild.sh
-. "$ROOT/scripts/lib/cbuild.sh"
 
 # --- build ------------------------------------------------------------------
 # The build a mode runs: small-arena runs the linked binaries.
@@ -143,8 +143,8 @@ build() {
 
 # build everything first, two compilers at a time
 build_all() {
-    local mode name running=0
-    for mode in $(for mode in $MODES; do build_of "$mode"; done | sort -u); do
+    local mode m name running=0
+    for mode in $(for m in $MODES; do build_of "$m"; done | sort -u); do
         for name in "${tests[@]}"; do
             if [[ $FOREIGN == 1 ]] && hakmem_only "$name"; then
                 continue
@@ -165,15 +165,14 @@ run_one() {
     local mode=$1 name=$2
     local label="$name [$mode]"
     if [[ $FOREIGN == 1 ]] && hakmem_only "$name"; then
-        echo "SKIP $label (hakmem-only test; HAK_TEST_LIB is set)"
-        skipped=$((skipped + 1))
+        skip "$label (hakmem-only test; HAK_TEST_LIB is set)"
         return
     fi
-    local bin=$OUTDIR/$(build_of "$mode")/$name
+    local bin
+    bin=$OUTDIR/$(build_of "$mode")/$name
     if [[ ! -x "$bin" ]]; then
-        echo "FAIL $label (compile error)"
+        fail "$label (compile error)"
         show_log "$LOGDIR/$name.$(build_of "$mode").build" "compiler output"
-        failed=$((failed + 1))
         return
     fi
 
@@ -195,9 +194,7 @@ run_one() {
     local secs=$((SECONDS - start))
 
     local why=""
-    if [[ $status == 124 || $status == 137 ]]; then
-        why="timed out after ${TIMEOUT}s"
-    elif expects_abort "$name"; then
+    if expects_abort "$name" && [[ $status != 124 && $status != 137 ]]; then
         if [[ $status != 134 ]]; then
             if [[ $status == 0 || $status == 3 ]]; then
                 why="expected an abort (SIGABRT, status 134); the program returned $status: bad input not detected"
@@ -207,12 +204,8 @@ run_one() {
                 why="expected SIGABRT (status 134), got exit status $status"
             fi
         fi
-    elif [[ $status != 0 ]]; then
-        if ((status > 128)); then
-            why="killed by signal $((status - 128)) (status $status)"
-        else
-            why="exit status $status"
-        fi
+    else
+        why=$(exit_reason "$status" "$TIMEOUT")
     fi
     local pat
     pat=$(stderr_pattern "$name" "$mode")
@@ -224,14 +217,11 @@ run_one() {
     fi
 
     if [[ -z "$why" ]]; then
-        echo "PASS $label"
-        passed=$((passed + 1))
+        pass "$label"
     else
-        echo "FAIL $label ($why, ${secs}s)"
-        echo "    command: (cd $ROOT && ${envs[*]} $bin)"
+        fail "$label ($why, ${secs}s)" "    command: (cd $ROOT && ${envs[*]} $bin)"
         show_log "$err" "stderr"
         show_log "$out" "stdout"
-        failed=$((failed + 1))
     fi
 }
 
@@ -265,8 +255,4 @@ for mode in $MODES; do
     done
 done
 
-if ((skipped > 0)); then
-    echo "($skipped skipped)"
-fi
-echo "$passed passed, $failed failed"
-[[ $failed == 0 ]]
+finish

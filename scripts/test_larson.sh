@@ -15,37 +15,29 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-allocator=hakmem
-secs=2
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --allocator) allocator=$2; shift ;;
-        --allocator=*) allocator=${1#*=} ;;
-        --seconds) secs=$2; shift ;;
-        --seconds=*) secs=${1#*=} ;;
-        -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "test_larson: unknown option '$1'" >&2; exit 2 ;;
-    esac
-    shift
-done
+# shellcheck source=scripts/lib/testing.sh
+. "$ROOT/scripts/lib/testing.sh"
+# shellcheck source=benchmarks/testlib.sh
+. "$ROOT/benchmarks/testlib.sh"
 
-# shellcheck source=bench_larson/testlib.sh
-. "$ROOT/bench_larson/testlib.sh"
+allocator=hakmem
+seconds=2
+parse_options allocator:,seconds: "$@"
 echo "test_larson: workloads under $allocator"
 if ! testlib_init "$allocator"; then
-    testlib_finish
+    finish
     exit 1
 fi
 
 # Larson, mimalloc-bench's setting: 5000 blocks of 8..1000 B per thread, 100 rounds.
 for t in 1 2 4; do
-    run_case "larson ${secs}s 8-1000B 5000 blocks x100 T=$t" 60 larson "$secs" 8 1000 5000 100 4141 "$t"
+    run_case "larson ${seconds}s 8-1000B 5000 blocks x100 T=$t" 60 larson "$seconds" 8 1000 5000 100 4141 "$t"
 done
 # Larson, the seeds' setting: 1024 blocks of 8..128 B, 1 round — a new thread every 1024
 # operations, so thread start and exit with live cross-thread blocks are exercised
 # thousands of times.
 for t in 1 2 4; do
-    run_case "larson ${secs}s 8-128B 1024 blocks x1 T=$t" 60 larson "$secs" 8 128 1024 1 12345 "$t"
+    run_case "larson ${seconds}s 8-128B 1024 blocks x1 T=$t" 60 larson "$seconds" 8 128 1024 1 12345 "$t"
 done
 # Larson across the tiers: small-to-mid and mid-to-large blocks.
 run_case "larson 1s 1-8192B T=4" 60 larson 1 1 8192 2000 10 777 4
@@ -68,4 +60,4 @@ run_case "malloc_large T=2" 60 malloc_large 20 4 42 2
 run_case "mstress T=1" 60 mstress 4 10 42 1
 run_case "mstress T=4" 60 mstress 4 5 43 4
 
-testlib_finish
+finish

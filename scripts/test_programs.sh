@@ -17,9 +17,17 @@
 # Prints PASS/FAIL per test and ends with "N passed, M failed"; exits 1 if anything failed.
 # Needs: python3 (with its test package), git, sqlite3, redis-server, redis-cli,
 # redis-benchmark (scripts/install_deps.sh installs them).
+
+# For shellcheck, the whole file: the test functions (run by run_test as "$func") and the
+# trap handlers are called indirectly (SC2317); run_test sets MODE, D and BAD for a test
+# function in the subshell it runs it in (SC2030, SC2031).
+# shellcheck disable=SC2317,SC2030,SC2031
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/lib/testing.sh
+. "$ROOT/scripts/lib/testing.sh"
+parse_options "" "$@"
 if [ -n "${HAK_LIB:-}" ]; then
     LIB=$(realpath -- "$HAK_LIB" 2>/dev/null || echo "$HAK_LIB")
     LIB_OVERRIDDEN=1
@@ -32,23 +40,18 @@ fi
 unset LD_PRELOAD HAKMEM_STATS PYTHONMALLOC PYTHONHOME PYTHONPATH GIT_DIR GIT_WORK_TREE
 export LC_ALL=C LANG=C TZ=UTC
 
-PASSED=0
-FAILED=0
-SKIPPED=0
 START=$SECONDS
 
-finish() {
-    [ "$SKIPPED" -gt 0 ] && echo "($SKIPPED skipped)"
+# finish_and_exit: the time taken and the score; exits non-zero when anything failed.
+finish_and_exit() {
     echo "test_programs: $((SECONDS - START)) s"
-    echo "$PASSED passed, $FAILED failed"
-    [ "$FAILED" -eq 0 ]
-    exit $?
+    finish
+    exit
 }
 
 if [ ! -f "$LIB" ]; then
-    echo "FAIL setup: allocator library not found: $LIB (build it with 'make lib')"
-    FAILED=1
-    finish
+    fail "setup: allocator library not found: $LIB (build it with 'make lib')"
+    finish_and_exit
 fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/hakmem-programs.XXXXXX")
@@ -96,8 +99,8 @@ step() {
     return "$rc"
 }
 
-# fail MSG: record a failed check (the test function returns $BAD).
-fail() { echo "!! check failed: $*" >&2; BAD=1; }
+# check_fail MSG: record a failed check (the test function returns $BAD).
+check_fail() { echo "!! check failed: $*" >&2; BAD=1; }
 
 # ---------------------------------------------------------------------------------------
 # driver: run_test NAME FUNC — runs FUNC base and FUNC hak concurrently, compares $D/out.
@@ -134,12 +137,10 @@ run_test() {
     [ "$rb" -ne 0 ] && why="${why}checks failed in the baseline run without preload (environment problem?); "
     [ "$rd" -ne 0 ] && why="${why}outputs differ; "
     if [ -z "$why" ]; then
-        echo "PASS $name ($((SECONDS - t0)) s)"
-        PASSED=$((PASSED + 1))
+        pass "$name ($((SECONDS - t0)) s)"
     else
-        echo "FAIL $name ($((SECONDS - t0)) s): ${why%; }"
+        fail "$name ($((SECONDS - t0)) s): ${why%; }"
         show_fail_details "$d"
-        FAILED=$((FAILED + 1))
     fi
 }
 
@@ -194,8 +195,8 @@ t_python() {
         sed -nE 's/^.*\[ *[0-9]+\/[0-9]+(\/[0-9]+)?\] (test_[A-Za-z0-9_.]+) (passed|failed|skipped|crashed|resource denied|timed out|interrupted|env changed|did not run|uncaught exception|refleak)?.*$/\2 \3/p' "$D/raw" | sort
         grep -E '^== Tests result|^Total tests:|^Total test files:|^Result:|tests? (OK|failed|skipped|crashed)' "$D/raw"
     } >"$D/out"
-    grep -q '^== Tests result: SUCCESS' "$D/raw" || fail "regrtest did not report SUCCESS"
-    [ "$rc" -eq 0 ] || { fail "python3 -m test exit status $rc"; tail -n 30 "$D/raw" >&2; }
+    grep -q '^== Tests result: SUCCESS' "$D/raw" || check_fail "regrtest did not report SUCCESS"
+    [ "$rc" -eq 0 ] || { check_fail "python3 -m test exit status $rc"; tail -n 30 "$D/raw" >&2; }
     return "$BAD"
 }
 
@@ -278,9 +279,9 @@ t_git() {
     } >"$D/out"
     # A clean fsck prints nothing; anything there is a failure.
     if [ -n "$(sed -n '/^== fsck$/,/^== log$/p' "$D/out" | sed '1d;$d')" ]; then
-        fail "git fsck reported problems"
+        check_fail "git fsck reported problems"
     fi
-    [ "$(g log --format=%H | wc -l)" -eq 6 ] || fail "expected 6 commits"
+    [ "$(g log --format=%H | wc -l)" -eq 6 ] || check_fail "expected 6 commits"
     return "$BAD"
 }
 
@@ -325,9 +326,9 @@ t_sqlite3() {
     rc=$?
     { echo "exit=$rc"; cat "$D/stdout"; echo "== stderr"; cat "$D/stderr"; } >"$D/out"
     cat "$D/stderr" >&2
-    [ "$rc" -eq 0 ] || fail "sqlite3 exit status $rc"
-    grep -qx 'integrity|ok' "$D/stdout" || fail "integrity_check did not say ok"
-    [ "$(grep -c '^group|' "$D/stdout")" -eq 15 ] || fail "expected 15 group rows"
+    [ "$rc" -eq 0 ] || check_fail "sqlite3 exit status $rc"
+    grep -qx 'integrity|ok' "$D/stdout" || check_fail "integrity_check did not say ok"
+    [ "$(grep -c '^group|' "$D/stdout")" -eq 15 ] || check_fail "expected 15 group rows"
     return "$BAD"
 }
 
@@ -443,11 +444,11 @@ t_redis() {
     } >"$D/out"
     # Not compared (numbers vary), but must be answered.
     cli INFO memory >"$D/info" || BAD=1
-    grep -q '^used_memory:' "$D/info" || fail "INFO memory has no used_memory"
+    grep -q '^used_memory:' "$D/info" || check_fail "INFO memory has no used_memory"
     for i in SET GET LPUSH LPOP INCR; do
-        grep -q "^$i: ok" "$D/out" || fail "redis-benchmark printed no result for $i"
+        grep -q "^$i: ok" "$D/out" || check_fail "redis-benchmark printed no result for $i"
     done
-    grep -qx 'errors: 0, replies: 20000' "$D/out" || fail "redis-cli --pipe: not 20000 replies without errors"
+    grep -qx 'errors: 0, replies: 20000' "$D/out" || check_fail "redis-cli --pipe: not 20000 replies without errors"
     timeout 10 redis-cli -h 127.0.0.1 -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1
     for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then
@@ -456,11 +457,11 @@ t_redis() {
     fi
     wait "$pid"; rc=$?
     { echo "server exit=$rc"; echo "== server stdout/stderr"; cat "$D/server.stdout"; } >>"$D/out"
-    [ "$rc" -eq 0 ] || fail "redis-server exited with status $rc (>128 = killed by a signal)"
+    [ "$rc" -eq 0 ] || check_fail "redis-server exited with status $rc (>128 = killed by a signal)"
     if grep -qiE 'crashed by signal|BUG REPORT|Assertion|Guru Meditation' "$D/redis.log"; then
-        fail "redis-server log reports a crash"; tail -n 40 "$D/redis.log" >&2
+        check_fail "redis-server log reports a crash"; tail -n 40 "$D/redis.log" >&2
     fi
-    grep -q 'Redis is now ready to exit' "$D/redis.log" || fail "redis-server did not log a clean exit"
+    grep -q 'Redis is now ready to exit' "$D/redis.log" || check_fail "redis-server did not log a clean exit"
     return "$BAD"
 }
 
@@ -479,22 +480,18 @@ t_stats() {
     ) 2>"$d/shell"
     rc=$?
     if [ "$rc" -ne 0 ] || [ "$(cat "$d/stdout")" != "50000|5000000" ]; then
-        echo "FAIL hakmem_stats: sqlite3 with HAKMEM_STATS=1 failed (exit $rc, stdout '$(head -c 200 "$d/stdout")')"
-        echo "  command: HAKMEM_STATS=1 LD_PRELOAD=$LIB sqlite3 :memory: '<query>'"
+        fail "hakmem_stats: sqlite3 with HAKMEM_STATS=1 failed (exit $rc, stdout '$(head -c 200 "$d/stdout")')" \
+            "  command: HAKMEM_STATS=1 LD_PRELOAD=$LIB sqlite3 :memory: '<query>'"
         cat "$d/shell" "$d/stderr" | tail -n 20 | sed 's/^/  | /'
-        FAILED=$((FAILED + 1))
     elif grep -q '^hakmem stats:' "$d/stderr"; then
-        echo "PASS hakmem_stats ($((SECONDS - t0)) s): $(grep -m1 '^hakmem stats:' "$d/stderr" | cut -c1-160)"
-        PASSED=$((PASSED + 1))
+        pass "hakmem_stats ($((SECONDS - t0)) s): $(grep -m1 '^hakmem stats:' "$d/stderr" | cut -c1-160)"
     elif [ "$LIB_OVERRIDDEN" = 1 ]; then
-        echo "SKIP hakmem_stats: HAK_LIB=$LIB printed no 'hakmem stats:' line (not hakmem?)"
-        SKIPPED=$((SKIPPED + 1))
+        skip "hakmem_stats: HAK_LIB=$LIB printed no 'hakmem stats:' line (not hakmem?)"
     else
-        echo "FAIL hakmem_stats: no line starting with 'hakmem stats:' on stderr with HAKMEM_STATS=1"
-        echo "  command: HAKMEM_STATS=1 LD_PRELOAD=$LIB sqlite3 :memory: '<query>'"
-        echo "  --- stderr tail:"
+        fail "hakmem_stats: no line starting with 'hakmem stats:' on stderr with HAKMEM_STATS=1" \
+            "  command: HAKMEM_STATS=1 LD_PRELOAD=$LIB sqlite3 :memory: '<query>'" \
+            "  --- stderr tail:"
         tail -n 20 "$d/stderr" | sed 's/^/  | /'
-        FAILED=$((FAILED + 1))
     fi
 }
 
@@ -511,4 +508,4 @@ run_test git t_git
 run_test sqlite3 t_sqlite3
 run_test redis t_redis
 t_stats
-finish
+finish_and_exit

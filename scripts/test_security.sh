@@ -19,6 +19,10 @@
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
+# shellcheck source=scripts/lib/testing.sh
+. "$ROOT/scripts/lib/testing.sh"
+compare=0
+parse_options compare "$@"
 CC=${CC:-cc}
 LIB=${HAK_TEST_LIB:-$ROOT/target/release/libhakmem.so}
 TIMEOUT=${HAK_TEST_TIMEOUT:-60}
@@ -26,10 +30,8 @@ FILTER=${HAK_TEST_FILTER:-}
 OUT=$ROOT/build/security
 LOGS=$OUT/logs
 mkdir -p "$LOGS"
-compare=0
-[ "${1:-}" = --compare ] && compare=1
 
-[ -f "$LIB" ] || { echo "FAIL setup: $LIB not found (make lib)"; exit 1; }
+[ -f "$LIB" ] || { fail "setup: $LIB not found (make lib)"; exit 1; }
 
 header() { sed -n "s/^ \* $2: //p" "security/$1.c" | head -1; }
 
@@ -39,7 +41,7 @@ for src in security/*.c; do
     name=$(basename "$src" .c)
     [[ -n $FILTER && ! $name =~ $FILTER ]] && continue
     if ! "$CC" -O1 -g -fno-builtin -pthread -Wall -o "$OUT/$name" "$src" 2>"$LOGS/$name.build"; then
-        echo "FAIL $name: does not compile (see $LOGS/$name.build)"
+        fail "$name: does not compile (see $LOGS/$name.build)"
         exit 1
     fi
     names+=("$name")
@@ -101,8 +103,6 @@ if [ $compare = 1 ]; then
     exit 0
 fi
 
-passed=0
-failed=0
 for name in "${names[@]}"; do
     check_only=$([ "$(header "$name" modes)" = check ] && echo 1 || echo 0)
     for mode in default check; do
@@ -116,9 +116,9 @@ for name in "${names[@]}"; do
         fi
         why=""
         lines=$(grep -c '^hakmem:' "$err")
-        if [ $status = 0 ] && [ $mode = default ] && [ "$check_only" = 1 ]; then
+        if [ "$status" = 0 ] && [ $mode = default ] && [ "$check_only" = 1 ]; then
             why=""
-        elif [ $status != 134 ]; then
+        elif [ "$status" != 134 ]; then
             why="expected SIGABRT with \"$pat\"; got: $(outcome)"
         elif ! grep -q '^hakmem:' "$err" || ! grep -qF -- "$pat" "$err"; then
             why="aborted without \"$pat\" on a hakmem: line"
@@ -126,12 +126,10 @@ for name in "${names[@]}"; do
             why="$lines hakmem: lines, want one"
         fi
         if [ -z "$why" ]; then
-            echo "PASS $name [$mode]: $(outcome)"
-            passed=$((passed + 1))
+            pass "$name [$mode]: $(outcome)"
         else
-            echo "FAIL $name [$mode]: $why"
+            fail "$name [$mode]: $why"
             sed 's/^/    /' "$err" | head -5
-            failed=$((failed + 1))
         fi
     done
 done
@@ -140,23 +138,19 @@ for src in security/peers/*.c; do
     [[ -n $FILTER && ! $name =~ $FILTER ]] && continue
     lib=/usr/lib/x86_64-linux-gnu/$(sed -n 's/^ \* link: //p' "$src" | head -1)
     if [ ! -f "$lib" ]; then
-        echo "SKIP $name: $lib not installed"
+        skip "$name: $lib not installed"
         continue
     fi
     if ! "$CC" -O1 -g -fno-builtin -o "$OUT/$name" "$src" "$lib" 2>"$LOGS/$name.build"; then
-        echo "FAIL $name: does not compile (see $LOGS/$name.build)"
-        failed=$((failed + 1))
+        fail "$name: does not compile (see $LOGS/$name.build)"
         continue
     fi
     run "$name" default "$LIB"
     if [ "$status" = 0 ]; then
-        echo "PASS $name"
-        passed=$((passed + 1))
+        pass "$name"
     else
-        echo "FAIL $name: $(outcome)"
+        fail "$name: $(outcome)"
         sed 's/^/    /' "$err" | head -5
-        failed=$((failed + 1))
     fi
 done
-echo "$passed passed, $failed failed"
-[ $failed = 0 ]
+finish

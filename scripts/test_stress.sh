@@ -18,7 +18,7 @@
 #   stress_realloc_align  realloc chains across the tier boundaries (1 B .. 8 MiB); aligned
 #                         allocations of every power of two 16 B .. 2 MiB, usable size checked
 #                         and all usable bytes written
-# and larson4 (build/bench/larson, built from bench_larson/ when missing): 4 threads,
+# and larson4 (build/bench/larson, built from benchmarks/ when missing): 4 threads,
 # `larson 2 8 1000 5000 100 SEED 4`, 3 seeds (20 with --long).
 #
 # Every case runs twice: [normal], and [check] with HAKMEM_CHECK=1 (hakmem's hardened check
@@ -46,24 +46,16 @@ set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 
+# shellcheck source=scripts/lib/testing.sh
+. "$ROOT/scripts/lib/testing.sh"
+# shellcheck source=scripts/lib/cbuild.sh
+. "$ROOT/scripts/lib/cbuild.sh"
+
 long=0
 scale=
 filter=
 modes="normal check"
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --long) long=1 ;;
-        --scale) scale=$2; shift ;;
-        --scale=*) scale=${1#*=} ;;
-        --filter) filter=$2; shift ;;
-        --filter=*) filter=${1#*=} ;;
-        --modes) modes=$2; shift ;;
-        --modes=*) modes=${1#*=} ;;
-        -h | --help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "test_stress: unknown option '$1'" >&2; exit 2 ;;
-    esac
-    shift
-done
+parse_options long,scale:,filter:,modes: "$@"
 if [ -z "$scale" ]; then
     if [ $long = 1 ]; then scale=10; else scale=1; fi
 fi
@@ -93,20 +85,15 @@ if [ "$LIB" = none ]; then
     LIB=
 fi
 
-passed=0
-failed=0
 mkdir -p "$OUTDIR" "$LOGDIR"
 ulimit -c 0 2>/dev/null || true
 
 if [ -n "$LIB" ] && [ ! -f "$LIB" ]; then
-    echo "FAIL setup: $LIB not found (build it with make lib, or set HAK_LIB)"
-    echo "0 passed, 1 failed"
+    fail "setup: $LIB not found (build it with make lib, or set HAK_LIB)"
+    finish
     exit 1
 fi
 echo "test_stress: scale $scale, preload ${LIB:-none (plain glibc)}, modes: $modes"
-
-# shellcheck source=scripts/lib/cbuild.sh
-. "$ROOT/scripts/lib/cbuild.sh"
 
 # --- build ------------------------------------------------------------------
 # build NAME: c_tests/stress/NAME.c -> build/stress/NAME, unless up to date; on a compile
@@ -128,7 +115,7 @@ run_case() {
     local -a envs=()
     [ -n "$LIB" ] && envs+=("LD_PRELOAD=$LIB")
     [ "$mode" = check ] && envs+=("HAKMEM_CHECK=1")
-    local t0 status=0 why=""
+    local t0 status=0 why
     t0=$(date +%s.%N)
     # timeout and env run without the preload; only the program gets it. The subshell keeps
     # bash's own "Aborted"/"Segmentation fault" report out of the output.
@@ -136,26 +123,20 @@ run_case() {
     status=$?
     local took
     took=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1fs", b - a }')
-    if [ $status = 124 ] || [ $status = 137 ]; then
-        why="timed out after ${TIMEOUT}s"
-    elif [ $status -gt 128 ]; then
-        why="killed by signal $((status - 128)) (status $status)"
-    elif [ $status != 0 ]; then
-        why="exit status $status"
-    elif ! grep -qE "$okpat" "$out"; then
-        why="no final line matching '$okpat' on stdout"
-    elif [ -n "$LIB" ] && grep -q 'cannot be preloaded' "$err"; then
-        why="the library was not preloaded"
+    why=$(exit_reason "$status" "$TIMEOUT")
+    if [ -z "$why" ]; then
+        if ! grep -qE "$okpat" "$out"; then
+            why="no final line matching '$okpat' on stdout"
+        elif [ -n "$LIB" ] && grep -q 'cannot be preloaded' "$err"; then
+            why="the library was not preloaded"
+        fi
     fi
     if [ -z "$why" ]; then
-        echo "PASS $label ($took)"
-        passed=$((passed + 1))
+        pass "$label ($took)"
     else
-        echo "FAIL $label ($why, $took)"
-        echo "    command: (cd $ROOT && ${envs[*]+${envs[*]}} $*)"
+        fail "$label ($why, $took)" "    command: (cd $ROOT && ${envs[*]+${envs[*]}} $*)"
         show_log "$err" stderr 20
         show_log "$out" stdout 8
-        failed=$((failed + 1))
     fi
 }
 
@@ -172,25 +153,23 @@ done
 
 larson_ok=0
 if selected larson4; then
-    if [ ! -x "$LARSON" ] || [ "$ROOT/bench_larson/larson.c" -nt "$LARSON" ] ||
-        [ "$ROOT/bench_larson/bench_common.h" -nt "$LARSON" ]; then
-        make -s -C "$ROOT/bench_larson" OUT="$ROOT/build/bench" "$LARSON" >"$LOGDIR/larson.build" 2>&1
+    if [ ! -x "$LARSON" ] || [ "$ROOT/benchmarks/larson.c" -nt "$LARSON" ] ||
+        [ "$ROOT/benchmarks/bench_common.h" -nt "$LARSON" ]; then
+        make -s -C "$ROOT/benchmarks" OUT="$ROOT/build/bench" "$LARSON" >"$LOGDIR/larson.build" 2>&1
     fi
     if [ -x "$LARSON" ]; then
         larson_ok=1
     else
-        echo "FAIL larson4 (building build/bench/larson failed: make -C bench_larson)"
+        fail "larson4 (building build/bench/larson failed: make -C benchmarks)"
         show_log "$LOGDIR/larson.build" "make output"
-        failed=$((failed + 1))
     fi
 fi
 
 for mode in $modes; do
     for name in ${programs[@]+"${programs[@]}"}; do
         if [ ! -x "$OUTDIR/$name" ]; then
-            echo "FAIL $name [$mode] (compile error)"
+            fail "$name [$mode] (compile error)"
             show_log "$LOGDIR/$name.build" "compiler output"
-            failed=$((failed + 1))
             continue
         fi
         run_case "$name" "$mode" "^$name: ok" "$OUTDIR/$name" "$scale"
@@ -204,5 +183,4 @@ for mode in $modes; do
     fi
 done
 
-echo "$passed passed, $failed failed"
-[ $failed = 0 ]
+finish

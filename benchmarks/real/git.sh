@@ -1,5 +1,5 @@
 #!/bin/sh
-# bench_larson/real/git.sh GIT REPO — scripts/bench_real's git workload on a scratch copy of
+# benchmarks/real/git.sh GIT REPO — scripts/bench_real's git workload on a scratch copy of
 # the generated bare repository REPO (it is repacked in place): history with patches and
 # rename detection, blame, a full repack and a full fsck. Everything it prints must not
 # depend on the allocator.

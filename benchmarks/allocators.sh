@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# bench_larson/allocators.sh — sourced by scripts/bench, scripts/icount,
+# benchmarks/allocators.sh — sourced by scripts/bench, scripts/icount,
 # scripts/test_larson.sh and scripts/stress.sh (bash). Finds the allocators to compare and
 # proves that LD_PRELOAD really swaps each one in.
 #

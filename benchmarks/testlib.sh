@@ -1,28 +1,19 @@
 # shellcheck shell=bash
-# bench_larson/testlib.sh — sourced by scripts/test_larson.sh and scripts/stress.sh (bash).
+# benchmarks/testlib.sh — sourced by scripts/test_larson.sh and scripts/stress.sh (bash).
 #
-# Runs the workloads as tests under one allocator (LD_PRELOAD) and keeps the score:
+# Runs the workloads as tests under one allocator (LD_PRELOAD):
 #   testlib_init ALLOCATOR       resolve and check the allocator, build the workloads
 #   run_case NAME TIMEOUT CMD... run one case; PASS when it exits 0 within TIMEOUT seconds
 #                                and prints its result line; otherwise FAIL with the command
 #                                and the end of its output
-#   testlib_finish               print "N passed, M failed" alone on the last line; returns
-#                                non-zero when anything failed
-#
-# Expects ROOT (the repository root) to be set.
+# The score is kept by scripts/lib/testing.sh (pass, fail, finish), which the caller has
+# sourced first. Expects ROOT (the repository root) to be set.
 
-# shellcheck source=bench_larson/allocators.sh
-. "$ROOT/bench_larson/allocators.sh"
+# shellcheck source=benchmarks/allocators.sh
+. "$ROOT/benchmarks/allocators.sh"
 
-T_PASSED=0
-T_FAILED=0
 T_SO=""
 T_BIN=$ROOT/build/bench
-
-testlib_finish() {
-    echo "$T_PASSED passed, $T_FAILED failed"
-    [ "$T_FAILED" -eq 0 ]
-}
 
 # testlib_init ALLOCATOR: on failure prints why, records one failed case and returns 1.
 testlib_init() {
@@ -30,22 +21,18 @@ testlib_init() {
     ALLOC_INSTALL=${ALLOC_INSTALL:-1}
     resolve_allocators "$a" || rc=$?
     if [ "$rc" -ne 0 ] || [ "${#SELECTED[@]}" -eq 0 ]; then
-        echo "FAIL setup: allocator '$a' is not available"
-        T_FAILED=$((T_FAILED + 1))
+        fail "setup: allocator '$a' is not available"
         return 1
     fi
     T_SO=${PRELOAD[$a]}
-    if ! make -s -C "$ROOT/bench_larson" OUT="$T_BIN" >/dev/null; then
-        echo "FAIL setup: building bench_larson/ failed (make -C bench_larson)"
-        T_FAILED=$((T_FAILED + 1))
+    if ! make -s -C "$ROOT/benchmarks" OUT="$T_BIN" >/dev/null; then
+        fail "setup: building benchmarks/ failed (make -C benchmarks)"
         return 1
     fi
     if check_preload "$a" "$T_BIN/malloc_origin"; then
-        echo "PASS preload: malloc and free come from ${T_SO:-libc}"
-        T_PASSED=$((T_PASSED + 1))
+        pass "preload: malloc and free come from ${T_SO:-libc}"
     else
-        echo "FAIL preload: build/bench/malloc_origin under LD_PRELOAD=$T_SO (see above)"
-        T_FAILED=$((T_FAILED + 1))
+        fail "preload: build/bench/malloc_origin under LD_PRELOAD=$T_SO (see above)"
         return 1
     fi
 }
@@ -65,8 +52,7 @@ run_case() {
     local took
     took=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1fs", b - a }')
     if [ "$rc" -eq 0 ] && [ -n "$result" ]; then
-        echo "PASS $name ($took) ${result#*: }"
-        T_PASSED=$((T_PASSED + 1))
+        pass "$name ($took) ${result#*: }"
     else
         local why="exit $rc"
         case "$rc" in
@@ -78,10 +64,8 @@ run_case() {
             3) why="corruption detected" ;;
             4) why="malloc returned NULL" ;;
         esac
-        echo "FAIL $name ($took): $why"
-        echo "     command: LD_PRELOAD=$T_SO $T_BIN/$prog $*"
+        fail "$name ($took): $why" "     command: LD_PRELOAD=$T_SO $T_BIN/$prog $*"
         tail -n 15 "$out" | sed 's/^/     | /'
-        T_FAILED=$((T_FAILED + 1))
     fi
     rm -f "$out"
 }

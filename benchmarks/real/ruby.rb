@@ -1,4 +1,4 @@
-# bench_larson/real/ruby.rb SCALE — scripts/bench_real's Ruby workload: objects, strings
+# benchmarks/real/ruby.rb SCALE — scripts/bench_real's Ruby workload: objects, strings
 # and hashes (Ruby's heap pages and every string or hash buffer of more than a few bytes come
 # from malloc). Prints checksums that must not depend on the allocator.
 scale = (ARGV[0] || "1").to_f

@@ -1,4 +1,4 @@
--- bench_larson/real/lua.lua SCALE — scripts/bench_real's Lua workload: short-lived tables,
+-- benchmarks/real/lua.lua SCALE — scripts/bench_real's Lua workload: short-lived tables,
 -- strings and closures, the garbage Lua programs make. Prints checksums that must not depend
 -- on the allocator.
 local scale = tonumber(arg[1]) or 1

@@ -1,4 +1,4 @@
-"""bench_larson/real/python.py SCALE — scripts/bench_real's Python workload (run with
+"""benchmarks/real/python.py SCALE — scripts/bench_real's Python workload (run with
 PYTHONMALLOC=malloc, so every object comes from the allocator under test): dicts, lists,
 strings, small objects and JSON round trips. Prints checksums that must not depend on the
 allocator."""
