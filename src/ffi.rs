@@ -177,7 +177,9 @@ pub(crate) fn do_aligned_zeroed(align: usize, size: usize) -> *mut u8 {
     guarded(Entered::enter(), true, |heap| unsafe { api::aligned_zeroed(heap, align, size) }, reentrant)
 }
 
-fn do_posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+/// # Safety
+/// `out` is writable.
+unsafe fn do_posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
     if !align.is_power_of_two() || !align.is_multiple_of(core::mem::size_of::<*mut c_void>()) {
         return libc::EINVAL;
     }
@@ -185,7 +187,7 @@ fn do_posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int 
     if p.is_null() {
         return libc::ENOMEM;
     }
-    // SAFETY: the caller passes a writable `void **`.
+    // SAFETY: per the caller.
     unsafe { *out = p.cast() };
     0
 }
@@ -241,60 +243,87 @@ mod interpose {
     use super::*;
     use crate::platform::os;
 
-    #[no_mangle]
-    pub extern "C" fn malloc(size: usize) -> *mut c_void {
-        do_malloc(size)
+    /// Exports each glibc name as a call of its implementation: one line per name, `safe` or
+    /// `unsafe`, the C signature, the implementation (same arguments). An `unsafe` export takes
+    /// pointers the caller vouches for, as glibc's does: its implementation is an `unsafe fn`
+    /// with that contract.
+    macro_rules! exports {
+        ($($safety:ident fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? = $imp:ident;)*) => {
+            $(exports!(@one $safety $name ($($arg: $ty),*) [$($ret)?] $imp);)*
+        };
+        (@one safe $name:ident ($($arg:ident: $ty:ty),*) [$($ret:ty)?] $imp:ident) => {
+            #[no_mangle]
+            pub extern "C" fn $name($($arg: $ty),*) $(-> $ret)? {
+                $imp($($arg),*)
+            }
+        };
+        (@one unsafe $name:ident ($($arg:ident: $ty:ty),*) [$($ret:ty)?] $imp:ident) => {
+            /// # Safety
+            /// As for glibc's: a block passed in is null or live and this allocator's, an
+            /// out-pointer is writable, a stream is open.
+            #[no_mangle]
+            pub unsafe extern "C" fn $name($($arg: $ty),*) $(-> $ret)? {
+                // SAFETY: the caller's contract is the implementation's.
+                unsafe { $imp($($arg),*) }
+            }
+        };
     }
 
+    exports! {
+        safe fn malloc(size: usize) -> *mut c_void = do_malloc;
+        unsafe fn free(p: *mut c_void) = do_free;
+        unsafe fn cfree(p: *mut c_void) = do_free;
+        unsafe fn free_sized(p: *mut c_void, size: usize) = free_sized_;
+        unsafe fn free_aligned_sized(p: *mut c_void, align: usize, size: usize) = free_aligned_sized_;
+        safe fn calloc(count: usize, size: usize) -> *mut c_void = do_calloc;
+        unsafe fn realloc(p: *mut c_void, size: usize) -> *mut c_void = do_realloc;
+        unsafe fn reallocarray(p: *mut c_void, count: usize, size: usize) -> *mut c_void = reallocarray_;
+        unsafe fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int = do_posix_memalign;
+        safe fn aligned_alloc(align: usize, size: usize) -> *mut c_void = aligned_alloc_;
+        safe fn memalign(align: usize, size: usize) -> *mut c_void = do_memalign;
+        safe fn valloc(size: usize) -> *mut c_void = valloc_;
+        safe fn pvalloc(size: usize) -> *mut c_void = pvalloc_;
+        unsafe fn malloc_usable_size(p: *mut c_void) -> usize = do_usable_size;
+        safe fn malloc_trim(pad: usize) -> c_int = malloc_trim_;
+        safe fn mallinfo2() -> stats::MallInfo2 = mallinfo2_;
+        safe fn mallinfo() -> MallInfo = mallinfo_;
+        unsafe fn malloc_info(options: c_int, fp: *mut libc::FILE) -> c_int = malloc_info_;
+        safe fn malloc_stats() = malloc_stats_;
+        safe fn mallopt(param: c_int, value: c_int) -> c_int = mallopt_;
+        unsafe fn setrlimit(resource: c_int, limit: *const libc::rlimit) -> c_int = setrlimit_;
+        unsafe fn setrlimit64(resource: c_int, limit: *const libc::rlimit) -> c_int = setrlimit_;
+        unsafe fn prlimit(pid: libc::pid_t, res: c_int, new: *const libc::rlimit, old: *mut libc::rlimit) -> c_int = do_prlimit;
+        unsafe fn prlimit64(pid: libc::pid_t, res: c_int, new: *const libc::rlimit, old: *mut libc::rlimit) -> c_int = do_prlimit;
+        // The aliases glibc exports, so that code calling them directly also gets our blocks.
+        safe fn __libc_malloc(size: usize) -> *mut c_void = do_malloc;
+        unsafe fn __libc_free(p: *mut c_void) = do_free;
+        safe fn __libc_calloc(count: usize, size: usize) -> *mut c_void = do_calloc;
+        unsafe fn __libc_realloc(p: *mut c_void, size: usize) -> *mut c_void = do_realloc;
+        safe fn __libc_memalign(align: usize, size: usize) -> *mut c_void = do_memalign;
+        safe fn __libc_valloc(size: usize) -> *mut c_void = valloc_;
+        safe fn __libc_pvalloc(size: usize) -> *mut c_void = pvalloc_;
+        unsafe fn __posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int = do_posix_memalign;
+    }
+
+    // The implementations the table names that are not shared with the hak_* API.
+
     /// # Safety
-    /// `p` is null or a live block from this allocator.
-    #[no_mangle]
-    pub unsafe extern "C" fn free(p: *mut c_void) {
+    /// As for `do_free`.
+    unsafe fn free_sized_(p: *mut c_void, _size: usize) {
         // SAFETY: forwarded from the caller.
         unsafe { do_free(p) }
     }
 
     /// # Safety
-    /// `p` is null or a live block from this allocator.
-    #[no_mangle]
-    pub unsafe extern "C" fn cfree(p: *mut c_void) {
+    /// As for `do_free`.
+    unsafe fn free_aligned_sized_(p: *mut c_void, _align: usize, _size: usize) {
         // SAFETY: forwarded from the caller.
         unsafe { do_free(p) }
     }
 
     /// # Safety
-    /// `p` is null or a live block from this allocator.
-    #[no_mangle]
-    pub unsafe extern "C" fn free_sized(p: *mut c_void, _size: usize) {
-        // SAFETY: forwarded from the caller.
-        unsafe { do_free(p) }
-    }
-
-    /// # Safety
-    /// `p` is null or a live block from this allocator.
-    #[no_mangle]
-    pub unsafe extern "C" fn free_aligned_sized(p: *mut c_void, _align: usize, _size: usize) {
-        // SAFETY: forwarded from the caller.
-        unsafe { do_free(p) }
-    }
-
-    #[no_mangle]
-    pub extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
-        do_calloc(count, size)
-    }
-
-    /// # Safety
-    /// `p` is null or a live block from this allocator.
-    #[no_mangle]
-    pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
-        // SAFETY: forwarded from the caller.
-        unsafe { do_realloc(p, size) }
-    }
-
-    /// # Safety
-    /// `p` is null or a live block from this allocator.
-    #[no_mangle]
-    pub unsafe extern "C" fn reallocarray(p: *mut c_void, count: usize, size: usize) -> *mut c_void {
+    /// As for `do_realloc`.
+    unsafe fn reallocarray_(p: *mut c_void, count: usize, size: usize) -> *mut c_void {
         match count.checked_mul(size) {
             // SAFETY: forwarded from the caller.
             Some(n) => unsafe { do_realloc(p, n) },
@@ -305,15 +334,7 @@ mod interpose {
         }
     }
 
-    /// # Safety
-    /// `out` must be writable.
-    #[no_mangle]
-    pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
-        do_posix_memalign(out, align, size)
-    }
-
-    #[no_mangle]
-    pub extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+    fn aligned_alloc_(align: usize, size: usize) -> *mut c_void {
         if !align.is_power_of_two() {
             errno::set(libc::EINVAL);
             return ptr::null_mut();
@@ -321,18 +342,11 @@ mod interpose {
         do_aligned(align, size).cast()
     }
 
-    #[no_mangle]
-    pub extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
-        do_memalign(align, size)
-    }
-
-    #[no_mangle]
-    pub extern "C" fn valloc(size: usize) -> *mut c_void {
+    fn valloc_(size: usize) -> *mut c_void {
         do_memalign(os::PAGE_SIZE, size)
     }
 
-    #[no_mangle]
-    pub extern "C" fn pvalloc(size: usize) -> *mut c_void {
+    fn pvalloc_(size: usize) -> *mut c_void {
         match size.max(1).checked_add(os::PAGE_SIZE - 1) {
             Some(n) => do_memalign(os::PAGE_SIZE, n & !(os::PAGE_SIZE - 1)),
             None => {
@@ -342,16 +356,7 @@ mod interpose {
         }
     }
 
-    /// # Safety
-    /// `p` is null or a live block from this allocator.
-    #[no_mangle]
-    pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
-        // SAFETY: forwarded from the caller.
-        unsafe { do_usable_size(p) }
-    }
-
-    #[no_mangle]
-    pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
+    fn malloc_trim_(_pad: usize) -> c_int {
         do_trim()
     }
 
@@ -371,14 +376,12 @@ mod interpose {
         keepcost: c_int,
     }
 
-    #[no_mangle]
-    pub extern "C" fn mallinfo2() -> stats::MallInfo2 {
+    fn mallinfo2_() -> stats::MallInfo2 {
         guarded(Entered::enter(), false, |_| stats::mallinfo2(), Default::default)
     }
 
-    #[no_mangle]
-    pub extern "C" fn mallinfo() -> MallInfo {
-        let m = mallinfo2();
+    fn mallinfo_() -> MallInfo {
+        let m = mallinfo2_();
         let int = |v: usize| v.min(c_int::MAX as usize) as c_int;
         MallInfo {
             arena: int(m.arena),
@@ -398,8 +401,7 @@ mod interpose {
     ///
     /// # Safety
     /// `fp` is an open stdio stream.
-    #[no_mangle]
-    pub unsafe extern "C" fn malloc_info(options: c_int, fp: *mut libc::FILE) -> c_int {
+    unsafe fn malloc_info_(options: c_int, fp: *mut libc::FILE) -> c_int {
         if options != 0 {
             errno::set(libc::EINVAL);
             return -1;
@@ -428,93 +430,20 @@ mod interpose {
         }
     }
 
-    #[no_mangle]
-    pub extern "C" fn malloc_stats() {
+    fn malloc_stats_() {
         guarded(Entered::enter(), false, |_| stats::print(), || ())
     }
 
     /// Accepted for compatibility; hakmem has no tunables of glibc's kind.
-    #[no_mangle]
-    pub extern "C" fn mallopt(_param: c_int, _value: c_int) -> c_int {
+    fn mallopt_(_param: c_int, _value: c_int) -> c_int {
         1
     }
 
-    // Resource limits: see `do_prlimit`.
-
-    type Rlimit = libc::rlimit;
-
-    #[no_mangle]
-    pub unsafe extern "C" fn setrlimit(resource: c_int, limit: *const libc::rlimit) -> c_int {
+    /// # Safety
+    /// As for `do_prlimit`.
+    unsafe fn setrlimit_(resource: c_int, limit: *const libc::rlimit) -> c_int {
         // SAFETY: forwarded from the caller.
         unsafe { do_prlimit(0, resource, limit, ptr::null_mut()) }
-    }
-
-    #[no_mangle]
-    pub unsafe extern "C" fn setrlimit64(resource: c_int, limit: *const libc::rlimit) -> c_int {
-        // SAFETY: forwarded from the caller.
-        unsafe { do_prlimit(0, resource, limit, ptr::null_mut()) }
-    }
-
-    #[no_mangle]
-    pub unsafe extern "C" fn prlimit(pid: libc::pid_t, res: c_int, new: *const Rlimit, old: *mut Rlimit) -> c_int {
-        // SAFETY: forwarded from the caller.
-        unsafe { do_prlimit(pid, res, new, old) }
-    }
-
-    #[no_mangle]
-    pub unsafe extern "C" fn prlimit64(pid: libc::pid_t, res: c_int, new: *const Rlimit, old: *mut Rlimit) -> c_int {
-        // SAFETY: forwarded from the caller.
-        unsafe { do_prlimit(pid, res, new, old) }
-    }
-
-    // The aliases glibc exports, so that code calling them directly also gets our blocks.
-
-    #[no_mangle]
-    pub extern "C" fn __libc_malloc(size: usize) -> *mut c_void {
-        do_malloc(size)
-    }
-
-    /// # Safety
-    /// `p` is null or a live block from this allocator.
-    #[no_mangle]
-    pub unsafe extern "C" fn __libc_free(p: *mut c_void) {
-        // SAFETY: forwarded from the caller.
-        unsafe { do_free(p) }
-    }
-
-    #[no_mangle]
-    pub extern "C" fn __libc_calloc(count: usize, size: usize) -> *mut c_void {
-        do_calloc(count, size)
-    }
-
-    /// # Safety
-    /// `p` is null or a live block from this allocator.
-    #[no_mangle]
-    pub unsafe extern "C" fn __libc_realloc(p: *mut c_void, size: usize) -> *mut c_void {
-        // SAFETY: forwarded from the caller.
-        unsafe { do_realloc(p, size) }
-    }
-
-    #[no_mangle]
-    pub extern "C" fn __libc_memalign(align: usize, size: usize) -> *mut c_void {
-        do_memalign(align, size)
-    }
-
-    #[no_mangle]
-    pub extern "C" fn __libc_valloc(size: usize) -> *mut c_void {
-        valloc(size)
-    }
-
-    #[no_mangle]
-    pub extern "C" fn __libc_pvalloc(size: usize) -> *mut c_void {
-        pvalloc(size)
-    }
-
-    /// # Safety
-    /// `out` must be writable.
-    #[no_mangle]
-    pub unsafe extern "C" fn __posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
-        do_posix_memalign(out, align, size)
     }
 }
 
@@ -561,7 +490,8 @@ pub unsafe extern "C" fn hak_realloc(p: *mut c_void, size: usize) -> *mut c_void
 /// `out` must be writable.
 #[no_mangle]
 pub unsafe extern "C" fn hak_posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
-    do_posix_memalign(out, align, size)
+    // SAFETY: forwarded from the caller.
+    unsafe { do_posix_memalign(out, align, size) }
 }
 
 /// Usable bytes of a block (at least the size requested); 0 for NULL.
