@@ -150,7 +150,12 @@ impl Slab {
     };
 
     /// Prepares an unused descriptor for a span of `span_slabs` slabs at `start`.
-    pub fn init(&mut self, class: SizeClass, start: *mut u8, span_slabs: usize, owner: *mut SpanOwner) {
+    ///
+    /// # Safety
+    /// `start..start + span_slabs * SLAB_SIZE` is read-write memory that no other descriptor
+    /// in use covers, and stays so while this one is in use: every other method reads and
+    /// writes blocks in it, trusting `start` and the length.
+    pub unsafe fn init(&mut self, class: SizeClass, start: *mut u8, span_slabs: usize, owner: *mut SpanOwner) {
         let block_size = class.block_size();
         let span_bytes = span_slabs * SLAB_SIZE;
         self.free = ptr::null_mut();
@@ -172,13 +177,19 @@ impl Slab {
         self.next = ptr::null_mut();
         self.prev = ptr::null_mut();
         self.thread_free.store(ptr::null_mut(), Ordering::Relaxed);
-        self.owner.store(owner, Ordering::Release);
+        // Relaxed, like every store here: the descriptor is prepared under the pool lock, and a
+        // block of the span reaches another thread only through the program's own
+        // synchronisation with the owner, which orders these stores before that thread's free.
+        self.owner.store(owner, Ordering::Relaxed);
     }
 
     /// Prepares an unused descriptor for a span of `span_slabs` slabs at `start` that is one
     /// Large block (see `large_span`), handed out at once: its only block is `start`. `owner`
     /// marks it live (a static no heap is, so every free takes the remote path).
-    pub fn init_large(&mut self, start: *mut u8, span_slabs: usize, owner: *mut SpanOwner) {
+    ///
+    /// # Safety
+    /// As for `init`.
+    pub unsafe fn init_large(&mut self, start: *mut u8, span_slabs: usize, owner: *mut SpanOwner) {
         let head_offset = self.head_offset;
         *self = Slab::UNUSED;
         self.head_offset = head_offset;
@@ -188,12 +199,17 @@ impl Slab {
         self.capacity = 1;
         self.reserved = 1;
         self.page_blocks = 1;
-        self.set_large_len(span_slabs);
-        self.owner.store(owner, Ordering::Release);
+        // SAFETY: per the caller.
+        unsafe { self.set_large_len(span_slabs) };
+        // Relaxed: as in `init`.
+        self.owner.store(owner, Ordering::Relaxed);
     }
 
     /// Makes the Large span `span_slabs` slabs long (its block grows or shrinks with it).
-    pub fn set_large_len(&mut self, span_slabs: usize) {
+    ///
+    /// # Safety
+    /// As for `init`, for the new length.
+    pub unsafe fn set_large_len(&mut self, span_slabs: usize) {
         debug_assert!(self.is_large());
         let bytes = span_slabs * SLAB_SIZE;
         self.span_slabs = span_slabs as u8;
@@ -451,7 +467,8 @@ mod tests {
             let class = SizeClass(c as u8);
             let mut s = Slab::UNUSED;
             let base = 0x10_0000usize as *mut u8;
-            s.init(class, base, class.span_slabs(), ptr::null_mut());
+            // SAFETY: the test only computes addresses (`block_at`); nothing touches the span.
+            unsafe { s.init(class, base, class.span_slabs(), ptr::null_mut()) };
             let span_bytes = class.span_slabs() * SLAB_SIZE;
             let head = span_bytes % s.block_size();
             let cap = s.capacity as usize;
@@ -490,7 +507,8 @@ mod tests {
         let span = vec![0u8; SLAB_SIZE + 128];
         let start = ((span.as_ptr() as usize + 64) & !63) as *mut u8;
         let mut s = Slab::UNUSED;
-        s.init(class, start, 1, ptr::null_mut());
+        // SAFETY: `start` is a 64 KiB slice of the test's own buffer, used by this descriptor only.
+        unsafe { s.init(class, start, 1, ptr::null_mut()) };
         let mut got = std::vec::Vec::new();
         loop {
             if s.free.is_null() {

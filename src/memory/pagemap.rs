@@ -52,11 +52,13 @@ pub fn set_superslab(base: usize, present: bool) -> bool {
     match SUPERSLABS.get(chunk / 64) {
         Some(w) => {
             let bit = 1u64 << (chunk % 64);
-            // Release: a pointer into the SuperSlab is published only after this.
+            // Relaxed: a pointer into the SuperSlab reaches another thread's `free` only through
+            // the program's own synchronisation with the thread that allocated it, which
+            // happened after this (see `large_header`); unmarking happens when no block is live.
             if present {
-                w.fetch_or(bit, Ordering::Release);
+                w.fetch_or(bit, Ordering::Relaxed);
             } else {
-                w.fetch_and(!bit, Ordering::Release);
+                w.fetch_and(!bit, Ordering::Relaxed);
             }
             true
         }
@@ -93,6 +95,7 @@ pub fn large_header(addr: usize) -> usize {
 
 fn leaf_for(addr: usize) -> Option<&'static Leaf> {
     let (r, _) = split(addr);
+    // Acquire: pairs with the compare_exchange below of the thread that installed the leaf.
     let mut leaf = ROOT[r].load(Ordering::Acquire);
     if leaf.is_null() {
         let fresh = os::map(LEAF_BYTES).cast::<Leaf>();
@@ -129,7 +132,8 @@ pub fn register(start: usize, size: usize, entry: usize) -> bool {
     a = start;
     while a < end {
         let leaf = leaf_for(a).unwrap_or_else(|| crate::platform::diag::fatal("pagemap leaf vanished"));
-        leaf[split(a).1].store(entry, Ordering::Release);
+        // Relaxed: as in `set_superslab`.
+        leaf[split(a).1].store(entry, Ordering::Relaxed);
         a += CHUNK_SIZE;
     }
     true
@@ -144,7 +148,7 @@ pub fn unregister(start: usize, size: usize) {
         let leaf = ROOT[r].load(Ordering::Acquire);
         if !leaf.is_null() {
             // SAFETY: installed leaves are never unmapped.
-            unsafe { (*leaf)[l].store(0, Ordering::Release) };
+            unsafe { (*leaf)[l].store(0, Ordering::Relaxed) };
         }
         a += CHUNK_SIZE;
     }

@@ -425,7 +425,8 @@ impl Pool {
         let Some((slab, _)) = self.claim(n, lists, may_grow) else {
             return ptr::null_mut();
         };
-        // SAFETY: `claim` gave us the unused head descriptor of a fresh span.
+        // SAFETY: `claim` gave us the unused head descriptor of a fresh span of `n` free slabs
+        // of a live SuperSlab, which no other descriptor covers.
         unsafe { (*slab).init(class, (*slab).start, n, owner) };
         slab
     }
@@ -748,8 +749,9 @@ pub unsafe fn abandon(slab: *mut Slab) {
     with_pool(|p| {
         // SAFETY: we own the slab until the owner is cleared; the list is under the pool lock.
         unsafe {
-            // Release: an adopter that later sees the slab also sees our last writes to it.
-            (*slab).owner.store(ptr::null_mut(), Ordering::Release);
+            // Relaxed: an adopter takes the slab from the list under the pool lock, which orders
+            // our last writes to the slab before its reads.
+            (*slab).owner.store(ptr::null_mut(), Ordering::Relaxed);
             p.push_abandoned(slab);
         }
     })
@@ -763,7 +765,8 @@ pub fn adopt(class: SizeClass, owner: *mut SpanOwner) -> *mut Slab {
             // SAFETY: abandoned slabs are live span heads; the list is under the pool lock.
             unsafe {
                 (*slab).set_in_full(false);
-                (*slab).owner.store(owner, Ordering::Release);
+                // Relaxed: only the new owner compares with its own heap (see `Slab::init`).
+                (*slab).owner.store(owner, Ordering::Relaxed);
             }
         }
         slab
