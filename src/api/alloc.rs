@@ -240,7 +240,7 @@ pub unsafe fn realloc(heap: *mut Heap, p: *mut u8, size: usize) -> Result<*mut u
         return Ok(ptr::null_mut());
     }
     let old_size = match owner_of(p, "realloc") {
-        Owner::Slab(slab, b) => {
+        Owner::Span(slab, b) => {
             // SAFETY: `owner_of` validated `b` as a block of the live slab `slab`.
             unsafe {
                 key_unless_freed("realloc", slab, b);
@@ -307,7 +307,7 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
     }
     match owner_of(p, "malloc_usable_size") {
         // SAFETY: `owner_of` validated `b` as a block of the live slab `slab`.
-        Owner::Slab(slab, b) => unsafe {
+        Owner::Span(slab, b) => unsafe {
             key_unless_freed("malloc_usable_size", slab, b);
             if config::check() && !(*slab).is_large() {
                 check::sealed_size("malloc_usable_size", p, (*slab).block_size(), 0)

@@ -4,7 +4,7 @@
 //! nothing of ours (foreign: `process::foreign`).
 
 use crate::blocks::block::Block;
-use crate::blocks::span::Slab;
+use crate::blocks::span::Span;
 use crate::memory::arena;
 use crate::memory::bootstrap;
 use crate::memory::pagemap;
@@ -19,7 +19,7 @@ use crate::tiers::tls;
 
 /// Where a pointer passed to free/realloc/malloc_usable_size came from.
 pub enum Owner {
-    Slab(*mut Slab, *mut Block),
+    Span(*mut Span, *mut Block),
     Large(*mut large::LargeHeader),
     Bootstrap,
     Foreign,
@@ -32,8 +32,8 @@ pub enum Owner {
 pub fn owner_of(p: *mut u8, call: &str) -> Owner {
     if arena::contains(p as usize) || pagemap::is_superslab(p as usize) {
         // SAFETY: `p` lies in a live SuperSlab (the pagemap said so) or in the arena.
-        let (slab, b) = unsafe { heap_free::slab_block(p, call) };
-        return Owner::Slab(slab, b);
+        let (slab, b) = unsafe { heap_free::span_block(p, call) };
+        return Owner::Span(slab, b);
     }
     let hdr = pagemap::large_header(p as usize) as *mut large::LargeHeader;
     if hdr.is_null() {
@@ -94,7 +94,7 @@ fn free_not_slab(p: *mut u8) {
                 init::ensure();
                 foreign::free(p)
             }
-            Owner::Slab(..) => fatal("pagemap changed under free"),
+            Owner::Span(..) => fatal("pagemap changed under free"),
         }
     }
 }

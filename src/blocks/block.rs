@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 /// number, then xor'ed with the block's own address: zero, the most common use-after-free write,
 /// decodes to `b * LINK_MUL_INV`, far outside the slab, where `(next ^ b) * LINK_MUL` would
 /// decode it to `b` itself), and every
-/// decoded link is checked to lie in its slab before it is followed (`Slab::holds`): a
+/// decoded link is checked to lie in its slab before it is followed (`Span::holds`): a
 /// use-after-free or overflow write into a free block cannot make malloc return an address of
 /// the attacker's choosing (glibc's safe-linking and mimalloc's secure mode do the same), and
 /// garbage is reported, not dereferenced. The multiplication spreads a change of any bit of
@@ -51,7 +51,7 @@ impl Block {
         unsafe { (*b).link = scramble(next as usize) ^ b as usize };
     }
 
-    /// The decoded link of `b` (not yet checked: see `Slab::holds`).
+    /// The decoded link of `b` (not yet checked: see `Span::holds`).
     ///
     /// # Safety
     /// `b` is a readable block.

@@ -18,7 +18,7 @@
 //! the fast paths are unchanged (the mode rides on flags the fast paths already test).
 
 use crate::blocks::block::{freed_key, Block};
-use crate::blocks::span::Slab;
+use crate::blocks::span::Span;
 use crate::platform::config;
 use crate::platform::diag::fatal_ptr;
 use core::mem::size_of;
@@ -39,7 +39,7 @@ pub fn enabled() -> bool {
 ///
 /// # Safety
 /// `b` is a block of `s` that was just freed (no longer the program's).
-pub unsafe fn poison(s: &Slab, b: *mut Block) {
+pub unsafe fn poison(s: &Span, b: *mut Block) {
     // SAFETY: the block holds `block_size >= 16` bytes; the first 16 are the link and key.
     unsafe {
         core::ptr::write_bytes(b.cast::<u8>().add(size_of::<Block>()), POISON, s.block_size() - size_of::<Block>())
@@ -101,12 +101,12 @@ fn overflow(call: &str, b: *mut u8) -> ! {
     fatal_ptr(unsafe { core::str::from_utf8_unchecked(line.as_bytes()) }, b as usize)
 }
 
-/// Poisons the `n` blocks from `first` that `Slab::extend` just carved, so that every block on
+/// Poisons the `n` blocks from `first` that `Span::extend` just carved, so that every block on
 /// a free list in check mode holds the poison.
 ///
 /// # Safety
 /// The blocks are the ones `extend` returned for `s`, not handed out yet.
-pub unsafe fn poison_carved(s: &Slab, first: *mut Block, n: u32) {
+pub unsafe fn poison_carved(s: &Span, first: *mut Block, n: u32) {
     for i in 0..n as usize {
         // SAFETY: per the caller, the i-th carved block lies in the span.
         unsafe { poison(s, first.byte_add(i * s.block_size())) };
@@ -120,7 +120,7 @@ pub unsafe fn poison_carved(s: &Slab, first: *mut Block, n: u32) {
 ///
 /// # Safety
 /// `s` is owned by the calling thread's heap; `b` is the head of its free list.
-pub unsafe fn before_pop(s: &Slab, b: *mut Block) {
+pub unsafe fn before_pop(s: &Span, b: *mut Block) {
     validate_link(s, b);
     // SAFETY: `validate_link` checked that `b` is a carved block of `s` (mapped memory).
     unsafe {
@@ -151,7 +151,7 @@ unsafe fn validate_free(b: *mut Block) {
 }
 
 /// Aborts unless `b`, a free-list head or link of `s`, is one of its carved blocks.
-fn validate_link(s: &Slab, b: *mut Block) {
+fn validate_link(s: &Span, b: *mut Block) {
     if !s.holds(b) || s.block_at(b.cast()).is_none() {
         fatal_ptr("check: heap corruption: a free list points outside its slab", b as usize);
     }
@@ -161,7 +161,7 @@ fn validate_link(s: &Slab, b: *mut Block) {
 ///
 /// # Safety
 /// `s` is owned by the calling thread's heap.
-pub unsafe fn maybe_validate(s: &Slab, ticks: &mut u32) {
+pub unsafe fn maybe_validate(s: &Span, ticks: &mut u32) {
     *ticks += 1;
     if *ticks < VALIDATE_EVERY {
         return;

@@ -1,4 +1,5 @@
-//! A slab: one span of a SuperSlab carved into blocks of one size class, and its free lists.
+//! A span's descriptor (`Span`): one span of a SuperSlab (1 to 16 slabs of 64 KiB) carved into
+//! blocks of one size class, or holding one Large block, and its free lists.
 //!
 //! Free-list sharding (after mimalloc): the owner thread pops from and pushes its own frees to
 //! `free` (so a block freed and reallocated by one thread stays hot in its cache); other threads
@@ -38,7 +39,7 @@ fn magic_for(block_size: usize) -> u64 {
     u64::MAX / block_size as u64 + 1
 }
 
-/// The most `Slab::extend` carves at once, in pages (in blocks, for blocks over a page).
+/// The most `Span::extend` carves at once, in pages (in blocks, for blocks over a page).
 const MAX_CARVE_PAGES: u32 = 4;
 const _: () = assert!(crate::platform::os::PAGE_SIZE / 16 <= u16::MAX as usize); // `page_blocks` fits
 
@@ -53,7 +54,7 @@ pub enum SpanOwner {}
 /// away (the list links there are touched only on slow paths). 128 bytes, so that finding a
 /// descriptor from its index is a shift.
 #[repr(C, align(128))]
-pub struct Slab {
+pub struct Span {
     // --- line 0 ---
     // Fixed while the span is in use; read by every thread's free:
     /// The span's first byte.
@@ -87,7 +88,7 @@ pub struct Slab {
     _pad0: u8,
     /// Set in every descriptor of a SuperSlab, used or not: the byte offset, from the SuperSlab's
     /// base, of the descriptor of the span that covers this slab (0, the header's never-used
-    /// descriptor, for a free slab). `SuperSlab::slab_of` reads it from the descriptor its
+    /// descriptor, for a free slab). `SuperSlab::span_of` reads it from the descriptor its
     /// pointer falls in (`free`'s fast path reads that descriptor itself: see `descriptor_at`).
     pub head_offset: u16,
     _pad1: [u8; 2],
@@ -95,8 +96,8 @@ pub struct Slab {
     /// Other threads' frees.
     pub thread_free: AtomicPtr<Block>,
     /// Links in the owner heap's list, or in the pool's abandoned list.
-    pub next: *mut Slab,
-    pub prev: *mut Slab,
+    pub next: *mut Span,
+    pub prev: *mut Span,
     /// Blocks carved from the span so far (see `extend`): a new slab does not touch all its
     /// memory at once. (Owner only, slow paths: it can share the line other threads' frees
     /// write.)
@@ -113,18 +114,18 @@ pub struct Slab {
     _pad2: [u8; 26],
 }
 
-const _: () = assert!(core::mem::size_of::<Slab>() == 128);
-const _: () = assert!(core::mem::offset_of!(Slab, thread_free) == 64);
+const _: () = assert!(core::mem::size_of::<Span>() == 128);
+const _: () = assert!(core::mem::offset_of!(Span, thread_free) == 64);
 
 // SAFETY: the owner-only fields are touched only by the owning thread or under the pool lock;
 // the shared ones are atomics.
-unsafe impl Sync for Slab {}
+unsafe impl Sync for Span {}
 
-impl Slab {
+impl Span {
     /// A descriptor with no blocks; also the static "no slab" sentinel the empty heap points at.
     /// (A constant with atomics on purpose: it is a template copied into each descriptor.)
     #[allow(clippy::declare_interior_mutable_const)]
-    pub const UNUSED: Slab = Slab {
+    pub const UNUSED: Span = Span {
         start: ptr::null_mut(),
         owner: AtomicPtr::new(ptr::null_mut()),
         free: ptr::null_mut(),
@@ -191,7 +192,7 @@ impl Slab {
     /// As for `init`.
     pub unsafe fn init_large(&mut self, start: *mut u8, span_slabs: usize, owner: *mut SpanOwner) {
         let head_offset = self.head_offset;
-        *self = Slab::UNUSED;
+        *self = Span::UNUSED;
         self.head_offset = head_offset;
         self.start = start;
         self.class = SizeClass(crate::blocks::size_class::NUM_CLASSES as u8 - 1);
@@ -230,11 +231,11 @@ impl Slab {
 
     /// Marks the descriptor unused so stale pointers into the span are rejected by `free`.
     pub fn clear(&mut self) {
-        *self = Slab::UNUSED;
+        *self = Span::UNUSED;
     }
 
     /// The block `p` points at, if `p` is the start of a block of this slab that was ever
-    /// carved. `p` lies in the span (`SuperSlab::slab_of(p)` found this descriptor), or the
+    /// carved. `p` lies in the span (`SuperSlab::span_of(p)` found this descriptor), or the
     /// descriptor is unused (`carved_end` 0: everything is rejected).
     #[inline(always)]
     pub fn block_at(&self, p: *mut u8) -> Option<*mut Block> {
@@ -465,7 +466,7 @@ mod tests {
     fn reciprocal_finds_exactly_the_block_starts() {
         for c in 0..NUM_CLASSES {
             let class = SizeClass(c as u8);
-            let mut s = Slab::UNUSED;
+            let mut s = Span::UNUSED;
             let base = 0x10_0000usize as *mut u8;
             // SAFETY: the test only computes addresses (`block_at`); nothing touches the span.
             unsafe { s.init(class, base, class.span_slabs(), ptr::null_mut()) };
@@ -493,7 +494,7 @@ mod tests {
 
     #[test]
     fn unused_descriptor_rejects_everything() {
-        let s = Slab::UNUSED;
+        let s = Span::UNUSED;
         for p in [0usize, 16, 0x7f00_0000_0000] {
             assert!(s.block_at(p as *mut u8).is_none());
         }
@@ -506,7 +507,7 @@ mod tests {
         // block, and a fake freed block at its start would carry its freed key.
         let span = vec![0u8; SLAB_SIZE + 128];
         let start = ((span.as_ptr() as usize + 64) & !63) as *mut u8;
-        let mut s = Slab::UNUSED;
+        let mut s = Span::UNUSED;
         // SAFETY: `start` is a 64 KiB slice of the test's own buffer, used by this descriptor only.
         unsafe { s.init(class, start, 1, ptr::null_mut()) };
         let mut got = std::vec::Vec::new();

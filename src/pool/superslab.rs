@@ -17,10 +17,10 @@
 //! twice as slow per call as with one thread, whose cost affinity brings back.) A heap looks for
 //! a span in its own SuperSlabs, then in those of abandoned heaps, then in an empty or new one.
 //!
-//! Everything here runs under the pool lock, except `slab_of`, which the free path calls.
+//! Everything here runs under the pool lock, except `span_of`, which the free path calls.
 
 use crate::blocks::size_class::{SizeClass, NUM_CLASSES};
-use crate::blocks::span::{Slab, SpanOwner, SLAB_SHIFT, SLAB_SIZE};
+use crate::blocks::span::{Span, SpanOwner, SLAB_SHIFT, SLAB_SIZE};
 use crate::memory::arena;
 use crate::memory::pagemap::{self, CHUNK_SIZE};
 use crate::platform::config;
@@ -38,7 +38,7 @@ const HEADER_SLABS_MASK: u32 = 1;
 pub struct SuperSlab {
     /// Descriptor `i` describes the span starting at slab `i` (only span heads are in use; every
     /// descriptor's `head_offset` names its span's head).
-    pub slabs: [Slab; SLABS_PER_SUPERSLAB],
+    pub slabs: [Span; SLABS_PER_SUPERSLAB],
     /// Bit i set: slab i belongs to a span in use (bit 0: the header).
     used_mask: u32,
     /// Bit i set: slab i was used since it was last purged.
@@ -68,24 +68,24 @@ impl SuperSlab {
     /// `p` must lie in a live SuperSlab (the pagemap said so) or in the arena (whose retired
     /// SuperSlabs have only unused descriptors).
     #[inline(always)]
-    pub unsafe fn slab_of(p: *mut u8) -> *mut Slab {
+    pub unsafe fn span_of(p: *mut u8) -> *mut Span {
         let ss = p as usize & !(SUPERSLAB_SIZE - 1);
         // SAFETY: per the caller; `head_offset` is the offset of a descriptor of the SuperSlab
         // by construction. Slab 0's descriptor is never in use, so pointers into the header (or
         // into free slabs) get an unused descriptor.
-        unsafe { (ss + (*Self::descriptor_at(p)).head_offset as usize) as *mut Slab }
+        unsafe { (ss + (*Self::descriptor_at(p)).head_offset as usize) as *mut Span }
     }
 
     /// The descriptor of the slab that holds `p`: its span's descriptor when that slab is the
     /// span's first, else an unused one (a later slab of a multi-slab span, the header, a free
-    /// slab), whose `block_at` rejects every pointer. One load fewer than `slab_of`, for
+    /// slab), whose `block_at` rejects every pointer. One load fewer than `span_of`, for
     /// `free`'s fast path: tiny spans are one slab, and blocks further into mid spans take
-    /// the slow path, which uses `slab_of`.
+    /// the slow path, which uses `span_of`.
     ///
     /// # Safety
-    /// As for `slab_of`.
+    /// As for `span_of`.
     #[inline(always)]
-    pub unsafe fn descriptor_at(p: *mut u8) -> *mut Slab {
+    pub unsafe fn descriptor_at(p: *mut u8) -> *mut Span {
         let ss = (p as usize & !(SUPERSLAB_SIZE - 1)) as *mut SuperSlab;
         let idx = (p as usize >> SLAB_SHIFT) & (SLABS_PER_SUPERSLAB - 1);
         // SAFETY: `ss` is live per the caller and idx < 32.
@@ -97,12 +97,12 @@ impl SuperSlab {
     unsafe fn set_head(ss: *mut SuperSlab, first: usize, n: usize, head: usize) {
         for i in first..first + n {
             // SAFETY: `ss` is live and i < 32 (the caller holds the pool lock).
-            unsafe { (*ss).slabs[i].head_offset = (head * core::mem::size_of::<Slab>()) as u16 };
+            unsafe { (*ss).slabs[i].head_offset = (head * core::mem::size_of::<Span>()) as u16 };
         }
     }
 
     /// Writes an empty SuperSlab's header at `ss` (every field: the memory is fresh, which is
-    /// not a valid `Slab` bit pattern for every field type, or a retired SuperSlab's), with the
+    /// not a valid `Span` bit pattern for every field type, or a retired SuperSlab's), with the
     /// slabs of `dirty` holding pages, released at `freed_at_ms`.
     ///
     /// # Safety
@@ -112,7 +112,7 @@ impl SuperSlab {
         // SAFETY: per the caller.
         unsafe {
             for i in 0..SLABS_PER_SUPERSLAB {
-                ptr::addr_of_mut!((*ss).slabs[i]).write(Slab::UNUSED);
+                ptr::addr_of_mut!((*ss).slabs[i]).write(Span::UNUSED);
             }
             ptr::addr_of_mut!((*ss).used_mask).write(HEADER_SLABS_MASK);
             ptr::addr_of_mut!((*ss).dirty_mask).write(dirty & !HEADER_SLABS_MASK);
@@ -249,8 +249,8 @@ pub struct Pool {
     retired: SsList,
     /// Slabs of abandoned heaps, by size class, waiting for another thread to adopt them
     /// (singly linked, head and tail so that the sweep can rotate through them).
-    abandoned: [*mut Slab; NUM_CLASSES],
-    abandoned_tail: [*mut Slab; NUM_CLASSES],
+    abandoned: [*mut Span; NUM_CLASSES],
+    abandoned_tail: [*mut Span; NUM_CLASSES],
     abandoned_count: usize,
     /// The class the next sweep of abandoned slabs starts at.
     sweep_class: usize,
@@ -417,7 +417,7 @@ impl Pool {
         owner: *mut SpanOwner,
         lists: *mut SuperSlabs,
         may_grow: bool,
-    ) -> *mut Slab {
+    ) -> *mut Span {
         if self.abandoned_count > 0 {
             self.sweep_abandoned(SWEEP_BUDGET);
         }
@@ -433,7 +433,7 @@ impl Pool {
 
     /// A span of `n` slabs for one Large block (see `large_span`), and whether its memory is
     /// untouched since it was last purged (reads as zero); owned by `owner`.
-    fn acquire_large(&mut self, n: usize, owner: *mut SpanOwner) -> Option<(*mut Slab, bool)> {
+    fn acquire_large(&mut self, n: usize, owner: *mut SpanOwner) -> Option<(*mut Span, bool)> {
         let (slab, clean) = self.claim(n, ptr::null_mut(), true)?;
         // SAFETY: as in `acquire`.
         unsafe { (*slab).init_large((*slab).start, n, owner) };
@@ -444,7 +444,7 @@ impl Pool {
     /// shared ones, then an empty or (with `may_grow`) a new one; returns the span's head
     /// descriptor, unused but for `start` and `head_offset`, and whether the slabs are clean
     /// (untouched since they were last purged).
-    fn claim(&mut self, n: usize, lists: *mut SuperSlabs, may_grow: bool) -> Option<(*mut Slab, bool)> {
+    fn claim(&mut self, n: usize, lists: *mut SuperSlabs, may_grow: bool) -> Option<(*mut Span, bool)> {
         // SAFETY: `lists` is null or the owner's, in a heap record that is never unmapped.
         let own = unsafe { lists.as_ref() }.and_then(|l| l.partial.find(n));
         let (ss, first) = own.or_else(|| self.shared.find_within(n, SHARED_FIND_BUDGET)).or_else(|| {
@@ -474,7 +474,7 @@ impl Pool {
     }
 
     /// Grows the Large span `slab` in place to `n` slabs, when the slabs after it are free.
-    unsafe fn grow_large(&mut self, slab: *mut Slab, n: usize) -> bool {
+    unsafe fn grow_large(&mut self, slab: *mut Span, n: usize) -> bool {
         // SAFETY: `slab` is a live Large span head (caller); we hold the pool lock.
         unsafe {
             let ss = ((slab as usize) & !(SUPERSLAB_SIZE - 1)) as *mut SuperSlab;
@@ -493,7 +493,7 @@ impl Pool {
         }
     }
 
-    unsafe fn release(&mut self, slab: *mut Slab) {
+    unsafe fn release(&mut self, slab: *mut Span) {
         // SAFETY: `slab` is a span head in use, now empty and unowned (caller).
         unsafe {
             let ss = ((slab as usize) & !(SUPERSLAB_SIZE - 1)) as *mut SuperSlab;
@@ -619,7 +619,7 @@ impl Pool {
         bytes
     }
 
-    unsafe fn push_abandoned(&mut self, slab: *mut Slab) {
+    unsafe fn push_abandoned(&mut self, slab: *mut Span) {
         // SAFETY: `slab` is an unowned span head on no list (caller); we hold the pool lock.
         unsafe {
             let c = (*slab).class.index();
@@ -635,7 +635,7 @@ impl Pool {
         self.abandoned_count += 1;
     }
 
-    fn pop_abandoned(&mut self, c: usize) -> *mut Slab {
+    fn pop_abandoned(&mut self, c: usize) -> *mut Span {
         let slab = self.abandoned[c];
         if !slab.is_null() {
             // SAFETY: listed slabs are live span heads; we hold the pool lock.
@@ -701,13 +701,13 @@ impl Pool {
 
 /// A fresh span of `class` owned by `owner`, whose SuperSlabs are `lists` (null: none), or null
 /// when out of memory or, unless `may_grow`, when the pool would need a new SuperSlab.
-pub fn acquire_span(class: SizeClass, owner: *mut SpanOwner, lists: *mut SuperSlabs, may_grow: bool) -> *mut Slab {
+pub fn acquire_span(class: SizeClass, owner: *mut SpanOwner, lists: *mut SuperSlabs, may_grow: bool) -> *mut Span {
     with_pool(|p| p.acquire(class, owner, lists, may_grow))
 }
 
 /// A span of `n` slabs holding one Large block, owned by `owner` (see `large_span`), and
 /// whether its memory reads as zero; None when out of memory.
-pub fn acquire_large_span(n: usize, owner: *mut SpanOwner) -> Option<(*mut Slab, bool)> {
+pub fn acquire_large_span(n: usize, owner: *mut SpanOwner) -> Option<(*mut Span, bool)> {
     with_pool(|p| p.acquire_large(n, owner))
 }
 
@@ -715,7 +715,7 @@ pub fn acquire_large_span(n: usize, owner: *mut SpanOwner) -> Option<(*mut Slab,
 ///
 /// # Safety
 /// `slab` is a live Large span head, used by the caller alone (the block's owner).
-pub unsafe fn grow_large_span(slab: *mut Slab, n: usize) -> bool {
+pub unsafe fn grow_large_span(slab: *mut Span, n: usize) -> bool {
     // SAFETY: forwarded from the caller.
     with_pool(|p| unsafe { p.grow_large(slab, n) })
 }
@@ -734,7 +734,7 @@ pub unsafe fn disown(lists: *mut SuperSlabs) {
 /// # Safety
 /// `slab` must be a span head obtained from `acquire_span`/`adopt`, with `used() == 0`, referenced
 /// by no heap list.
-pub unsafe fn release_span(slab: *mut Slab) {
+pub unsafe fn release_span(slab: *mut Span) {
     // SAFETY: forwarded from the caller.
     with_pool(|p| unsafe { p.release(slab) });
     crate::memory::purge_state::wake_purger();
@@ -745,7 +745,7 @@ pub unsafe fn release_span(slab: *mut Slab) {
 /// # Safety
 /// `slab` must be a span head in use, owned by a heap no thread uses but the caller, and on none
 /// of its lists.
-pub unsafe fn abandon(slab: *mut Slab) {
+pub unsafe fn abandon(slab: *mut Span) {
     with_pool(|p| {
         // SAFETY: we own the slab until the owner is cleared; the list is under the pool lock.
         unsafe {
@@ -758,14 +758,14 @@ pub unsafe fn abandon(slab: *mut Slab) {
 }
 
 /// Takes an abandoned slab of `class`, now owned by `owner`; null when there is none.
-pub fn adopt(class: SizeClass, owner: *mut SpanOwner) -> *mut Slab {
+pub fn adopt(class: SizeClass, owner: *mut SpanOwner) -> *mut Span {
     with_pool(|p| {
         let slab = p.pop_abandoned(class.index());
         if !slab.is_null() {
             // SAFETY: abandoned slabs are live span heads; the list is under the pool lock.
             unsafe {
                 (*slab).set_in_full(false);
-                // Relaxed: only the new owner compares with its own heap (see `Slab::init`).
+                // Relaxed: only the new owner compares with its own heap (see `Span::init`).
                 (*slab).owner.store(owner, Ordering::Relaxed);
             }
         }
@@ -866,16 +866,16 @@ mod tests {
         unsafe {
             assert!(pagemap::is_superslab((*a).start as usize));
             let last = (*a).start.add(class.span_slabs() * SLAB_SIZE - 1);
-            assert_eq!(SuperSlab::slab_of((*a).start), a);
-            assert_eq!(SuperSlab::slab_of(last), a);
+            assert_eq!(SuperSlab::span_of((*a).start), a);
+            assert_eq!(SuperSlab::span_of(last), a);
             // Only the span's first slab has its descriptor in place: the first block of the
-            // next slab is found through `slab_of` alone.
+            // next slab is found through `span_of` alone.
             assert_eq!(SuperSlab::descriptor_at((*a).start), a);
             let (d, span) = (class.block_size(), class.span_slabs() * SLAB_SIZE);
             let head = span % d;
             let b = (*a).start.add(head + (SLAB_SIZE - head).div_ceil(d) * d);
             assert!((*SuperSlab::descriptor_at(b)).block_at(b).is_none());
-            assert_eq!(SuperSlab::slab_of(b), a);
+            assert_eq!(SuperSlab::span_of(b), a);
             // Not handed out, not even carved: rejected until it is.
             assert!((*a).block_at(b).is_none());
             while (*a).extend().1 > 0 {}
@@ -884,7 +884,7 @@ mod tests {
             let start = (*a).start;
             release_span(a);
             // The descriptor now rejects the old pointer.
-            assert!((*SuperSlab::slab_of(start)).block_at(start).is_none());
+            assert!((*SuperSlab::span_of(start)).block_at(start).is_none());
         }
     }
 }

@@ -5,7 +5,7 @@
 //! kernel's `vm.max_map_count`, after which every mmap of the process failed.) Larger blocks,
 //! and those aligned beyond a slab, keep a mapping each (`large`).
 //!
-//! A Large span's descriptor (`Slab::init_large`) has one block, its start, so that `free`,
+//! A Large span's descriptor (`Span::init_large`) has one block, its start, so that `free`,
 //! `realloc` and `malloc_usable_size` find and validate it like any slab block; it is owned
 //! by no heap (its owner is `LIVE`, a static), so every free takes the remote path, which
 //! brings it here. Freed spans go back to the pool, whose decay gives their pages back once
@@ -13,7 +13,7 @@
 //! out first, so hot sizes neither fault pages in nor make syscalls).
 
 use crate::blocks::block::Block;
-use crate::blocks::span::{Slab, SpanOwner, SLAB_SIZE};
+use crate::blocks::span::{Span, SpanOwner, SLAB_SIZE};
 use crate::pool::{decay, superslab};
 
 use core::ptr;
@@ -69,7 +69,7 @@ pub fn alloc(size: usize, zero: bool) -> *mut u8 {
 ///
 /// # Safety
 /// `slab` is a Large span head, found from the block being freed.
-pub unsafe fn free(slab: *mut Slab) {
+pub unsafe fn free(slab: *mut Span) {
     // SAFETY: per the caller, the descriptor is readable. AcqRel: the release below must not
     // be reordered before the claim, and the winner sees the block's last owner's writes.
     let won = unsafe { (*slab).owner.compare_exchange(live(), ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed) };
@@ -93,7 +93,7 @@ pub unsafe fn free(slab: *mut Slab) {
 ///
 /// # Safety
 /// `slab` is a live Large span head, the block's owner calls.
-pub unsafe fn grow_in_place(slab: *mut Slab, size: usize) -> bool {
+pub unsafe fn grow_in_place(slab: *mut Span, size: usize) -> bool {
     // SAFETY: forwarded from the caller; the descriptor is readable.
     unsafe {
         let old = (*slab).block_size();

@@ -4,12 +4,12 @@
 use crate::blocks::block::Block;
 use crate::blocks::check;
 use crate::blocks::size_class::SizeClass;
-use crate::blocks::span::Slab;
+use crate::blocks::span::Span;
 use crate::pool::decay;
 use crate::pool::superslab::{self, SuperSlab};
 use crate::tiers::heap::lifecycle::{abandon_parked, abandon_parked_since, parked_count, ORPHAN, PARKED_SPANS};
 use crate::tiers::heap::lists::{
-    collect, empty_slab, forget_fast, push_avail, push_full, release_span, rotate_full, set_fast, unlink, Heap, Kind,
+    collect, empty_span, forget_fast, push_avail, push_full, release_span, rotate_full, set_fast, unlink, Heap, Kind,
 };
 use core::ptr;
 
@@ -84,7 +84,7 @@ pub(super) unsafe fn alloc_slow_inner(heap: *mut Heap, class: SizeClass) -> *mut
                 }
                 let b = alloc_from(heap, class);
                 if !b.is_null() {
-                    set_fast(heap, class.index(), SuperSlab::slab_of(b));
+                    set_fast(heap, class.index(), SuperSlab::span_of(b));
                 }
                 b
             }
@@ -115,7 +115,7 @@ pub(super) unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
         // 1. The available slabs: collect pending frees, carve more blocks, or retire as full.
         loop {
             let s = (*heap).avail[c];
-            if s == empty_slab() {
+            if s == empty_span() {
                 break;
             }
             if let Some(b) = take_block(heap, s) {
@@ -135,7 +135,7 @@ pub(super) unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
             if (*s).has_pending_frees() {
                 unlink(heap, s);
                 collect(heap, s);
-                if (*s).used() == 0 && (*heap).avail[c] != empty_slab() {
+                if (*s).used() == 0 && (*heap).avail[c] != empty_span() {
                     forget_fast(heap, s);
                     release_span(s);
                 } else {
@@ -148,7 +148,7 @@ pub(super) unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
             rotate_full(heap, c, s);
         }
         let s = (*heap).avail[c];
-        if s != empty_slab() {
+        if s != empty_span() {
             if let Some(b) = take_block(heap, s) {
                 return b;
             }
@@ -196,7 +196,7 @@ pub(super) unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
 
 /// Pops a block from `s` after collecting its pending frees or carving new blocks.
 #[inline(always)]
-pub(super) unsafe fn take_block(heap: *mut Heap, s: *mut Slab) -> Option<*mut u8> {
+pub(super) unsafe fn take_block(heap: *mut Heap, s: *mut Span) -> Option<*mut u8> {
     // SAFETY: `s` is owned by `heap`, which the caller may use.
     unsafe {
         if (*s).free.is_null() {

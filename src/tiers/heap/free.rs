@@ -5,7 +5,7 @@
 use crate::blocks::block::{freed_key, Block};
 use crate::blocks::check;
 use crate::blocks::size_class::FIRST_MID_CLASS;
-use crate::blocks::span::Slab;
+use crate::blocks::span::Span;
 use crate::platform::diag;
 use crate::pool::superslab::SuperSlab;
 use crate::tiers::heap::lifecycle::thread_heap;
@@ -20,10 +20,10 @@ use core::sync::atomic::Ordering;
 /// # Safety
 /// `p` lies in a live SuperSlab (the pagemap said so) or in the arena.
 #[inline]
-pub unsafe fn slab_block(p: *mut u8, call: &str) -> (*mut Slab, *mut Block) {
+pub unsafe fn span_block(p: *mut u8, call: &str) -> (*mut Span, *mut Block) {
     // SAFETY: per the caller; descriptors of a live SuperSlab are always readable.
     unsafe {
-        let slab = SuperSlab::slab_of(p);
+        let slab = SuperSlab::span_of(p);
         match (*slab).block_at(p) {
             Some(b) => (slab, b),
             None => diag::invalid_pointer(call, p, |l| (*slab).note_position(p, l)),
@@ -37,7 +37,7 @@ pub unsafe fn slab_block(p: *mut u8, call: &str) -> (*mut Slab, *mut Block) {
 /// # Safety
 /// `b` is a block of the live slab `slab` (`block_at` said so), hence readable.
 #[inline(always)]
-pub unsafe fn key_unless_freed(call: &str, slab: *mut Slab, b: *mut Block) -> usize {
+pub unsafe fn key_unless_freed(call: &str, slab: *mut Span, b: *mut Block) -> usize {
     let key = freed_key(b);
     // SAFETY: per the caller.
     if unsafe { (*b).key } == key {
@@ -69,10 +69,10 @@ pub unsafe fn free_in_superslab(p: *mut u8, heap: *mut Heap) {
 /// # Safety
 /// `p` lies in a live SuperSlab or in the arena, whose descriptors are readable.
 #[inline(always)]
-pub unsafe fn allocated_block(p: *mut u8) -> Option<(*mut Slab, *mut Block, usize)> {
+pub unsafe fn allocated_block(p: *mut u8) -> Option<(*mut Span, *mut Block, usize)> {
     // SAFETY: per the caller; `block_at` returned a block of the slab, hence readable.
     unsafe {
-        // Not `slab_of`: see above.
+        // Not `span_of`: see above.
         let slab = SuperSlab::descriptor_at(p);
         let b = (*slab).block_at(p)?;
         let key = freed_key(b);
@@ -88,7 +88,7 @@ pub unsafe fn allocated_block(p: *mut u8) -> Option<(*mut Slab, *mut Block, usiz
 /// # Safety
 /// As for `free`; `b` is a handed-out block of the live slab `slab`, not freed since.
 #[inline(always)]
-pub(super) unsafe fn free_block(b: *mut Block, heap: *mut Heap, slab: *mut Slab, key: usize) {
+pub(super) unsafe fn free_block(b: *mut Block, heap: *mut Heap, slab: *mut Span, key: usize) {
     // SAFETY: forwarded from the caller.
     unsafe {
         // Relaxed: only the owner itself ever stores its own heap here, so equality is stable.
@@ -107,7 +107,7 @@ pub(super) unsafe fn free_block(b: *mut Block, heap: *mut Heap, slab: *mut Slab,
 }
 
 /// A SuperSlab pointer that failed the fast path's checks, checked again with its span's
-/// descriptor: a block past the first slab of a mid span is freed from here; `slab_block` aborts
+/// descriptor: a block past the first slab of a mid span is freed from here; `span_block` aborts
 /// on a pointer that is not a block start (a retired SuperSlab's included), `key_unless_freed`
 /// on a block that is already free. Reached by a tail call, and returns, so that the fast path
 /// needs no stack frame. Calls nothing but `fatal`, which does not allocate: no guard
@@ -115,10 +115,10 @@ pub(super) unsafe fn free_block(b: *mut Block, heap: *mut Heap, slab: *mut Slab,
 #[cold]
 #[inline(never)]
 pub(super) fn free_rejected(p: *mut u8, heap: *mut Heap) {
-    // SAFETY: `free` found `p` in a live SuperSlab or in the arena; `slab_block` validated `b`
+    // SAFETY: `free` found `p` in a live SuperSlab or in the arena; `span_block` validated `b`
     // as a block of the live slab `slab`; `heap` is as `free` was given it.
     unsafe {
-        let (slab, b) = slab_block(p, "free");
+        let (slab, b) = span_block(p, "free");
         free_block(b, heap, slab, key_unless_freed("free", slab, b))
     }
 }
@@ -127,7 +127,7 @@ pub(super) fn free_rejected(p: *mut u8, heap: *mut Heap) {
 /// the class's pending chain already holds, joins the chain here (see `PendingFrees`);
 /// everything else is `free_remote_slow`'s.
 #[inline(never)]
-pub(super) unsafe fn free_remote(b: *mut Block, heap: *mut Heap, slab: *mut Slab, key: usize) {
+pub(super) unsafe fn free_remote(b: *mut Block, heap: *mut Heap, slab: *mut Span, key: usize) {
     // SAFETY: `b` is a handed-out block of `slab` (validated by the caller); a live `heap` is
     // the calling thread's.
     unsafe {
@@ -149,7 +149,7 @@ pub(super) unsafe fn free_remote(b: *mut Block, heap: *mut Heap, slab: *mut Slab
 /// slab at once.
 #[cold]
 #[inline(never)]
-pub(super) unsafe fn free_remote_slow(b: *mut Block, heap: *mut Heap, slab: *mut Slab, key: usize) {
+pub(super) unsafe fn free_remote_slow(b: *mut Block, heap: *mut Heap, slab: *mut Span, key: usize) {
     let e = crate::tiers::tls::Entered::enter();
     // SAFETY: forwarded from the caller, inside the guard.
     let now = unsafe { free_remote_guarded(b, heap, slab, key) };
@@ -162,7 +162,7 @@ pub(super) unsafe fn free_remote_slow(b: *mut Block, heap: *mut Heap, slab: *mut
 ///
 /// # Safety
 /// As for `free_remote`, inside the guard.
-pub(super) unsafe fn free_remote_guarded(b: *mut Block, mut heap: *mut Heap, slab: *mut Slab, key: usize) -> *mut Heap {
+pub(super) unsafe fn free_remote_guarded(b: *mut Block, mut heap: *mut Heap, slab: *mut Span, key: usize) -> *mut Heap {
     // SAFETY: as in `free_remote`; `thread_heap` runs inside the guard.
     unsafe {
         if (*slab).is_large() {
@@ -207,7 +207,7 @@ pub(super) unsafe fn free_remote_guarded(b: *mut Block, mut heap: *mut Heap, sla
 /// Inside the guard.
 #[cold]
 #[inline(never)]
-pub(super) unsafe fn free_local_slow(b: *mut Block, heap: *mut Heap, s: *mut Slab) {
+pub(super) unsafe fn free_local_slow(b: *mut Block, heap: *mut Heap, s: *mut Span) {
     // SAFETY: `s` is owned by `heap`, and the caller is its owner thread; `b` was just freed.
     crate::tiers::tls::guard(|| unsafe {
         let c = (*s).class.index();

@@ -7,7 +7,7 @@ use crate::platform::os;
 use crate::platform::sync::Mutex;
 use crate::pool::superslab::{self};
 use crate::tiers::heap::lists::{
-    collect, empty_slab, forget_fast, push_avail, release_span, sentinel, unlink, Heap, HeapStats, Kind, DEAD,
+    collect, empty_span, forget_fast, push_avail, release_span, sentinel, unlink, Heap, HeapStats, Kind, DEAD,
 };
 use core::ptr;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -310,7 +310,7 @@ pub(super) unsafe fn give_back_slabs(heap: *mut Heap, abandon: bool) -> usize {
         for c in 0..NUM_CLASSES {
             for first in [(*heap).avail[c], (*heap).full[c]] {
                 let mut s = first;
-                while !s.is_null() && s != empty_slab() {
+                while !s.is_null() && s != empty_span() {
                     let next = (*s).next;
                     collect(heap, s);
                     let empty = (*s).used() == 0;

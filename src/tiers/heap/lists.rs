@@ -3,7 +3,7 @@
 //! operations every path shares.
 
 use crate::blocks::size_class::NUM_CLASSES;
-use crate::blocks::span::Slab;
+use crate::blocks::span::Span;
 use crate::pool::decay;
 use crate::pool::superslab::{self, SuperSlabs};
 use crate::tiers::heap::pending::PendingFrees;
@@ -45,12 +45,12 @@ pub struct Heap {
     /// whose lines the program touched last; Larson: 11% fewer L1 misses), or after a slow
     /// path the slab it allocated from. The empty sentinel when there is none, or in check or
     /// statistics mode (so that every malloc takes the slow path, which checks and counts).
-    pub(super) fast: [*mut Slab; NUM_CLASSES],
+    pub(super) fast: [*mut Span; NUM_CLASSES],
     /// Per class: head of the list of slabs that may have free blocks, or the empty sentinel.
-    pub(super) avail: [*mut Slab; NUM_CLASSES],
+    pub(super) avail: [*mut Span; NUM_CLASSES],
     /// Per class: slabs found without free blocks (head and tail, for the round-robin scan).
-    pub(super) full: [*mut Slab; NUM_CLASSES],
-    pub(super) full_tail: [*mut Slab; NUM_CLASSES],
+    pub(super) full: [*mut Span; NUM_CLASSES],
+    pub(super) full_tail: [*mut Span; NUM_CLASSES],
     pub(super) kind: Kind,
     /// Check mode (`HAKMEM_CHECK`) and statistics mode (`HAKMEM_STATS`), fixed when the heap is
     /// created.
@@ -96,12 +96,12 @@ impl Heap {
     }
 }
 
-pub static EMPTY_SLAB: Slab = Slab::UNUSED;
+pub static EMPTY_SPAN: Span = Span::UNUSED;
 
 pub(super) const fn sentinel(kind: Kind) -> Heap {
     Heap {
-        fast: [ptr::addr_of!(EMPTY_SLAB) as *mut Slab; NUM_CLASSES],
-        avail: [ptr::addr_of!(EMPTY_SLAB) as *mut Slab; NUM_CLASSES],
+        fast: [ptr::addr_of!(EMPTY_SPAN) as *mut Span; NUM_CLASSES],
+        avail: [ptr::addr_of!(EMPTY_SPAN) as *mut Span; NUM_CLASSES],
         full: [ptr::null_mut(); NUM_CLASSES],
         full_tail: [ptr::null_mut(); NUM_CLASSES],
         kind,
@@ -124,22 +124,22 @@ pub static DEAD: Heap = sentinel(Kind::Dead);
 pub static BUSY: Heap = sentinel(Kind::Busy);
 
 #[inline(always)]
-pub(super) fn empty_slab() -> *mut Slab {
-    ptr::addr_of!(EMPTY_SLAB) as *mut Slab
+pub(super) fn empty_span() -> *mut Span {
+    ptr::addr_of!(EMPTY_SPAN) as *mut Span
 }
 
 /// Gives the empty span `s` back to the pool, then lets the decay run if it is due.
 ///
 /// # Safety
 /// As for `superslab::release_span`.
-pub(super) unsafe fn release_span(s: *mut Slab) {
+pub(super) unsafe fn release_span(s: *mut Span) {
     // SAFETY: forwarded from the caller.
     unsafe { superslab::release_span(s) };
     decay::tick();
 }
 
 /// Takes the remote frees of `s` into its free list, counting them for the statistics.
-pub(super) unsafe fn collect(heap: *mut Heap, s: *mut Slab) {
+pub(super) unsafe fn collect(heap: *mut Heap, s: *mut Span) {
     // SAFETY: `s` is owned by `heap`, which the caller may use.
     unsafe {
         let n = (*s).collect();
@@ -156,13 +156,13 @@ pub(super) unsafe fn collect(heap: *mut Heap, s: *mut Slab) {
 
 /// Points malloc's fast path for class `c` at `s` (at the empty sentinel in check and statistics
 /// modes).
-pub(super) unsafe fn set_fast(heap: *mut Heap, c: usize, s: *mut Slab) {
+pub(super) unsafe fn set_fast(heap: *mut Heap, c: usize, s: *mut Span) {
     // SAFETY: `heap` is live and used by its owner (caller).
-    unsafe { (*heap).fast[c] = if (*heap).slow() { empty_slab() } else { s } };
+    unsafe { (*heap).fast[c] = if (*heap).slow() { empty_span() } else { s } };
 }
 
 /// Before `s` leaves the heap: the fast path must not name it.
-pub(super) unsafe fn forget_fast(heap: *mut Heap, s: *mut Slab) {
+pub(super) unsafe fn forget_fast(heap: *mut Heap, s: *mut Span) {
     // SAFETY: `s` is owned by `heap`, used by its owner (caller).
     unsafe {
         let c = (*s).class.index();
@@ -172,7 +172,7 @@ pub(super) unsafe fn forget_fast(heap: *mut Heap, s: *mut Slab) {
     }
 }
 
-pub(super) unsafe fn set_avail_head(heap: *mut Heap, c: usize, s: *mut Slab) {
+pub(super) unsafe fn set_avail_head(heap: *mut Heap, c: usize, s: *mut Span) {
     // SAFETY: `heap` is live and used by its owner (caller).
     unsafe {
         (*heap).avail[c] = s;
@@ -180,7 +180,7 @@ pub(super) unsafe fn set_avail_head(heap: *mut Heap, c: usize, s: *mut Slab) {
     }
 }
 
-pub(super) unsafe fn push_avail(heap: *mut Heap, s: *mut Slab) {
+pub(super) unsafe fn push_avail(heap: *mut Heap, s: *mut Span) {
     // SAFETY: `s` is owned by `heap` and on no list (caller).
     unsafe {
         let c = (*s).class.index();
@@ -190,8 +190,8 @@ pub(super) unsafe fn push_avail(heap: *mut Heap, s: *mut Slab) {
             (*s).set_slow();
         }
         (*s).prev = ptr::null_mut();
-        (*s).next = if head == empty_slab() { ptr::null_mut() } else { head };
-        if head != empty_slab() {
+        (*s).next = if head == empty_span() { ptr::null_mut() } else { head };
+        if head != empty_span() {
             (*head).prev = s;
             // The old head may have been the class's only slab, kept empty: not any more.
             (*head).refresh_watermark();
@@ -201,7 +201,7 @@ pub(super) unsafe fn push_avail(heap: *mut Heap, s: *mut Slab) {
 }
 
 #[inline(always)]
-pub(super) unsafe fn push_full(heap: *mut Heap, s: *mut Slab) {
+pub(super) unsafe fn push_full(heap: *mut Heap, s: *mut Span) {
     // SAFETY: as in `push_avail`.
     unsafe {
         let c = (*s).class.index();
@@ -219,7 +219,7 @@ pub(super) unsafe fn push_full(heap: *mut Heap, s: *mut Slab) {
 }
 
 /// Moves the slabs of full list `c` before `s` (which is on it) to its tail, in order.
-pub(super) unsafe fn rotate_full(heap: *mut Heap, c: usize, s: *mut Slab) {
+pub(super) unsafe fn rotate_full(heap: *mut Heap, c: usize, s: *mut Span) {
     // SAFETY: the full list is `heap`'s, used by its owner (caller); `s` is on it.
     unsafe {
         let head = (*heap).full[c];
@@ -239,7 +239,7 @@ pub(super) unsafe fn rotate_full(heap: *mut Heap, c: usize, s: *mut Slab) {
 }
 
 #[inline(always)]
-pub(super) unsafe fn unlink(heap: *mut Heap, s: *mut Slab) {
+pub(super) unsafe fn unlink(heap: *mut Heap, s: *mut Span) {
     // SAFETY: `s` is on one of `heap`'s lists, which `in_full` names.
     unsafe {
         let c = (*s).class.index();
@@ -254,7 +254,7 @@ pub(super) unsafe fn unlink(heap: *mut Heap, s: *mut Slab) {
         } else if (*s).in_full() {
             (*heap).full[c] = next;
         } else {
-            set_avail_head(heap, c, if next.is_null() { empty_slab() } else { next });
+            set_avail_head(heap, c, if next.is_null() { empty_span() } else { next });
         }
         (*s).next = ptr::null_mut();
         (*s).prev = ptr::null_mut();

@@ -2,7 +2,7 @@
 //! one chain (see `PendingFrees`).
 
 use crate::blocks::block::Block;
-use crate::blocks::span::Slab;
+use crate::blocks::span::Span;
 use core::ptr;
 
 /// Blocks of one slab of a tiny class that this (non-owner) thread freed in a row, held back to
@@ -14,7 +14,7 @@ use core::ptr;
 /// count as used in their slab meanwhile, so it is neither released nor reused under them.
 #[derive(Clone, Copy)]
 pub(super) struct PendingFrees {
-    pub(super) slab: *mut Slab,
+    pub(super) slab: *mut Span,
     /// Newest first, linked through `next`; `last` is the oldest.
     pub(super) first: *mut Block,
     pub(super) last: *mut Block,
