@@ -24,6 +24,7 @@ use crate::blocks::span::{Span, SpanOwner, SLAB_SHIFT, SLAB_SIZE};
 use crate::memory::arena;
 use crate::memory::pagemap::{self, CHUNK_SIZE};
 use crate::platform::config;
+use crate::platform::list::{Links, List, Node};
 use crate::platform::os;
 use crate::platform::sync::Mutex;
 
@@ -51,11 +52,30 @@ pub struct SuperSlab {
     owner: *mut SuperSlabs,
     /// The list this SuperSlab is on (see `Pool::place`), and its links there.
     on: *mut SsList,
-    next: *mut SuperSlab,
-    prev: *mut SuperSlab,
+    state_links: Links<SuperSlab>,
     /// Links in the list of every SuperSlab (for purging and trimming).
-    all_next: *mut SuperSlab,
-    all_prev: *mut SuperSlab,
+    all_links: Links<SuperSlab>,
+}
+
+/// The lists of SuperSlabs by state (a heap's partial and full ones, the pool's shared, empty
+/// and retired ones: `SsList`) and the list of every SuperSlab (`Pool::all`).
+pub struct ByState;
+pub struct Every;
+
+// SAFETY: the links are the SuperSlab's own field for each kind.
+unsafe impl Node<ByState> for SuperSlab {
+    fn links(n: *mut Self) -> *mut Links<Self> {
+        // SAFETY: only computes the field's address.
+        unsafe { ptr::addr_of_mut!((*n).state_links) }
+    }
+}
+
+// SAFETY: as above.
+unsafe impl Node<Every> for SuperSlab {
+    fn links(n: *mut Self) -> *mut Links<Self> {
+        // SAFETY: only computes the field's address.
+        unsafe { ptr::addr_of_mut!((*n).all_links) }
+    }
 }
 
 const _: () = assert!(core::mem::size_of::<SuperSlab>() <= SLAB_SIZE);
@@ -119,14 +139,8 @@ impl SuperSlab {
             ptr::addr_of_mut!((*ss).freed_at_ms).write([freed_at_ms; SLABS_PER_SUPERSLAB]);
             ptr::addr_of_mut!((*ss).owner).write(ptr::null_mut());
             ptr::addr_of_mut!((*ss).on).write(ptr::null_mut());
-            for link in [
-                ptr::addr_of_mut!((*ss).next),
-                ptr::addr_of_mut!((*ss).prev),
-                ptr::addr_of_mut!((*ss).all_next),
-                ptr::addr_of_mut!((*ss).all_prev),
-            ] {
-                link.write(ptr::null_mut());
-            }
+            ptr::addr_of_mut!((*ss).state_links).write(Links::NONE);
+            ptr::addr_of_mut!((*ss).all_links).write(Links::NONE);
         }
     }
 
@@ -164,43 +178,30 @@ impl SuperSlab {
 
 /// A doubly linked list of SuperSlabs (through `next`/`prev`); each is on at most one.
 pub struct SsList {
-    head: *mut SuperSlab,
-    len: usize,
+    list: List<SuperSlab, ByState>,
 }
 
 impl SsList {
-    const EMPTY: SsList = SsList { head: ptr::null_mut(), len: 0 };
+    const EMPTY: SsList = SsList { list: List::EMPTY };
+
+    fn head(&self) -> *mut SuperSlab {
+        self.list.head()
+    }
 
     unsafe fn push(&mut self, ss: *mut SuperSlab) {
         // SAFETY: `ss` is live and on no list (caller; pool lock held).
         unsafe {
             (*ss).on = self;
-            (*ss).prev = ptr::null_mut();
-            (*ss).next = self.head;
-            if !self.head.is_null() {
-                (*self.head).prev = ss;
-            }
+            self.list.push_front(ss);
         }
-        self.head = ss;
-        self.len += 1;
     }
 
     unsafe fn remove(&mut self, ss: *mut SuperSlab) {
         // SAFETY: `ss` is on this list (caller; pool lock held).
         unsafe {
-            if (*ss).prev.is_null() {
-                self.head = (*ss).next;
-            } else {
-                (*(*ss).prev).next = (*ss).next;
-            }
-            if !(*ss).next.is_null() {
-                (*(*ss).next).prev = (*ss).prev;
-            }
+            self.list.remove(ss);
             (*ss).on = ptr::null_mut();
-            (*ss).next = ptr::null_mut();
-            (*ss).prev = ptr::null_mut();
         }
-        self.len -= 1;
     }
 
     /// The first SuperSlab of the list with `n` consecutive free slabs, and where they start.
@@ -210,7 +211,7 @@ impl SsList {
 
     /// `find` among the first `budget` SuperSlabs of the list.
     fn find_within(&self, n: usize, mut budget: usize) -> Option<(*mut SuperSlab, usize)> {
-        let mut ss = self.head;
+        let mut ss = self.head();
         while !ss.is_null() && budget > 0 {
             budget -= 1;
             // SAFETY: SuperSlabs on a list are live (pool lock held).
@@ -218,7 +219,7 @@ impl SsList {
                 if let Some(i) = find_run((*ss).used_mask, n) {
                     return Some((ss, i));
                 }
-                ss = (*ss).next;
+                ss = List::<_, ByState>::next(ss);
             }
         }
         None
@@ -242,8 +243,8 @@ pub struct Pool {
     shared: SsList,
     /// SuperSlabs with no span in use (no owner).
     empty: SsList,
-    /// Every SuperSlab (through `all_next`/`all_prev`).
-    all: *mut SuperSlab,
+    /// Every SuperSlab.
+    all: List<SuperSlab, Every>,
     /// Empty SuperSlabs of the arena beyond the cache: not in `all`, not in the pagemap, their
     /// slabs' pages purged; taken again before the arena is carved further.
     retired: SsList,
@@ -267,7 +268,7 @@ const DECAY_BYTES_BUDGET: usize = 64 << 20;
 pub static POOL: Mutex<Pool> = Mutex::new(Pool {
     shared: SsList::EMPTY,
     empty: SsList::EMPTY,
-    all: ptr::null_mut(),
+    all: List::EMPTY,
     retired: SsList::EMPTY,
     abandoned: [ptr::null_mut(); NUM_CLASSES],
     abandoned_tail: [ptr::null_mut(); NUM_CLASSES],
@@ -357,7 +358,7 @@ impl Pool {
     /// A new empty SuperSlab: a retired one, else a chunk carved from the arena, else a mapping
     /// of its own; null when out of memory.
     fn new_superslab(&mut self) -> *mut SuperSlab {
-        let retired = self.retired.head;
+        let retired = self.retired.head();
         // Which slabs hold pages, and since when they are free.
         let (mem, dirty, freed_at_ms) = if !retired.is_null() {
             // A retired SuperSlab's slabs whose purge the kernel refused (locked memory:
@@ -399,11 +400,7 @@ impl Pool {
         }
         // SAFETY: the new SuperSlab is live and on no list.
         unsafe {
-            (*ss).all_next = self.all;
-            if !self.all.is_null() {
-                (*self.all).all_prev = ss;
-            }
-            self.all = ss;
+            self.all.push_front(ss);
             self.place(ss);
         }
         ss
@@ -448,7 +445,7 @@ impl Pool {
         // SAFETY: `lists` is null or the owner's, in a heap record that is never unmapped.
         let own = unsafe { lists.as_ref() }.and_then(|l| l.partial.find(n));
         let (ss, first) = own.or_else(|| self.shared.find_within(n, SHARED_FIND_BUDGET)).or_else(|| {
-            let ss = match self.empty.head {
+            let ss = match self.empty.head() {
                 ss if !ss.is_null() => ss,
                 _ if may_grow => self.new_superslab(),
                 _ => ptr::null_mut(),
@@ -524,12 +521,12 @@ impl Pool {
         let delay = crate::memory::purge_state::delay_ms();
         let mut budget = DECAY_BYTES_BUDGET;
         let mut pending = false;
-        let mut ss = self.all;
+        let mut ss = self.all.head();
         while !ss.is_null() && budget > 0 {
             // SAFETY: SuperSlabs on the list are live; we hold the pool lock. `next` is read
             // before `ss` may leave the list.
             unsafe {
-                let next = (*ss).all_next;
+                let next = List::<_, Every>::next(ss);
                 let freed_at = &(*ss).freed_at_ms;
                 let mut old = 0u32;
                 for (i, &t) in freed_at.iter().enumerate() {
@@ -539,7 +536,7 @@ impl Pool {
                 }
                 let free = !(*ss).used_mask;
                 let empty = (*ss).used_mask == HEADER_SLABS_MASK;
-                let given = if empty && self.empty.len > cache && free & (*ss).dirty_mask & !old == 0 {
+                let given = if empty && self.empty.list.len() > cache && free & (*ss).dirty_mask & !old == 0 {
                     self.give_back_empty(ss)
                 } else {
                     let given = SuperSlab::purge_slabs(ss, old);
@@ -564,8 +561,8 @@ impl Pool {
         // SAFETY: `lists` is a heap record's, touched only under the pool lock (held).
         unsafe {
             for list in [ptr::addr_of_mut!((*lists).partial), ptr::addr_of_mut!((*lists).full)] {
-                while !(*list).head.is_null() {
-                    let ss = (*list).head;
+                while !(*list).head().is_null() {
+                    let ss = (*list).head();
                     (*ss).owner = ptr::null_mut();
                     self.place(ss);
                 }
@@ -579,15 +576,7 @@ impl Pool {
         // SAFETY: `ss` is live, empty and on the empty list (caller); we hold the pool lock.
         unsafe {
             self.empty.remove(ss);
-            let (prev, next) = ((*ss).all_prev, (*ss).all_next);
-            if prev.is_null() {
-                self.all = next;
-            } else {
-                (*prev).all_next = next;
-            }
-            if !next.is_null() {
-                (*next).all_prev = prev;
-            }
+            self.all.remove(ss);
             self.superslabs_mapped -= 1;
             pagemap::set_superslab(ss as usize, false);
             if arena::contains(ss as usize) {
@@ -608,12 +597,12 @@ impl Pool {
     /// Purges every free slab.
     fn purge_all(&mut self) -> usize {
         let mut bytes = 0;
-        let mut ss = self.all;
+        let mut ss = self.all.head();
         while !ss.is_null() {
             // SAFETY: SuperSlabs on the list are live; we hold the pool lock.
             unsafe {
                 bytes += SuperSlab::purge_free_slabs(ss);
-                ss = (*ss).all_next;
+                ss = List::<_, Every>::next(ss);
             }
         }
         bytes
@@ -691,9 +680,9 @@ impl Pool {
     fn trim(&mut self) -> usize {
         self.sweep_abandoned(self.abandoned_count);
         let mut released = 0;
-        while !self.empty.head.is_null() {
+        while !self.empty.head().is_null() {
             // SAFETY: SuperSlabs on the empty list are live and empty; we hold the pool lock.
-            released += unsafe { self.give_back_empty(self.empty.head) };
+            released += unsafe { self.give_back_empty(self.empty.head()) };
         }
         released + self.purge_all()
     }
@@ -809,7 +798,7 @@ pub fn spans_acquired() -> u64 {
 pub fn class_usage(classes: &mut [(u64, u64); NUM_CLASSES]) -> u64 {
     let mut large_bytes = 0u64;
     with_pool(|p| {
-        let mut ss = p.all;
+        let mut ss = p.all.head();
         while !ss.is_null() {
             // SAFETY: every SuperSlab on `all` is mapped, and its descriptors with it; a span head's
             // fields are read volatile (their owner may be changing them).
@@ -829,7 +818,7 @@ pub fn class_usage(classes: &mut [(u64, u64); NUM_CLASSES]) -> u64 {
                         c.1 += capacity as u64;
                     }
                 }
-                ss = (*ss).all_next;
+                ss = List::<_, Every>::next(ss);
             }
         }
     });

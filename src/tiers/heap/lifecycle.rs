@@ -3,11 +3,12 @@
 //! raw mmap), the orphan heap that serves exited threads, malloc_trim's part, fork.
 
 use crate::blocks::size_class::{FIRST_MID_CLASS, NUM_CLASSES};
+use crate::platform::list::List;
 use crate::platform::os;
 use crate::platform::sync::Mutex;
-use crate::pool::superslab::{self};
+use crate::pool::superslab;
 use crate::tiers::heap::lists::{
-    collect, empty_span, forget_fast, push_avail, release_span, sentinel, unlink, Heap, HeapStats, Kind, DEAD,
+    collect, empty_span, forget_fast, push_avail, release_span, sentinel, unlink, Heap, HeapStats, Kind, Records, DEAD,
 };
 use core::ptr;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -49,8 +50,8 @@ pub(super) unsafe fn flush_pending(heap: *mut Heap) {
 }
 
 pub struct Registry {
-    live: *mut Heap,
-    free_records: *mut Heap,
+    live: List<Heap, Records>,
+    free_records: List<Heap, Records>,
     key: Option<libc::pthread_key_t>,
     /// Heaps of exited threads, kept whole for the next threads that start, the newest last
     /// (see `thread_exit`). They stay on the live list.
@@ -95,8 +96,8 @@ pub fn parked_count() -> usize {
 }
 
 pub static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-    live: ptr::null_mut(),
-    free_records: ptr::null_mut(),
+    live: List::EMPTY,
+    free_records: List::EMPTY,
     key: None,
     parked: [ptr::null_mut(); PARKED_MAX],
     parked_len: 0,
@@ -165,7 +166,7 @@ pub(super) fn create_heap() -> *mut Heap {
             r.set_parked_len(r.parked_len - 1);
             return (r.parked[r.parked_len], r.key);
         }
-        if r.free_records.is_null() {
+        if r.free_records.is_empty() {
             let bytes = os::align_up(RECORDS_PER_MAP * core::mem::size_of::<Heap>(), os::PAGE_SIZE);
             let chunk = os::map(bytes).cast::<Heap>();
             if chunk.is_null() {
@@ -173,11 +174,7 @@ pub(super) fn create_heap() -> *mut Heap {
             }
             for i in 0..RECORDS_PER_MAP {
                 // SAFETY: `chunk` holds RECORDS_PER_MAP records' worth of fresh memory.
-                unsafe {
-                    let h = chunk.add(i);
-                    (*h).next = r.free_records;
-                    r.free_records = h;
-                }
+                unsafe { r.free_records.push_front(chunk.add(i)) };
             }
         }
         if r.key.is_none() {
@@ -188,18 +185,13 @@ pub(super) fn create_heap() -> *mut Heap {
                 HEAP_KEY.store(key as usize + 1, Ordering::Release);
             }
         }
-        let h = r.free_records;
-        // SAFETY: `h` is a record on the free list; it becomes a live heap linked first.
+        let h = r.free_records.pop_front();
+        // SAFETY: `h` was a free record; it becomes a live heap, on no list until it is pushed.
         unsafe {
-            r.free_records = (*h).next;
             h.write(sentinel(Kind::Live));
             (*h).take_modes();
-            (*h).next = r.live;
-            if !r.live.is_null() {
-                (*r.live).prev = h;
-            }
+            r.live.push_front(h);
         }
-        r.live = h;
         (h, r.key)
     });
     if heap.is_null() {
@@ -347,18 +339,9 @@ pub(super) unsafe fn retire_heap(heap: *mut Heap) {
     with_registry(|r| {
         // SAFETY: `heap` is on the live list; we move it to the free list.
         unsafe {
-            let (prev, next) = ((*heap).prev, (*heap).next);
-            if !next.is_null() {
-                (*next).prev = prev;
-            }
-            if prev.is_null() {
-                r.live = next;
-            } else {
-                (*prev).next = next;
-            }
+            r.live.remove(heap);
             (*heap).kind = Kind::Dead;
-            (*heap).next = r.free_records;
-            r.free_records = heap;
+            r.free_records.push_front(heap);
         }
     });
 }
@@ -392,11 +375,11 @@ pub fn tier_totals() -> (u64, u64, u64, u64) {
         remote += s.remote_frees;
     };
     with_registry(|r| {
-        let mut h = r.live;
+        let mut h = r.live.head();
         while !h.is_null() {
             add(h);
-            // SAFETY: the live list is consistent under the lock.
-            h = unsafe { (*h).next };
+            // SAFETY: the live list's records are mapped for good.
+            h = unsafe { List::<_, Records>::next(h) };
         }
     });
     add(&*ORPHAN.lock());

@@ -4,6 +4,7 @@
 
 use crate::blocks::size_class::NUM_CLASSES;
 use crate::blocks::span::Span;
+use crate::platform::list::{Links, Node};
 use crate::pool::decay;
 use crate::pool::superslab::{self, SuperSlabs};
 use crate::tiers::heap::pending::PendingFrees;
@@ -65,11 +66,21 @@ pub struct Heap {
     /// Only tiny classes of live heaps outside check mode ever start a chain; the others stay
     /// `NONE`, which no free matches, so that `free_remote` tests nothing else.
     pub(super) pending: [PendingFrees; NUM_CLASSES],
-    /// Links in the registry of live heaps, or in the free list of heap records.
-    pub(super) next: *mut Heap,
-    pub(super) prev: *mut Heap,
+    /// Links in the registry's list of live heaps, or in its list of free records.
+    pub(super) links: Links<Heap>,
     /// While parked: `superslab::spans_acquired()` when it was parked (see `thread_exit`).
     pub(super) parked_at: u64,
+}
+
+/// The registry's lists of heap records (live, and free for reuse).
+pub struct Records;
+
+// SAFETY: the links are the record's own field.
+unsafe impl Node<Records> for Heap {
+    fn links(n: *mut Self) -> *mut Links<Self> {
+        // SAFETY: only computes the field's address.
+        unsafe { ptr::addr_of_mut!((*n).links) }
+    }
 }
 
 // SAFETY: a heap is used by its thread only (the orphan heap under its lock); the static
@@ -111,8 +122,7 @@ pub(super) const fn sentinel(kind: Kind) -> Heap {
         stats: HeapStats::ZERO,
         superslabs: SuperSlabs::EMPTY,
         pending: [PendingFrees::NONE; NUM_CLASSES],
-        next: ptr::null_mut(),
-        prev: ptr::null_mut(),
+        links: Links::NONE,
         parked_at: 0,
     }
 }
