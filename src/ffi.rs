@@ -57,6 +57,10 @@ fn reentrant_alloc(size: usize, align: usize) -> *mut u8 {
     p
 }
 
+/// malloc. Its fast path, a tiny block from the thread heap's current span for the class, is
+/// 20 instructions from entry to `ret` (`api::malloc_fast`, `tiers::heap::alloc::pop_fast`;
+/// BENCHMARKS.md walks them): the thread's heap, the size's class, the span's list head, the
+/// head's range check, the link's decoding, the new head, the key cleared, the count.
 #[inline(always)]
 pub(crate) fn do_malloc(size: usize) -> *mut c_void {
     let heap = crate::tiers::tls::heap();
@@ -65,13 +69,14 @@ pub(crate) fn do_malloc(size: usize) -> *mut c_void {
     if !b.is_null() {
         return b.cast();
     }
-    malloc_slow(size, heap)
+    malloc_not_tiny(size, heap)
 }
 
-/// malloc past the tiny fast path: a mid-size block from its class's current slab, else the
-/// generic path inside the guard (heap creation, refills, the Large tier, re-entered calls).
+/// malloc past the tiny fast path: a mid-size block from its class's current span (the mid
+/// fast path), else the generic path inside the guard (heap creation, refills, the Large tier,
+/// re-entered calls).
 #[inline(never)]
-fn malloc_slow(size: usize, heap: *mut Heap) -> *mut c_void {
+fn malloc_not_tiny(size: usize, heap: *mut Heap) -> *mut c_void {
     // SAFETY: as in `do_malloc`.
     let b = unsafe { api::malloc_fast_mid(heap, size) };
     if !b.is_null() {
@@ -83,8 +88,13 @@ fn malloc_slow(size: usize, heap: *mut Heap) -> *mut c_void {
     guarded(Entered::enter(), true, |heap| unsafe { api::malloc(heap, size) }, reentrant).cast()
 }
 
+/// free. Its fast path, the owner's free of a small block, is 38 instructions from entry to
+/// `ret` (`api::free::free`, `tiers::heap::free::free_in_superslab`, `free_block`;
+/// BENCHMARKS.md walks them): the arena check, the span descriptor, the block-start check,
+/// the freed key, the owner, the push, the span's count, the class's current span.
+///
 /// # Safety
-/// `p` is null or a live block of this allocator (or foreign: see `init`).
+/// `p` is null or a live block of this allocator (or foreign: see `process::foreign`).
 #[inline(always)]
 pub(crate) unsafe fn do_free(p: *mut c_void) {
     // SAFETY: the thread's heap, or a sentinel: a re-entered call finds `BUSY`, which owns no
