@@ -24,7 +24,7 @@ pub const MIN_ALIGN: usize = 16;
 
 /// # Safety
 /// (For every function here that takes `heap`.) `heap` is the calling thread's heap (or a
-/// sentinel other than `BUSY`) as its entry point took it and `heap::thread_heap` resolved it;
+/// sentinel other than `BUSY`) as its entry point took it and `lifecycle::thread_heap` resolved it;
 /// pointers passed in were returned by this allocator (or are foreign, handled by policy).
 #[inline(always)]
 pub unsafe fn malloc(heap: *mut Heap, size: usize) -> *mut u8 {
@@ -45,7 +45,7 @@ pub unsafe fn malloc(heap: *mut Heap, size: usize) -> *mut u8 {
 /// `malloc` (a larger size, an empty slab, a sentinel heap, check or statistics mode).
 ///
 /// # Safety
-/// As for `heap::pop_fast`.
+/// As for `tiers::heap::alloc::pop_fast`.
 #[inline(always)]
 pub unsafe fn malloc_fast(heap: *mut Heap, size: usize) -> *mut u8 {
     if size <= TINY_MAX {
@@ -61,7 +61,7 @@ pub unsafe fn malloc_fast(heap: *mut Heap, size: usize) -> *mut u8 {
 /// null when the call needs `malloc`.
 ///
 /// # Safety
-/// As for `heap::pop_fast`.
+/// As for `tiers::heap::alloc::pop_fast`.
 #[inline(always)]
 pub unsafe fn malloc_fast_mid(heap: *mut Heap, size: usize) -> *mut u8 {
     if size > TINY_MAX && size <= MID_MAX {
@@ -331,7 +331,7 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
 
 /// Gives cached and free memory back to the kernel; true when something was released. First
 /// the calling thread's heap and the heaps parked by exited threads give back their free slabs
-/// (`heap::trim`).
+/// (`lifecycle::trim`).
 ///
 /// # Safety
 /// See `malloc`.

@@ -81,7 +81,7 @@ const fn inverse(m: usize) -> usize {
     x
 }
 
-/// Sets the secrets (once, before any block exists: see `init::seed_secret`).
+/// Sets the secrets (once, before any block exists: see `process::init`).
 pub fn seed_secret(secret: usize, multiplier: usize) {
     SECRET.store(secret | 1, Ordering::Relaxed);
     LINK_MUL.store(multiplier | 1, Ordering::Relaxed);

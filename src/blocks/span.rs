@@ -278,7 +278,7 @@ impl Span {
     }
 
     /// Pops a block from `free` (owner only); null when `free` is empty. The fast path's
-    /// version of this is `heap::pop_fast`; this one reports a corrupted head.
+    /// version of this is `tiers::heap::alloc::pop_fast`; this one reports a corrupted head.
     #[inline(always)]
     pub fn pop(&mut self) -> *mut Block {
         let b = self.free;

@@ -12,7 +12,7 @@
 //! | `HAKMEM_LARGE_CACHE_MB`| 64      | 0 ..= 1048576 | bytes of freed large mappings kept for reuse (at least; 0: none) |
 //! | `HAKMEM_ARENA_MB`      | 32768   | 0 ..= 67108864 | address space reserved for SuperSlabs (see `arena`); 0: none |
 //! | `HAKMEM_PURGE_DELAY_MS`| 100     | 0 ..= 3600000 | how long freed memory is kept for reuse before it goes back to the kernel |
-//! | `HAKMEM_PURGE_THREAD`  | on      | switch | a background thread gives freed memory back while the program is idle (see `decay`) |
+//! | `HAKMEM_PURGE_THREAD`  | on      | switch | a background thread gives freed memory back while the program is idle (see `process::purger`) |
 //! | `HAKMEM_THP`           | auto    | `never`, `auto`, `always` | ask the kernel to back SuperSlabs and Large mappings with transparent huge pages (see `huge`): `auto` Large mappings of 64 MiB or more, `always` every SuperSlab and Large mapping, `never` none (the kernel's own setting still applies) |
 //! | `HAKMEM_VERBOSE`       | off     | switch | print the options in effect (and the peer allocator found) at start-up |
 //!

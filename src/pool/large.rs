@@ -77,7 +77,7 @@ struct Cached {
 const NO_ENTRY: Cached = Cached { header: ptr::null_mut(), bytes: 0, freed_at_ms: 0 };
 
 /// Freed mappings kept for reuse. Bounds: `CACHE_SLOTS` entries, `cache_limit()` bytes, and
-/// `decay::delay_ms()` of idleness (then unmapped).
+/// `purge_state::delay_ms()` of idleness (then unmapped).
 pub struct Cache {
     /// Oldest first; `len` used.
     slots: [Cached; CACHE_SLOTS],
@@ -481,7 +481,7 @@ impl Cache {
         e
     }
 
-    /// Removes the entries idle for longer than `decay::delay_ms()` into `out`; returns how many.
+    /// Removes the entries idle for longer than `purge_state::delay_ms()` into `out`; returns how many.
     fn take_expired(&mut self, now: u64, out: &mut [Cached; CACHE_SLOTS]) -> usize {
         let mut n = 0;
         while self.len > 0 && now.saturating_sub(self.slots[0].freed_at_ms) > crate::memory::purge_state::delay_ms() {
@@ -568,7 +568,7 @@ fn cache_put(h: *mut LargeHeader, bytes: usize) -> bool {
     fits
 }
 
-/// Unmaps the cached mappings idle for longer than `decay::delay_ms()` (see `decay`).
+/// Unmaps the cached mappings idle for longer than `purge_state::delay_ms()` (see `decay`).
 /// True while mappings are still cached (they expire later).
 pub fn expire(now: u64) -> bool {
     let mut expired = [NO_ENTRY; CACHE_SLOTS];

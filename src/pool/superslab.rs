@@ -7,11 +7,11 @@
 //! A span is 1, 2, 10 or 15 consecutive slabs given to one size class (`SizeClass::span_slabs`).
 //! The pool has no fixed limit: it takes a new SuperSlab (from the arena, see `arena`, else a
 //! mapping of its own) whenever no free span fits. Free memory goes back to the kernel once it
-//! has stayed free for `decay::delay_ms()`: the pages of free slabs, and whole SuperSlabs when
+//! has stayed free for `purge_state::delay_ms()`: the pages of free slabs, and whole SuperSlabs when
 //! they are empty, beyond a small cache of empty ones.
 //!
 //! Affinity: a SuperSlab serves the spans of one heap (its `owner`, the heap that took its first
-//! span) as long as that heap lives (parked ones included, see `heap::thread_exit`), so threads
+//! span) as long as that heap lives (parked ones included, see `heap::lifecycle::thread_exit`), so threads
 //! do not interleave their slabs in one SuperSlab.
 //! (Measured on 2-thread Larson: sharing SuperSlabs between threads made free and malloc about
 //! twice as slow per call as with one thread, whose cost affinity brings back.) A heap looks for
@@ -45,7 +45,7 @@ pub struct SuperSlab {
     /// Bit i set: slab i was used since it was last purged.
     dirty_mask: u32,
     /// When each slab was last released (`os::now_ms`, 0: never): a free slab keeps its pages
-    /// until `decay::delay_ms()` after that.
+    /// until `purge_state::delay_ms()` after that.
     freed_at_ms: [u64; SLABS_PER_SUPERSLAB],
     /// The heap whose spans this SuperSlab serves first; null when none (empty, or its heap
     /// was abandoned).
@@ -279,7 +279,7 @@ pub static POOL: Mutex<Pool> = Mutex::new(Pool {
 });
 
 /// Spans handed out since start: written under the pool lock, read without it (parked heaps
-/// age by it, see `heap::thread_exit`).
+/// age by it, see `heap::lifecycle::thread_exit`).
 static SPANS_ACQUIRED: AtomicU64 = AtomicU64::new(0);
 
 /// Remote frees that sweeps of abandoned slabs collected (statistics).
@@ -507,7 +507,7 @@ impl Pool {
     }
 
     /// Releases abandoned slabs that other threads' frees emptied (up to `DECAY_SWEEP_BUDGET`),
-    /// then gives back the memory that has stayed free for `decay::delay_ms()`: the pages of free
+    /// then gives back the memory that has stayed free for `purge_state::delay_ms()`: the pages of free
     /// slabs released that long ago, and empty SuperSlabs beyond the cache whose slabs all were
     /// (up to `DECAY_BYTES_BUDGET`; the next decay goes on where this one stopped, as the
     /// SuperSlabs done have nothing left to purge).

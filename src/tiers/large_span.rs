@@ -9,7 +9,7 @@
 //! `realloc` and `malloc_usable_size` find and validate it like any slab block; it is owned
 //! by no heap (its owner is `LIVE`, a static), so every free takes the remote path, which
 //! brings it here. Freed spans go back to the pool, whose decay gives their pages back once
-//! they stayed free for `decay::delay_ms()` (and which hands recently freed, still dirty slabs
+//! they stayed free for `purge_state::delay_ms()` (and which hands recently freed, still dirty slabs
 //! out first, so hot sizes neither fault pages in nor make syscalls).
 
 use crate::blocks::block::Block;
