@@ -19,7 +19,7 @@
 //! A switch is `1`/`0`, `true`/`false`, `on`/`off` or `yes`/`no` (any case).
 
 use crate::platform::diag::Line;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ForeignPolicy {
@@ -328,16 +328,21 @@ extern "C" {
     static environ: *const *const libc::c_char;
 }
 
+/// Whether `load_from_environ` has run (until then the options are the defaults).
+static LOADED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the options are read (see `load_from_environ`).
+pub fn loaded() -> bool {
+    LOADED.load(Ordering::Acquire)
+}
+
 /// Reads every `HAKMEM_*` variable of the process environment.
 pub fn load_from_environ() {
     // SAFETY: `environ` is a null-terminated array of NUL-terminated strings set up by libc;
     // it is read before the program has threads that could change it (init) and only read.
     unsafe {
         let mut e = environ;
-        if e.is_null() {
-            return;
-        }
-        while !(*e).is_null() {
+        while !e.is_null() && !(*e).is_null() {
             let entry = core::ffi::CStr::from_ptr(*e).to_bytes();
             if entry.starts_with(b"HAKMEM_") {
                 apply(entry);
@@ -345,6 +350,8 @@ pub fn load_from_environ() {
             e = e.add(1);
         }
     }
+    // Release: pairs with `loaded`'s Acquire, so that a thread that sees it sees the options.
+    LOADED.store(true, Ordering::Release);
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! unmap. `init`'s prefork handler takes all five in this order.
 
 use core::cell::UnsafeCell;
+use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 
 pub struct Mutex<T> {
@@ -28,7 +29,7 @@ impl<T> Mutex<T> {
     pub fn lock(&self) -> Guard<'_, T> {
         // SAFETY: the mutex was statically initialised and is never moved (it lives in a static).
         unsafe { libc::pthread_mutex_lock(self.raw.get()) };
-        Guard { mutex: self }
+        Guard { mutex: self, not_send: PhantomData }
     }
 
     /// Takes the lock without a guard, for the fork handlers (`init::prefork`).
@@ -58,8 +59,10 @@ impl<T> Mutex<T> {
     }
 }
 
+/// Holds the lock; not `Send`, since a pthread mutex is unlocked by the thread that locked it.
 pub struct Guard<'a, T> {
     mutex: &'a Mutex<T>,
+    not_send: PhantomData<*const ()>,
 }
 
 impl<T> Deref for Guard<'_, T> {

@@ -21,11 +21,6 @@ const RUNNING: u8 = 1;
 const DONE: u8 = 2;
 static STATE: AtomicU8 = AtomicU8::new(NOT_STARTED);
 
-/// Whether init has run (the options are read).
-pub fn done() -> bool {
-    STATE.load(Ordering::Acquire) == DONE
-}
-
 #[inline]
 pub fn ensure() {
     if STATE.load(Ordering::Acquire) != DONE {
@@ -123,6 +118,7 @@ unsafe extern "C" fn postfork_child() {
         REGISTRY.reset_in_child();
         ORPHAN.reset_in_child();
     }
+    crate::process::purger::after_fork_child();
 }
 
 /// Library constructor: initialise before `main` when nothing allocated earlier.

@@ -19,7 +19,6 @@ use crate::platform::os;
 use crate::pool::decay;
 use crate::tiers::tls::Entered;
 use core::ptr;
-use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Creates the purger once it is wanted (see the module docs for why only allocation slow
 /// paths call this). One load.
@@ -33,7 +32,7 @@ pub fn start_if_wanted() {
 #[cold]
 fn start() {
     // Until init has read the options, HAKMEM_PURGE_THREAD is not known: a later call decides.
-    if !crate::process::init::done() || !purge_state::change_state(WANTED, RUNNING) {
+    if !crate::platform::config::loaded() || !purge_state::change_state(WANTED, RUNNING) {
         return;
     }
     if !crate::platform::config::get().purge_thread || !spawn() {
@@ -61,10 +60,6 @@ fn spawn() -> bool {
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
         let mut thread: libc::pthread_t = 0;
         let r = libc::pthread_create(&mut thread, &attr, purger_main, ptr::null_mut());
-        if r == 0 && !AT_FORK.swap(true, Ordering::Relaxed) {
-            // Inherited by children, so registered once per process tree.
-            libc::pthread_atfork(None, None, Some(after_fork_child));
-        }
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut());
         libc::pthread_attr_destroy(&mut attr);
         r == 0
@@ -92,12 +87,10 @@ extern "C" fn purger_main(_: *mut libc::c_void) -> *mut libc::c_void {
     }
 }
 
-/// Whether `after_fork_child` is registered (by the first purger created).
-static AT_FORK: AtomicBool = AtomicBool::new(false);
-
-/// The child of `fork` has no purger (only the forking thread goes on): the child's next
-/// allocation slow path creates its own.
-unsafe extern "C" fn after_fork_child() {
+/// The child of `fork` has no purger (only the forking thread goes on): if the parent wanted
+/// or had one, the child's next allocation slow path creates its own. (From init's fork
+/// handler, registered at init: a purger starting while another thread forks is covered.)
+pub fn after_fork_child() {
     let state = purge_state::state();
     if state != OFF && state != purge_state::NOT_STARTED {
         purge_state::set_state(WANTED);
