@@ -2,19 +2,12 @@
 //! 2 MiB pages (`madvise(MADV_HUGEPAGE)`, `os::advise_huge`).
 //!
 //! SuperSlabs and Large mappings start at 2 MiB boundaries, so every whole 2 MiB page of them
-//! can be one huge page: one TLB entry and one page fault where there were 512. Measured here
-//! (kernel `enabled` = `madvise`, `defrag` = `madvise`, Debian's defaults):
-//! - a 1 GiB working set of 64-byte blocks touched at random through a 256 MiB index array
-//!   (`fixed_size 4000000 16777216 64 42 1`): 1.5x the throughput with the index array on huge
-//!   pages, the same with the SuperSlabs too; page faults 329k -> 264k (-> 5k), RSS the same
-//!   (+2.3% with the SuperSlabs);
-//! - 20 live buffers of 5-25 MiB replaced at random (`malloc_large`): 1.4x faster while the
-//!   kernel had free huge pages, 4-6x slower in most runs once memory was fragmented: the kernel
-//!   compacts memory on the fault of every fresh huge page, and churned buffers fault fresh ones
-//!   all the time;
-//! - small programs: every SuperSlab holds a whole 2 MiB page once touched (`fixed_size` with
-//!   1024 blocks: 6 MiB resident instead of 2), and the kernel's khugepaged may later collapse a
-//!   partly purged SuperSlab back into a whole huge page (per its `max_ptes_none`).
+//! can be one huge page: one TLB entry and one page fault where there were 512. That pays for
+//! a big array accessed at random; it costs a small program a whole 2 MiB page per touched
+//! SuperSlab (and the kernel's khugepaged may collapse a partly purged SuperSlab back into a
+//! whole huge page, per its `max_ptes_none`); and where the kernel compacts memory on the fault
+//! of a fresh huge page, it stalls a program that keeps mapping fresh buffers (BENCHMARKS.md,
+//! "Transparent huge pages", has the measurements).
 //!
 //! Hence `auto`, the default: only Large mappings of `AUTO_BYTES` or more (a big array or table,
 //! made once and used long); `always`: every SuperSlab and Large mapping; `never`: none.
