@@ -1,5 +1,7 @@
-//! The per-thread heap (the Tiny and Mid tiers' thread cache): for each size class, the slabs the
-//! thread owns, and the malloc/free fast paths over them.
+//! The per-thread heap (the Tiny and Mid tiers' thread cache): for each size class, the spans
+//! the thread owns, and the malloc/free fast paths over them. `lists`: the record and its
+//! per-class span lists; `alloc`: malloc; `free`: free of a SuperSlab block; `pending`: remote
+//! frees held back; `lifecycle`: creation, exit, parking, the registry, trim.
 //!
 //! * malloc: pop the first block of the class's current slab (one test); when that slab is empty,
 //!   `alloc_slow` collects pending frees, walks the class's other slabs, adopts an abandoned slab,
@@ -7,7 +9,7 @@
 //!   would grow).
 //! * free: a range check finds the pointer in the arena (else the pagemap does), the SuperSlab
 //!   gives the slab; the owner pushes to the slab's `free` list, any other thread to its atomic
-//!   `thread_free` (see `slab`).
+//!   `thread_free` (see `blocks::span`).
 //! * A new thread starts on the static `EMPTY` heap, whose slabs are all the empty sentinel, so its
 //!   first malloc falls into the slow path, which creates its heap (`thread_heap`). While a slow
 //!   path that may call out runs, the thread's slot holds the static `BUSY` heap (see `tls`). At
