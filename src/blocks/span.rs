@@ -14,6 +14,7 @@
 use crate::blocks::block::{freed_key, Block};
 use crate::blocks::remote_free;
 use crate::blocks::size_class::SizeClass;
+use crate::platform::list::{Links, Node};
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
@@ -42,6 +43,18 @@ fn magic_for(block_size: usize) -> u64 {
 /// The most `Span::extend` carves at once, in pages (in blocks, for blocks over a page).
 const MAX_CARVE_PAGES: u32 = 4;
 const _: () = assert!(crate::platform::os::PAGE_SIZE / 16 <= u16::MAX as usize); // `page_blocks` fits
+
+/// The span lists: a span is on its owner heap's available or full list of its class, on the
+/// pool's abandoned list of its class, or on none.
+pub struct SpanLists;
+
+// SAFETY: the links are the descriptor's own field.
+unsafe impl Node<SpanLists> for Span {
+    fn links(n: *mut Self) -> *mut Links<Self> {
+        // SAFETY: only computes the field's address.
+        unsafe { ptr::addr_of_mut!((*n).links) }
+    }
+}
 
 /// Who owns a span, as the span sees it: the address of a thread heap's record (or of the
 /// Large tier's marker), only ever compared here, never followed. Opaque, so that the blocks
@@ -95,9 +108,8 @@ pub struct Span {
     // --- line 1 ---
     /// Other threads' frees.
     pub thread_free: AtomicPtr<Block>,
-    /// Links in the owner heap's list, or in the pool's abandoned list.
-    pub next: *mut Span,
-    pub prev: *mut Span,
+    /// Links in the owner heap's available or full list, or in the pool's abandoned list.
+    links: Links<Span>,
     /// Blocks carved from the span so far (see `extend`): a new slab does not touch all its
     /// memory at once. (Owner only, slow paths: it can share the line other threads' frees
     /// write.)
@@ -141,8 +153,7 @@ impl Span {
         head_offset: 0,
         _pad1: [0; 2],
         thread_free: AtomicPtr::new(ptr::null_mut()),
-        next: ptr::null_mut(),
-        prev: ptr::null_mut(),
+        links: Links::NONE,
         reserved: 0,
         capacity: 0,
         free_watermark: 0,
@@ -175,8 +186,7 @@ impl Span {
         self.span_bytes = span_bytes;
         // Nothing carved: the first block is the one `capacity` blocks below the span's end.
         self.carved_end.store(start as usize + span_bytes % block_size, Ordering::Relaxed);
-        self.next = ptr::null_mut();
-        self.prev = ptr::null_mut();
+        self.links = Links::NONE;
         self.thread_free.store(ptr::null_mut(), Ordering::Relaxed);
         // Relaxed, like every store here: the descriptor is prepared under the pool lock, and a
         // block of the span reaches another thread only through the program's own

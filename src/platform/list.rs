@@ -75,6 +75,46 @@ impl<T: Node<K>, K> List<T, K> {
         self.debug_check_ends();
     }
 
+    /// # Safety
+    /// As for `push_front`.
+    pub unsafe fn push_back(&mut self, n: *mut T) {
+        // SAFETY: per the caller; listed nodes are live.
+        unsafe {
+            *T::links(n) = Links { next: ptr::null_mut(), prev: self.tail };
+            if self.tail.is_null() {
+                self.head = n;
+            } else {
+                (*T::links(self.tail)).next = n;
+            }
+        }
+        self.tail = n;
+        self.len += 1;
+        self.debug_check_ends();
+    }
+
+    /// Makes `n` the head, the nodes before it moving to the tail in their order (a round-robin
+    /// scan that stopped at `n` starts there next time).
+    ///
+    /// # Safety
+    /// `n` is on this list.
+    pub unsafe fn rotate_to(&mut self, n: *mut T) {
+        if self.head == n {
+            return;
+        }
+        // SAFETY: per the caller, `n` is listed and not the head, so its predecessor, the head
+        // and the tail are listed nodes.
+        unsafe {
+            let last = (*T::links(n)).prev;
+            (*T::links(last)).next = ptr::null_mut();
+            (*T::links(n)).prev = ptr::null_mut();
+            (*T::links(self.tail)).next = self.head;
+            (*T::links(self.head)).prev = self.tail;
+            self.tail = last;
+        }
+        self.head = n;
+        self.debug_check_ends();
+    }
+
     /// Takes `n` off the list; its links are cleared.
     ///
     /// # Safety
@@ -166,10 +206,18 @@ mod tests {
         let mut l: List<Item, Kind> = List::EMPTY;
         // SAFETY: every item lives on the stack for the whole test and is pushed once.
         unsafe {
-            l.push_front(p[3]);
-            l.push_front(p[2]);
-            l.push_front(p[1]);
+            l.push_back(p[1]);
             l.push_front(p[0]);
+            l.push_back(p[2]);
+            l.push_back(p[3]);
+            l.validate();
+            l.rotate_to(p[2]);
+            l.validate();
+            assert_eq!(
+                (l.head(), List::<Item, Kind>::next(p[3]), List::<Item, Kind>::next(p[1])),
+                (p[2], p[0], ptr::null_mut())
+            );
+            l.rotate_to(p[0]);
             l.validate();
             assert_eq!((l.head(), l.len()), (p[0], 4));
             l.remove(p[2]);

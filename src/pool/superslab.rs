@@ -20,7 +20,7 @@
 //! Everything here runs under the pool lock, except `span_of`, which the free path calls.
 
 use crate::blocks::size_class::{SizeClass, NUM_CLASSES};
-use crate::blocks::span::{Span, SpanOwner, SLAB_SHIFT, SLAB_SIZE};
+use crate::blocks::span::{Span, SpanLists, SpanOwner, SLAB_SHIFT, SLAB_SIZE};
 use crate::memory::arena;
 use crate::memory::pagemap::{self, CHUNK_SIZE};
 use crate::platform::config;
@@ -248,10 +248,9 @@ pub struct Pool {
     /// Empty SuperSlabs of the arena beyond the cache: not in `all`, not in the pagemap, their
     /// slabs' pages purged; taken again before the arena is carved further.
     retired: SsList,
-    /// Slabs of abandoned heaps, by size class, waiting for another thread to adopt them
-    /// (singly linked, head and tail so that the sweep can rotate through them).
-    abandoned: [*mut Span; NUM_CLASSES],
-    abandoned_tail: [*mut Span; NUM_CLASSES],
+    /// Spans of abandoned heaps, by size class, waiting for another thread to adopt them (the
+    /// sweep takes them from the head and puts those it keeps back at the tail).
+    abandoned: [List<Span, SpanLists>; NUM_CLASSES],
     abandoned_count: usize,
     /// The class the next sweep of abandoned slabs starts at.
     sweep_class: usize,
@@ -270,8 +269,7 @@ pub static POOL: Mutex<Pool> = Mutex::new(Pool {
     empty: SsList::EMPTY,
     all: List::EMPTY,
     retired: SsList::EMPTY,
-    abandoned: [ptr::null_mut(); NUM_CLASSES],
-    abandoned_tail: [ptr::null_mut(); NUM_CLASSES],
+    abandoned: [List::EMPTY; NUM_CLASSES],
     abandoned_count: 0,
     sweep_class: 0,
     superslabs_mapped: 0,
@@ -610,31 +608,13 @@ impl Pool {
 
     unsafe fn push_abandoned(&mut self, slab: *mut Span) {
         // SAFETY: `slab` is an unowned span head on no list (caller); we hold the pool lock.
-        unsafe {
-            let c = (*slab).class.index();
-            (*slab).next = ptr::null_mut();
-            (*slab).prev = ptr::null_mut();
-            if self.abandoned_tail[c].is_null() {
-                self.abandoned[c] = slab;
-            } else {
-                (*self.abandoned_tail[c]).next = slab;
-            }
-            self.abandoned_tail[c] = slab;
-        }
+        unsafe { self.abandoned[(*slab).class.index()].push_back(slab) };
         self.abandoned_count += 1;
     }
 
     fn pop_abandoned(&mut self, c: usize) -> *mut Span {
-        let slab = self.abandoned[c];
+        let slab = self.abandoned[c].pop_front();
         if !slab.is_null() {
-            // SAFETY: listed slabs are live span heads; we hold the pool lock.
-            unsafe {
-                self.abandoned[c] = (*slab).next;
-                if self.abandoned[c].is_null() {
-                    self.abandoned_tail[c] = ptr::null_mut();
-                }
-                (*slab).next = ptr::null_mut();
-            }
             self.abandoned_count -= 1;
         }
         slab
@@ -650,7 +630,7 @@ impl Pool {
         for _ in 0..NUM_CLASSES {
             // The class's slabs as listed now, each once (those kept go back at the tail).
             let mut first_kept = ptr::null_mut();
-            while budget > 0 && !self.abandoned[c].is_null() && self.abandoned[c] != first_kept {
+            while budget > 0 && !self.abandoned[c].is_empty() && self.abandoned[c].head() != first_kept {
                 let slab = self.pop_abandoned(c);
                 budget -= 1;
                 // SAFETY: an abandoned slab has no owner; under the pool lock we act as its owner.

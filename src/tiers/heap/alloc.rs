@@ -4,12 +4,13 @@
 use crate::blocks::block::Block;
 use crate::blocks::check;
 use crate::blocks::size_class::SizeClass;
-use crate::blocks::span::Span;
+use crate::blocks::span::{Span, SpanLists};
+use crate::platform::list::List;
 use crate::pool::decay;
 use crate::pool::superslab::{self, SuperSlab};
 use crate::tiers::heap::lifecycle::{abandon_parked, abandon_parked_since, parked_count, ORPHAN, PARKED_SPANS};
 use crate::tiers::heap::lists::{
-    collect, empty_span, forget_fast, push_avail, push_full, release_span, rotate_full, set_fast, unlink, Heap, Kind,
+    collect, forget_fast, push_avail, push_full, release_span, rotate_full, set_fast, unlink, Heap, Kind,
 };
 use core::ptr;
 
@@ -114,8 +115,8 @@ pub(super) unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
     unsafe {
         // 1. The available slabs: collect pending frees, carve more blocks, or retire as full.
         loop {
-            let s = (*heap).avail[c];
-            if s == empty_span() {
+            let s = (*heap).avail[c].head();
+            if s.is_null() {
                 break;
             }
             if let Some(b) = take_block(heap, s) {
@@ -127,15 +128,15 @@ pub(super) unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
         // 2. Full slabs that received frees since they filled up: the first FULL_SCAN_BUDGET
         //    are looked at, and those looked at in vain move to the tail together (round
         //    robin; a slab is only read, so a fruitless scan costs one cache line per slab).
-        let mut s = (*heap).full[c];
+        let mut s = (*heap).full[c].head();
         let mut budget = FULL_SCAN_BUDGET;
         while !s.is_null() && budget > 0 {
             budget -= 1;
-            let next = (*s).next;
+            let next = List::<_, SpanLists>::next(s);
             if (*s).has_pending_frees() {
                 unlink(heap, s);
                 collect(heap, s);
-                if (*s).used() == 0 && (*heap).avail[c] != empty_span() {
+                if (*s).used() == 0 && !(*heap).avail[c].is_empty() {
                     forget_fast(heap, s);
                     release_span(s);
                 } else {
@@ -147,8 +148,8 @@ pub(super) unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
         if !s.is_null() {
             rotate_full(heap, c, s);
         }
-        let s = (*heap).avail[c];
-        if s != empty_span() {
+        let s = (*heap).avail[c].head();
+        if !s.is_null() {
             if let Some(b) = take_block(heap, s) {
                 return b;
             }

@@ -221,7 +221,7 @@ pub(super) unsafe fn free_local_slow(b: *mut Block, heap: *mut Heap, s: *mut Spa
             (*heap).stats.frees[c] += 1;
             crate::platform::counters::count_free((*s).block_size());
         }
-        let only_slab = (*heap).avail[c] == s && (*s).next.is_null() && (*heap).full[c].is_null();
+        let only_slab = (*heap).avail[c].len() == 1 && (*heap).avail[c].head() == s && (*heap).full[c].is_empty();
         if (*s).used() == 0 && only_slab {
             (*s).keep_while_only();
         } else if (*s).used() == 0 {

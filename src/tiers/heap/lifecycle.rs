@@ -3,12 +3,13 @@
 //! raw mmap), the orphan heap that serves exited threads, malloc_trim's part, fork.
 
 use crate::blocks::size_class::{FIRST_MID_CLASS, NUM_CLASSES};
+use crate::blocks::span::SpanLists;
 use crate::platform::list::List;
 use crate::platform::os;
 use crate::platform::sync::Mutex;
 use crate::pool::superslab;
 use crate::tiers::heap::lists::{
-    collect, empty_span, forget_fast, push_avail, release_span, sentinel, unlink, Heap, HeapStats, Kind, Records, DEAD,
+    collect, forget_fast, push_avail, release_span, sentinel, unlink, Heap, HeapStats, Kind, Records, DEAD,
 };
 use core::ptr;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -300,10 +301,10 @@ pub(super) unsafe fn give_back_slabs(heap: *mut Heap, abandon: bool) -> usize {
     // SAFETY: per the caller; every slab on the heap's lists is owned by it.
     unsafe {
         for c in 0..NUM_CLASSES {
-            for first in [(*heap).avail[c], (*heap).full[c]] {
+            for first in [(*heap).avail[c].head(), (*heap).full[c].head()] {
                 let mut s = first;
-                while !s.is_null() && s != empty_span() {
-                    let next = (*s).next;
+                while !s.is_null() {
+                    let next = List::<_, SpanLists>::next(s);
                     collect(heap, s);
                     let empty = (*s).used() == 0;
                     if empty || abandon {

@@ -3,8 +3,8 @@
 //! operations every path shares.
 
 use crate::blocks::size_class::NUM_CLASSES;
-use crate::blocks::span::Span;
-use crate::platform::list::{Links, Node};
+use crate::blocks::span::{Span, SpanLists};
+use crate::platform::list::{Links, List, Node};
 use crate::pool::decay;
 use crate::pool::superslab::{self, SuperSlabs};
 use crate::tiers::heap::pending::PendingFrees;
@@ -47,11 +47,10 @@ pub struct Heap {
     /// path the slab it allocated from. The empty sentinel when there is none, or in check or
     /// statistics mode (so that every malloc takes the slow path, which checks and counts).
     pub(super) fast: [*mut Span; NUM_CLASSES],
-    /// Per class: head of the list of slabs that may have free blocks, or the empty sentinel.
-    pub(super) avail: [*mut Span; NUM_CLASSES],
-    /// Per class: slabs found without free blocks (head and tail, for the round-robin scan).
-    pub(super) full: [*mut Span; NUM_CLASSES],
-    pub(super) full_tail: [*mut Span; NUM_CLASSES],
+    /// Per class: the spans that may have free blocks.
+    pub(super) avail: [List<Span, SpanLists>; NUM_CLASSES],
+    /// Per class: spans found without free blocks (scanned round robin).
+    pub(super) full: [List<Span, SpanLists>; NUM_CLASSES],
     pub(super) kind: Kind,
     /// Check mode (`HAKMEM_CHECK`) and statistics mode (`HAKMEM_STATS`), fixed when the heap is
     /// created.
@@ -112,9 +111,8 @@ pub static EMPTY_SPAN: Span = Span::UNUSED;
 pub(super) const fn sentinel(kind: Kind) -> Heap {
     Heap {
         fast: [ptr::addr_of!(EMPTY_SPAN) as *mut Span; NUM_CLASSES],
-        avail: [ptr::addr_of!(EMPTY_SPAN) as *mut Span; NUM_CLASSES],
-        full: [ptr::null_mut(); NUM_CLASSES],
-        full_tail: [ptr::null_mut(); NUM_CLASSES],
+        avail: [List::EMPTY; NUM_CLASSES],
+        full: [List::EMPTY; NUM_CLASSES],
         kind,
         check: false,
         counting: false,
@@ -160,9 +158,9 @@ pub(super) unsafe fn collect(heap: *mut Heap, s: *mut Span) {
     }
 }
 
-// Lists: `avail[c]` (head first) and `full[c]`, doubly linked through the slabs. `fast[c]`
-// names a slab on one of them (or the empty sentinel): it follows `avail[c]`'s head as it
-// changes, and local frees point it at their slab.
+// Lists: `avail[c]` (head first) and `full[c]`, linked through the spans. `fast[c]` names a
+// span on one of them (or the empty sentinel): it follows `avail[c]`'s head as it changes, and
+// local frees point it at their span.
 
 /// Points malloc's fast path for class `c` at `s` (at the empty sentinel in check and statistics
 /// modes).
@@ -171,22 +169,24 @@ pub(super) unsafe fn set_fast(heap: *mut Heap, c: usize, s: *mut Span) {
     unsafe { (*heap).fast[c] = if (*heap).slow() { empty_span() } else { s } };
 }
 
+/// Points malloc's fast path for class `c` at the head of its available list, or at the empty
+/// sentinel when that is empty.
+unsafe fn set_fast_to_avail_head(heap: *mut Heap, c: usize) {
+    // SAFETY: `heap` is live and used by its owner (caller).
+    unsafe {
+        let head = (*heap).avail[c].head();
+        set_fast(heap, c, if head.is_null() { empty_span() } else { head });
+    }
+}
+
 /// Before `s` leaves the heap: the fast path must not name it.
 pub(super) unsafe fn forget_fast(heap: *mut Heap, s: *mut Span) {
     // SAFETY: `s` is owned by `heap`, used by its owner (caller).
     unsafe {
         let c = (*s).class.index();
         if (*heap).fast[c] == s {
-            set_fast(heap, c, (*heap).avail[c]);
+            set_fast_to_avail_head(heap, c);
         }
-    }
-}
-
-pub(super) unsafe fn set_avail_head(heap: *mut Heap, c: usize, s: *mut Span) {
-    // SAFETY: `heap` is live and used by its owner (caller).
-    unsafe {
-        (*heap).avail[c] = s;
-        set_fast(heap, c, s);
     }
 }
 
@@ -194,19 +194,17 @@ pub(super) unsafe fn push_avail(heap: *mut Heap, s: *mut Span) {
     // SAFETY: `s` is owned by `heap` and on no list (caller).
     unsafe {
         let c = (*s).class.index();
-        let head = (*heap).avail[c];
+        let head = (*heap).avail[c].head();
         (*s).set_in_full(false);
         if (*heap).slow() {
             (*s).set_slow();
         }
-        (*s).prev = ptr::null_mut();
-        (*s).next = if head == empty_span() { ptr::null_mut() } else { head };
-        if head != empty_span() {
-            (*head).prev = s;
-            // The old head may have been the class's only slab, kept empty: not any more.
+        if !head.is_null() {
+            // The old head may have been the class's only span, kept empty: not any more.
             (*head).refresh_watermark();
         }
-        set_avail_head(heap, c, s);
+        (*heap).avail[c].push_front(s);
+        set_fast(heap, c, s);
     }
 }
 
@@ -214,37 +212,17 @@ pub(super) unsafe fn push_avail(heap: *mut Heap, s: *mut Span) {
 pub(super) unsafe fn push_full(heap: *mut Heap, s: *mut Span) {
     // SAFETY: as in `push_avail`.
     unsafe {
-        let c = (*s).class.index();
-        let head = (*heap).full[c];
         (*s).set_in_full(true);
-        (*s).prev = ptr::null_mut();
-        (*s).next = head;
-        if head.is_null() {
-            (*heap).full_tail[c] = s;
-        } else {
-            (*head).prev = s;
-        }
-        (*heap).full[c] = s;
+        (*heap).full[(*s).class.index()].push_front(s);
     }
 }
 
-/// Moves the slabs of full list `c` before `s` (which is on it) to its tail, in order.
+/// Moves the spans of full list `c` before `s` (which is on it) to its tail, in order.
 pub(super) unsafe fn rotate_full(heap: *mut Heap, c: usize, s: *mut Span) {
     // SAFETY: the full list is `heap`'s, used by its owner (caller); `s` is on it.
     unsafe {
-        let head = (*heap).full[c];
-        debug_assert!((*s).in_full() && (*s).class.index() == c && (*s).prev.is_null() == (head == s));
-        if head == s {
-            return;
-        }
-        let last = (*s).prev;
-        let tail = (*heap).full_tail[c];
-        (*last).next = ptr::null_mut();
-        (*s).prev = ptr::null_mut();
-        (*heap).full[c] = s;
-        (*tail).next = head;
-        (*head).prev = tail;
-        (*heap).full_tail[c] = last;
+        debug_assert!((*s).in_full() && (*s).class.index() == c);
+        (*heap).full[c].rotate_to(s);
     }
 }
 
@@ -253,20 +231,14 @@ pub(super) unsafe fn unlink(heap: *mut Heap, s: *mut Span) {
     // SAFETY: `s` is on one of `heap`'s lists, which `in_full` names.
     unsafe {
         let c = (*s).class.index();
-        let (prev, next) = ((*s).prev, (*s).next);
-        if !next.is_null() {
-            (*next).prev = prev;
-        } else if (*s).in_full() {
-            (*heap).full_tail[c] = prev;
-        }
-        if !prev.is_null() {
-            (*prev).next = next;
-        } else if (*s).in_full() {
-            (*heap).full[c] = next;
+        if (*s).in_full() {
+            (*heap).full[c].remove(s);
         } else {
-            set_avail_head(heap, c, if next.is_null() { empty_span() } else { next });
+            let was_head = (*heap).avail[c].head() == s;
+            (*heap).avail[c].remove(s);
+            if was_head {
+                set_fast_to_avail_head(heap, c);
+            }
         }
-        (*s).next = ptr::null_mut();
-        (*s).prev = ptr::null_mut();
     }
 }
