@@ -31,11 +31,14 @@ fn guarded<R>(e: Entered, alloc: bool, f: impl FnOnce(*mut Heap) -> R, reentrant
         // An allocation's slow path, inside the guard: where the purger may be created.
         crate::process::purger::start_if_wanted();
         if lifecycle::has_no_heap(e.heap) {
-            // The heap takes its check and statistics modes from the options.
+            // The thread's first allocating call. Init first: the heap takes its check and
+            // statistics modes from the options.
             crate::process::init::ensure();
+            // SAFETY: inside the guard, not re-entered.
+            unsafe { lifecycle::thread_heap(e.heap) }
+        } else {
+            e.heap
         }
-        // SAFETY: inside the guard, not re-entered.
-        unsafe { lifecycle::thread_heap(e.heap) }
     } else {
         e.heap
     };

@@ -1,4 +1,4 @@
-//! Model checks of the remote-free queue (src/remote_free.rs) with loom: every interleaving of
+//! Model checks of the remote-free queue (src/blocks/remote_free.rs) with loom: every interleaving of
 //! the producers' pushes and the owner's `take_all`, within a preemption bound, and the weak
 //! memory outcomes the orderings allow.
 //!
