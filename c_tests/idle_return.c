@@ -1,10 +1,11 @@
 /* idle_return: memory freed and then left alone goes back to the kernel without any further
  * allocator call.  The program builds a 1 GiB peak (512 MiB of 4 KiB blocks, 512 MiB of 2 MiB
- * blocks), frees it all, then sleeps 2.5 s making no call at all (the purge delay is 1 s), and
- * reads its resident set: it must be back within 8 MiB of what it was before the peak.  glibc
- * passes too (it trims the top of its heap and unmaps large blocks at free).  Under hakmem the
- * work is done by its purge thread, which must exist (named hakmem-purge); then a forked child,
- * which starts without it, does the same with a 256 MiB peak. */
+ * blocks), frees it all, then sleeps 2.5 s making no call at all (the purge delay is 100 ms),
+ * and reads its resident set: it must be back within 2 MiB of what it was before the peak
+ * (1 MiB of it this program's arrays).  glibc passes too (it trims the top of its heap and
+ * unmaps large blocks at free).  Under hakmem the work is done by its purge thread, which must
+ * exist (named hakmem-purge); then a forked child, which starts without it, does the same with
+ * a 256 MiB peak. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -100,11 +101,15 @@ int main(void)
     /* No allocator call from here to the measurement. */
     idle();
     size_t idle_rss = rss();
-    printf("idle_return: RSS before %zu MiB, peak %zu MiB, at free %zu MiB, after 2.5 s idle %zu MiB\n", before >> 20,
-           peak >> 20, freed >> 20, idle_rss >> 20);
+    printf("idle_return: RSS before %zu KiB, peak %zu MiB, at free %zu MiB, after 2.5 s idle %zu KiB\n", before >> 10,
+           peak >> 20, freed >> 20, idle_rss >> 10);
     CHECK(peak > before + (900 << 20), "the peak did not reach 1 GiB resident");
-    CHECK(idle_rss < before + (8 << 20), "after 2.5 s idle the RSS is %zu MiB, from %zu MiB before the peak",
-          idle_rss >> 20, before >> 20);
+    /* The growth from `before`: 1 MiB of this program's own arrays, and what the allocator
+     * holds (glibc: 0.6 MiB, its heap's top and arenas; hakmem the same, each class's kept slab,
+     * the cached empty SuperSlabs' headers and the purge thread's stack; it was 3.4 MiB while
+     * the headers of the retired SuperSlabs stayed resident). */
+    CHECK(idle_rss < before + (2 << 20), "after 2.5 s idle the RSS is %zu KiB, from %zu KiB before the peak",
+          idle_rss >> 10, before >> 10);
     if (getenv("HAK_TEST_FOREIGN") == NULL || strcmp(getenv("HAK_TEST_FOREIGN"), "1") != 0)
         CHECK(purge_threads() == 1, "%d threads named hakmem-purge, not one", purge_threads());
     fflush(stdout);

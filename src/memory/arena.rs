@@ -4,8 +4,10 @@
 //! It makes `free`'s test "is this a SuperSlab block?" a range check against the part of the
 //! arena carved so far: 5 instructions, against 11 for the pagemap bitmap. Every chunk of that
 //! part stays mapped and readable for the life of the process: the pool does not unmap an empty
-//! SuperSlab of the arena but retires it (keeps it, its pages purged, for reuse), and the
-//! descriptors of a retired SuperSlab, all unused, reject any stale pointer.
+//! SuperSlab of the arena but retires it (`retire`: its pages purged, its header's included
+//! where the kernel allows, and its address kept here for reuse), and the descriptors of a
+//! retired SuperSlab, all unused (purged memory reads as zero, which is an unused descriptor),
+//! reject any stale pointer.
 //!
 //! There is no arena, and the pool maps each SuperSlab on its own (found on a slower free path
 //! through the pagemap), when the process has an address-space limit (`ulimit -v`: the
@@ -28,7 +30,7 @@
 use crate::memory::pagemap::{self, CHUNK_SIZE};
 use crate::platform::config;
 use crate::platform::os;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 /// `BASE..BASE + CARVED` is the part of the arena handed out so far.
 static BASE: AtomicUsize = AtomicUsize::new(0);
@@ -37,6 +39,11 @@ static CARVED: AtomicUsize = AtomicUsize::new(0);
 static RESERVED: AtomicUsize = AtomicUsize::new(0);
 /// Whether the reservation was attempted (once: a refusal is not retried).
 static TRIED: AtomicBool = AtomicBool::new(false);
+/// The retired chunks, a stack of chunk indices from `BASE` (`RETIRED_LEN` of them), in a
+/// mapping of one slot per chunk of the reservation, made with it: only the slots used are
+/// ever touched. (Not in the chunks themselves, whose pages are purged while retired.)
+static RETIRED: AtomicPtr<u32> = AtomicPtr::new(core::ptr::null_mut());
+static RETIRED_LEN: AtomicUsize = AtomicUsize::new(0);
 
 /// Whether `addr` lies in a chunk carved from the arena: a SuperSlab in use, or a retired one,
 /// whose descriptors are all unused. Either way its SuperSlab header is readable.
@@ -96,14 +103,21 @@ fn reserve() {
     if size == 0 || !allowed() {
         return;
     }
+    // One u32 slot per chunk (the largest arena allowed has 2^25 chunks).
+    let stack_bytes = size / CHUNK_SIZE * size_of::<u32>();
+    let stack = os::map(stack_bytes);
+    if stack.is_null() {
+        return;
+    }
     let base = os::reserve_aligned(size, CHUNK_SIZE);
-    if base.is_null() {
+    if base.is_null() || !pagemap::covers(base as usize + size - 1) {
+        if !base.is_null() {
+            os::unmap(base, size);
+        }
+        os::unmap(stack, stack_bytes);
         return;
     }
-    if !pagemap::covers(base as usize + size - 1) {
-        os::unmap(base, size);
-        return;
-    }
+    RETIRED.store(stack.cast(), Ordering::Relaxed);
     BASE.store(base as usize, Ordering::Relaxed);
     RESERVED.store(size, Ordering::Relaxed);
 }
@@ -149,6 +163,37 @@ pub unsafe fn carve() -> *mut u8 {
     // Release: pairs with `contains`'s Acquire.
     CARVED.store(carved + CHUNK_SIZE, Ordering::Release);
     chunk
+}
+
+/// Keeps `chunk`, carved before and now empty, for `take_retired`. Its memory stays mapped and
+/// readable (`contains` still holds), whatever the caller purged of it.
+///
+/// # Safety
+/// The caller holds the pool lock; `chunk` was returned by `carve` and is not retired yet.
+pub unsafe fn retire(chunk: *mut u8) {
+    debug_assert!(contains(chunk as usize) && chunk as usize % CHUNK_SIZE == 0);
+    let len = RETIRED_LEN.load(Ordering::Relaxed);
+    let index = (chunk as usize - BASE.load(Ordering::Relaxed)) / CHUNK_SIZE;
+    // SAFETY: the stack has a slot per chunk of the reservation, and each carved chunk is on it
+    // at most once, so `len` < its size.
+    unsafe { RETIRED.load(Ordering::Relaxed).add(len).write(index as u32) };
+    RETIRED_LEN.store(len + 1, Ordering::Relaxed);
+}
+
+/// The chunk retired last, taken off the stack (its memory as the retiring caller left it);
+/// null when none is.
+///
+/// # Safety
+/// The caller holds the pool lock.
+pub unsafe fn take_retired() -> *mut u8 {
+    let len = RETIRED_LEN.load(Ordering::Relaxed);
+    if len == 0 {
+        return core::ptr::null_mut();
+    }
+    RETIRED_LEN.store(len - 1, Ordering::Relaxed);
+    // SAFETY: slots below `len` hold the retired chunks' indices.
+    let index = unsafe { RETIRED.load(Ordering::Relaxed).add(len - 1).read() } as usize;
+    (BASE.load(Ordering::Relaxed) + index * CHUNK_SIZE) as *mut u8
 }
 
 #[cfg(test)]

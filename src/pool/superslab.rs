@@ -57,8 +57,8 @@ pub struct SuperSlab {
     all_links: Links<SuperSlab>,
 }
 
-/// The lists of SuperSlabs by state (a heap's partial and full ones, the pool's shared, empty
-/// and retired ones: `SsList`) and the list of every SuperSlab (`Pool::all`).
+/// The lists of SuperSlabs by state (a heap's partial and full ones, the pool's shared and
+/// empty ones: `SsList`) and the list of every SuperSlab (`Pool::all`).
 pub struct ByState;
 pub struct Every;
 
@@ -243,11 +243,9 @@ pub struct Pool {
     shared: SsList,
     /// SuperSlabs with no span in use (no owner).
     empty: SsList,
-    /// Every SuperSlab.
+    /// Every SuperSlab (not the retired ones: empty SuperSlabs of the arena beyond the cache,
+    /// their pages purged, kept by the arena and taken again before it is carved further).
     all: List<SuperSlab, Every>,
-    /// Empty SuperSlabs of the arena beyond the cache: not in `all`, not in the pagemap, their
-    /// slabs' pages purged; taken again before the arena is carved further.
-    retired: SsList,
     /// Spans of abandoned heaps, by size class, waiting for another thread to adopt them (the
     /// sweep takes them from the head and puts those it keeps back at the tail).
     abandoned: [List<Span, SpanLists>; NUM_CLASSES],
@@ -268,7 +266,6 @@ pub static POOL: Mutex<Pool> = Mutex::new(Pool {
     shared: SsList::EMPTY,
     empty: SsList::EMPTY,
     all: List::EMPTY,
-    retired: SsList::EMPTY,
     abandoned: [List::EMPTY; NUM_CLASSES],
     abandoned_count: 0,
     sweep_class: 0,
@@ -356,17 +353,16 @@ impl Pool {
     /// A new empty SuperSlab: a retired one, else a chunk carved from the arena, else a mapping
     /// of its own; null when out of memory.
     fn new_superslab(&mut self) -> *mut SuperSlab {
-        let retired = self.retired.head();
+        // SAFETY: we hold the pool lock.
+        let retired = unsafe { arena::take_retired() }.cast::<SuperSlab>();
         // Which slabs hold pages, and since when they are free.
         let (mem, dirty, freed_at_ms) = if !retired.is_null() {
             // A retired SuperSlab's slabs whose purge the kernel refused (locked memory:
             // mlockall) still hold their old bytes: they stay dirty, so that `claim` does not
-            // call them clean.
-            // SAFETY: retired SuperSlabs are on this list and nowhere else; the header stays.
-            unsafe {
-                self.retired.remove(retired);
-                (retired.cast::<u8>(), (*retired).dirty_mask, 0)
-            }
+            // call them clean. Its header says which (it was purged, reading as zero: no
+            // dirty slab, only if every slab was; see `give_back_empty`).
+            // SAFETY: a retired chunk is readable and no SuperSlab in use covers it.
+            (retired.cast::<u8>(), unsafe { (*retired).dirty_mask }, 0)
         } else {
             // SAFETY: we hold the pool lock.
             let chunk = unsafe { arena::carve() };
@@ -579,12 +575,14 @@ impl Pool {
             pagemap::set_superslab(ss as usize, false);
             if arena::contains(ss as usize) {
                 let purged = SuperSlab::purge_free_slabs(ss);
-                // The header slab past the header itself, in every mode (one madvise): resident
-                // only if a huge page backed the SuperSlab, and then 56 KiB per retired SuperSlab
-                // (a refusal leaves them to the SuperSlab's next use).
-                let header = os::align_up(size_of::<SuperSlab>(), os::PAGE_SIZE);
+                // The header slab too (8 KiB, the whole 64 KiB if a huge page backed the
+                // SuperSlab), the header included once every other slab is purged: it then
+                // reads as zero, which is unused descriptors and no dirty slab, what it holds
+                // now. Else the header stays, to say which slabs kept their bytes.
+                let header =
+                    if (*ss).dirty_mask == 0 { 0 } else { os::align_up(size_of::<SuperSlab>(), os::PAGE_SIZE) };
                 os::purge(ss.cast::<u8>().add(header), SLAB_SIZE - header);
-                self.retired.push(ss);
+                arena::retire(ss.cast());
                 return purged;
             }
             os::unmap(ss.cast(), SUPERSLAB_SIZE);
