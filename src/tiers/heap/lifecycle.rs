@@ -9,7 +9,7 @@ use crate::platform::os;
 use crate::platform::sync::Mutex;
 use crate::pool::superslab;
 use crate::tiers::heap::lists::{
-    collect, forget_fast, push_avail, release_span, sentinel, unlink, Heap, HeapStats, Kind, Records, DEAD,
+    collect, forget_fast, push_avail, release_span, sentinel, unlink, Heap, HeapStats, Kind, Records, DEAD, LIVE,
 };
 use core::ptr;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -52,7 +52,14 @@ pub(super) unsafe fn flush_pending(heap: *mut Heap) {
 
 pub struct Registry {
     live: List<Heap, Records>,
+    /// Records of heaps that were given up, for reuse.
     free_records: List<Heap, Records>,
+    /// Records of the latest mapping never used yet, `fresh_left` of them from `fresh`: taken one
+    /// at a time, so that a record's pages are touched when it becomes a heap, not when its
+    /// mapping is made (pushing all 64 on `free_records` wrote a page of each: 256 KiB
+    /// resident for a single-threaded program).
+    fresh: *mut Heap,
+    fresh_left: usize,
     key: Option<libc::pthread_key_t>,
     /// Heaps of exited threads, kept whole for the next threads that start, the newest last
     /// (see `thread_exit`). They stay on the live list.
@@ -61,6 +68,27 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// A record for a new heap: a free one, else the next fresh one; null when out of memory.
+    fn take_record(&mut self) -> *mut Heap {
+        let h = self.free_records.pop_front();
+        if !h.is_null() {
+            return h;
+        }
+        if self.fresh_left == 0 {
+            let bytes = os::align_up(RECORDS_PER_MAP * core::mem::size_of::<Heap>(), os::PAGE_SIZE);
+            self.fresh = os::map(bytes).cast::<Heap>();
+            if self.fresh.is_null() {
+                return ptr::null_mut();
+            }
+            self.fresh_left = RECORDS_PER_MAP;
+        }
+        let h = self.fresh;
+        // SAFETY: the mapping holds `fresh_left` more records from `fresh`.
+        self.fresh = unsafe { h.add(1) };
+        self.fresh_left -= 1;
+        h
+    }
+
     fn set_parked_len(&mut self, len: usize) {
         self.parked_len = len;
         PARKED.store(len, Ordering::Relaxed);
@@ -99,6 +127,8 @@ pub fn parked_count() -> usize {
 pub static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     live: List::EMPTY,
     free_records: List::EMPTY,
+    fresh: ptr::null_mut(),
+    fresh_left: 0,
     key: None,
     parked: [ptr::null_mut(); PARKED_MAX],
     parked_len: 0,
@@ -167,16 +197,9 @@ pub(super) fn create_heap() -> *mut Heap {
             r.set_parked_len(r.parked_len - 1);
             return (r.parked[r.parked_len], r.key);
         }
-        if r.free_records.is_empty() {
-            let bytes = os::align_up(RECORDS_PER_MAP * core::mem::size_of::<Heap>(), os::PAGE_SIZE);
-            let chunk = os::map(bytes).cast::<Heap>();
-            if chunk.is_null() {
-                return (ptr::null_mut(), None);
-            }
-            for i in 0..RECORDS_PER_MAP {
-                // SAFETY: `chunk` holds RECORDS_PER_MAP records' worth of fresh memory.
-                unsafe { r.free_records.push_front(chunk.add(i)) };
-            }
+        let h = r.take_record();
+        if h.is_null() {
+            return (ptr::null_mut(), None);
         }
         if r.key.is_none() {
             let mut key: libc::pthread_key_t = 0;
@@ -186,10 +209,9 @@ pub(super) fn create_heap() -> *mut Heap {
                 HEAP_KEY.store(key as usize + 1, Ordering::Release);
             }
         }
-        let h = r.free_records.pop_front();
-        // SAFETY: `h` was a free record; it becomes a live heap, on no list until it is pushed.
+        // SAFETY: `h` was a free or fresh record; it becomes a live heap, on no list until it is pushed.
         unsafe {
-            h.write(sentinel(Kind::Live));
+            ptr::copy_nonoverlapping(&LIVE, h, 1);
             (*h).take_modes();
             r.live.push_front(h);
         }
