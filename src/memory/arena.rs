@@ -171,7 +171,7 @@ pub unsafe fn carve() -> *mut u8 {
 /// # Safety
 /// The caller holds the pool lock; `chunk` was returned by `carve` and is not retired yet.
 pub unsafe fn retire(chunk: *mut u8) {
-    debug_assert!(contains(chunk as usize) && chunk as usize % CHUNK_SIZE == 0);
+    debug_assert!(contains(chunk as usize) && (chunk as usize).is_multiple_of(CHUNK_SIZE));
     let len = RETIRED_LEN.load(Ordering::Relaxed);
     let index = (chunk as usize - BASE.load(Ordering::Relaxed)) / CHUNK_SIZE;
     // SAFETY: the stack has a slot per chunk of the reservation, and each carved chunk is on it
