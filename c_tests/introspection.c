@@ -65,7 +65,7 @@ int main(void)
           "resident %zu, /proc/self/statm says %zu", s.resident_bytes, rss);
     int class48 = -1;
     size_t blocks = 0;
-    for (int c = 0; c < 48; c++) {
+    for (int c = 0; c < (int)(sizeof s.classes / sizeof s.classes[0]); c++) {
         CHECK(s.classes[c].blocks_in_use <= s.classes[c].blocks_capacity, "class %d: more in use than capacity", c);
         blocks += s.classes[c].blocks_in_use * s.classes[c].block_size;
         if (s.classes[c].block_size == SMALL_SIZE)

@@ -91,9 +91,9 @@ typedef struct hak_stats {
    */
   uint64_t frees;
   /**
-   * Per size class of the Tiny and Mid tiers (48 classes).
+   * Per size class of the Tiny and Mid tiers (60 classes).
    */
-  struct hak_class_stats classes[48];
+  struct hak_class_stats classes[60];
 } hak_stats;
 
 #ifdef __cplusplus

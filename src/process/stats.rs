@@ -115,11 +115,11 @@ pub struct Stats {
     pub large_mallocs: u64,
     /// Frees (Tiny and Mid ones with `HAKMEM_STATS=1`).
     pub frees: u64,
-    /// Per size class of the Tiny and Mid tiers (48 classes).
-    pub classes: [ClassStats; 48],
+    /// Per size class of the Tiny and Mid tiers (60 classes).
+    pub classes: [ClassStats; 60],
 }
 
-const _: () = assert!(NUM_CLASSES == 48);
+const _: () = assert!(NUM_CLASSES == 60);
 
 impl Stats {
     /// All zero.
@@ -138,7 +138,7 @@ impl Stats {
             mid_mallocs: 0,
             large_mallocs: 0,
             frees: 0,
-            classes: [NO_CLASS; 48],
+            classes: [NO_CLASS; 60],
         }
     }
 }
