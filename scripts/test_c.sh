@@ -100,6 +100,11 @@ test_env() { # extra environment for the program
     bad_input_use_after_free) echo HAKMEM_CHECK=1 ;;
     esac
 }
+test_ldflags() { # extra link flags
+    case $1 in
+    munmap_refused) echo -rdynamic ;; # its own munmap must be what hakmem calls
+    esac
+}
 expects_abort() { [[ $1 == bad_input_* ]]; }
 stderr_pattern() { # NAME MODE: fixed string that stderr must contain
     case $1 in
@@ -112,7 +117,7 @@ stderr_pattern() { # NAME MODE: fixed string that stderr must contain
 }
 # (The *_mid bad inputs go beyond what other allocators detect: glibc frees a 16 KiB block
 # twice without a word; so does the free after malloc_trim.)
-hakmem_only() { [[ $1 == prefixed_api || $1 == stats || $1 == options || $1 == thp || $1 == introspection || $1 == bad_input_*_mid || $1 == bad_input_free_after_trim ]]; }
+hakmem_only() { [[ $1 == prefixed_api || $1 == munmap_refused || $1 == stats || $1 == options || $1 == thp || $1 == introspection || $1 == bad_input_*_mid || $1 == bad_input_free_after_trim ]]; }
 
 # --- build ------------------------------------------------------------------
 # The build a mode runs: small-arena runs the linked binaries.
@@ -130,11 +135,11 @@ build() {
     linked)
         # shellcheck disable=SC2054 # the commas belong to -Wl,-rpath,DIR
         cmd=("$CC" "${CFLAGS_WORDS[@]}" -I"$ROOT/include" -I"$ROOT/c_tests" -o "$bin" "$src"
-            -L"$LIBDIR" -lhakmem -Wl,-rpath,"$LIBDIR" -pthread -ldl)
+            -L"$LIBDIR" -lhakmem -Wl,-rpath,"$LIBDIR" -pthread -ldl $(test_ldflags "$name"))
         ;;
     *)
         cmd=("$CC" "${CFLAGS_WORDS[@]}" -DHAK_PRELOAD -I"$ROOT/include" -I"$ROOT/c_tests" -o "$bin" "$src"
-            -pthread -ldl)
+            -pthread -ldl $(test_ldflags "$name"))
         ;;
     esac
     compile "$bin" "$log" "$src" "$ROOT/c_tests/common.h" "$ROOT/include/hakmem.h" \
