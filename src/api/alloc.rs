@@ -104,7 +104,7 @@ unsafe fn alloc_checked(heap: *mut Heap, size: usize, align: usize) -> *mut u8 {
 fn large_alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     let alloc = || {
         if large_span::fits(size, align) {
-            let p = large_span::alloc(size, zero);
+            let p = large_span::alloc(size, align, zero);
             if !p.is_null() {
                 return p;
             }

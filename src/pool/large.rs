@@ -1,6 +1,5 @@
-//! The Large tier's mappings: requests above `large_span::MAX_BYTES` (and above `MID_MAX` with
-//! alignments beyond a slab), each in its own mapping; smaller Large blocks are spans
-//! (`large_span`).
+//! The Large tier's mappings: requests above `large_span::MAX_BYTES` (and any aligned beyond
+//! it), each in its own mapping; smaller Large blocks are spans (`large_span`).
 //!
 //! A mapping starts at a 2 MiB boundary with a 64-byte header; the block starts `user_offset`
 //! bytes in (64, or the requested alignment). The pagemap entry of every 2 MiB chunk the mapping

@@ -204,19 +204,20 @@ impl SsList {
         }
     }
 
-    /// The first SuperSlab of the list with `n` consecutive free slabs, and where they start.
-    fn find(&self, n: usize) -> Option<(*mut SuperSlab, usize)> {
-        self.find_within(n, usize::MAX)
+    /// The first SuperSlab of the list with `n` consecutive free slabs starting at a multiple
+    /// of `step`, and where they start.
+    fn find(&self, n: usize, step: usize) -> Option<(*mut SuperSlab, usize)> {
+        self.find_within(n, step, usize::MAX)
     }
 
     /// `find` among the first `budget` SuperSlabs of the list.
-    fn find_within(&self, n: usize, mut budget: usize) -> Option<(*mut SuperSlab, usize)> {
+    fn find_within(&self, n: usize, step: usize, mut budget: usize) -> Option<(*mut SuperSlab, usize)> {
         let mut ss = self.head();
         while !ss.is_null() && budget > 0 {
             budget -= 1;
             // SAFETY: SuperSlabs on a list are live (pool lock held).
             unsafe {
-                if let Some(i) = find_run((*ss).used_mask, n) {
+                if let Some(i) = find_run((*ss).used_mask, n, step) {
                     return Some((ss, i));
                 }
                 ss = List::<_, ByState>::next(ss);
@@ -298,13 +299,17 @@ fn with_pool<R>(f: impl FnOnce(&mut Pool) -> R) -> R {
     f(&mut POOL.lock())
 }
 
-/// First index of `n` consecutive zero bits in `mask`.
-fn find_run(mask: u32, n: usize) -> Option<usize> {
+/// First index, a multiple of `step` (a power of two up to 16), of `n` consecutive zero bits
+/// in `mask`.
+fn find_run(mask: u32, n: usize, step: usize) -> Option<usize> {
+    debug_assert!(step.is_power_of_two() && step <= 16);
     let free = !mask;
     let mut run = free;
     for k in 1..n {
         run &= free >> k;
     }
+    // Bits 0, step, 2 step... (0x5555_5555 for 2, 0x1111_1111 for 4, all for 1).
+    run &= u32::MAX / ((1u32 << step) - 1);
     if run == 0 {
         None
     } else {
@@ -413,7 +418,7 @@ impl Pool {
             self.sweep_abandoned(SWEEP_BUDGET);
         }
         let n = class.span_slabs();
-        let Some((slab, _)) = self.claim(n, lists, may_grow) else {
+        let Some((slab, _)) = self.claim(n, 1, lists, may_grow) else {
             return ptr::null_mut();
         };
         // SAFETY: `claim` gave us the unused head descriptor of a fresh span of `n` free slabs
@@ -422,29 +427,32 @@ impl Pool {
         slab
     }
 
-    /// A span of `n` slabs for one Large block (see `large_span`), and whether its memory is
-    /// untouched since it was last purged (reads as zero); owned by `owner`.
-    fn acquire_large(&mut self, n: usize, owner: *mut SpanOwner) -> Option<(*mut Span, bool)> {
-        let (slab, clean) = self.claim(n, ptr::null_mut(), true)?;
+    /// A span of `n` slabs for one Large block (see `large_span`), starting at a multiple of
+    /// `step` slabs, and whether its memory is untouched since it was last purged (reads as
+    /// zero); owned by `owner`.
+    fn acquire_large(&mut self, n: usize, step: usize, owner: *mut SpanOwner) -> Option<(*mut Span, bool)> {
+        let (slab, clean) = self.claim(n, step, ptr::null_mut(), true)?;
         // SAFETY: as in `acquire`.
         unsafe { (*slab).init_large((*slab).start, n, owner) };
         Some((slab, clean))
     }
 
-    /// Takes `n` free slabs in a row, from the SuperSlabs of `lists` (null: none), then the
+    /// Takes `n` free slabs in a row, the first at a multiple of `step` (a power of two; the
+    /// span's alignment in slabs), from the SuperSlabs of `lists` (null: none), then the
     /// shared ones, then an empty or (with `may_grow`) a new one; returns the span's head
     /// descriptor, unused but for `start` and `head_offset`, and whether the slabs are clean
     /// (untouched since they were last purged).
-    fn claim(&mut self, n: usize, lists: *mut SuperSlabs, may_grow: bool) -> Option<(*mut Span, bool)> {
+    fn claim(&mut self, n: usize, step: usize, lists: *mut SuperSlabs, may_grow: bool) -> Option<(*mut Span, bool)> {
         // SAFETY: `lists` is null or the owner's, in a heap record that is never unmapped.
-        let own = unsafe { lists.as_ref() }.and_then(|l| l.partial.find(n));
-        let (ss, first) = own.or_else(|| self.shared.find_within(n, SHARED_FIND_BUDGET)).or_else(|| {
+        let own = unsafe { lists.as_ref() }.and_then(|l| l.partial.find(n, step));
+        let (ss, first) = own.or_else(|| self.shared.find_within(n, step, SHARED_FIND_BUDGET)).or_else(|| {
             let ss = match self.empty.head() {
                 ss if !ss.is_null() => ss,
                 _ if may_grow => self.new_superslab(),
                 _ => ptr::null_mut(),
             };
-            (!ss.is_null()).then(|| (ss, find_run(HEADER_SLABS_MASK, n).unwrap_or(1)))
+            // (An empty SuperSlab has every run a span can ask for: n + step <= 32.)
+            (!ss.is_null()).then(|| (ss, find_run(HEADER_SLABS_MASK, n, step).unwrap_or(step)))
         })?;
         // SAFETY: `ss` is live and slabs first..first+n are free; we hold the pool lock.
         unsafe {
@@ -672,10 +680,11 @@ pub fn acquire_span(class: SizeClass, owner: *mut SpanOwner, lists: *mut SuperSl
     with_pool(|p| p.acquire(class, owner, lists, may_grow))
 }
 
-/// A span of `n` slabs holding one Large block, owned by `owner` (see `large_span`), and
-/// whether its memory reads as zero; None when out of memory.
-pub fn acquire_large_span(n: usize, owner: *mut SpanOwner) -> Option<(*mut Span, bool)> {
-    with_pool(|p| p.acquire_large(n, owner))
+/// A span of `n` slabs holding one Large block, owned by `owner` (see `large_span`), aligned to
+/// `step` slabs (a power of two up to 16), and whether its memory reads as zero; None when out
+/// of memory.
+pub fn acquire_large_span(n: usize, step: usize, owner: *mut SpanOwner) -> Option<(*mut Span, bool)> {
+    with_pool(|p| p.acquire_large(n, step, owner))
 }
 
 /// Grows the Large span `slab` to `n` slabs in place, if the slabs after it are free.
@@ -814,12 +823,18 @@ mod tests {
 
     #[test]
     fn runs_are_found_at_the_first_fit() {
-        assert_eq!(find_run(1, 1), Some(1));
-        assert_eq!(find_run(1, 8), Some(1));
-        assert_eq!(find_run(0b1111_0001, 4), Some(8));
-        assert_eq!(find_run(u32::MAX, 1), None);
-        assert_eq!(find_run(!(0b11 << 30), 2), Some(30));
-        assert_eq!(find_run(!(0b11 << 30), 3), None);
+        assert_eq!(find_run(1, 1, 1), Some(1));
+        assert_eq!(find_run(1, 8, 1), Some(1));
+        assert_eq!(find_run(0b1111_0001, 4, 1), Some(8));
+        assert_eq!(find_run(u32::MAX, 1, 1), None);
+        assert_eq!(find_run(!(0b11 << 30), 2, 1), Some(30));
+        assert_eq!(find_run(!(0b11 << 30), 3, 1), None);
+        // Aligned runs start at a multiple of the step.
+        assert_eq!(find_run(1, 1, 2), Some(2));
+        assert_eq!(find_run(1, 16, 16), Some(16));
+        assert_eq!(find_run(0b1_0001, 3, 4), Some(8));
+        assert_eq!(find_run(!(0b111 << 5), 2, 4), None);
+        assert_eq!(find_run(1 | (1 << 17), 15, 16), None);
         assert_eq!(span_mask(1, 8), 0b1_1111_1110);
         assert_eq!(span_mask(24, 8), 0xff00_0000);
     }

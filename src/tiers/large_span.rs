@@ -2,8 +2,10 @@
 //! (64 KiB granules), so that they share the SuperSlabs' mappings (the arena's, which the
 //! kernel keeps as one): the number of mappings grows with the bytes in use, not with the
 //! number of blocks. (With a mapping per block, about 65,500 live 200 KiB blocks reached the
-//! kernel's `vm.max_map_count`, after which every mmap of the process failed.) Larger blocks,
-//! and those aligned beyond a slab, keep a mapping each (`large`).
+//! kernel's `vm.max_map_count`, after which every mmap of the process failed.) A block aligned
+//! beyond a slab (up to `MAX_BYTES`, 1 MiB) starts at a slab index that is a multiple of the
+//! alignment in slabs (SuperSlabs are 2 MiB-aligned), so `memalign(256 KiB, n)` costs no
+//! mapping either. Larger blocks, and those aligned beyond 1 MiB, keep a mapping each (`large`).
 //!
 //! A Large span's descriptor (`Span::init_large`) has one block, its start, so that `free`,
 //! `realloc` and `malloc_usable_size` find and validate it like any slab block; it is owned
@@ -30,20 +32,22 @@ fn live() -> *mut SpanOwner {
     ptr::addr_of!(LIVE) as *mut SpanOwner
 }
 
-/// Whether a Large request of `size` bytes aligned to `align` is served here.
+/// Whether a Large request of `size` bytes aligned to `align` (a power of two, or 0) is served
+/// here.
 pub fn fits(size: usize, align: usize) -> bool {
-    size <= MAX_BYTES && align <= SLAB_SIZE
+    size <= MAX_BYTES && align <= MAX_BYTES
 }
 
 fn slabs_for(size: usize) -> usize {
     size.max(1).div_ceil(SLAB_SIZE)
 }
 
-/// A block of `size` bytes (`fits`), zeroed when `zero`; null when out of memory. Aligned to a
-/// slab (64 KiB).
-pub fn alloc(size: usize, zero: bool) -> *mut u8 {
-    debug_assert!(fits(size, 0));
-    let acquired = superslab::acquire_large_span(slabs_for(size), live());
+/// A block of `size` bytes aligned to `align` (`fits`; a slab, 64 KiB, at least), zeroed when
+/// `zero`; null when out of memory.
+pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
+    debug_assert!(fits(size, align));
+    let step = align.div_ceil(SLAB_SIZE).max(1);
+    let acquired = superslab::acquire_large_span(slabs_for(size), step, live());
     decay::tick();
     let Some((slab, clean)) = acquired else {
         return ptr::null_mut();
