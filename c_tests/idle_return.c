@@ -1,8 +1,8 @@
 /* idle_return: memory freed and then left alone goes back to the kernel without any further
  * allocator call.  The program builds a 1 GiB peak (512 MiB of 4 KiB blocks, 512 MiB of 2 MiB
  * blocks), frees it all, then sleeps 2.5 s making no call at all (the purge delay is 100 ms),
- * and reads its resident set: it must be back within 2 MiB of what it was before the peak
- * (1 MiB of it this program's arrays).  glibc passes too (it trims the top of its heap and
+ * and reads its resident set: it must be back within 2.5 MiB of what it was before the
+ * peak (1 MiB of it this program's arrays).  glibc passes too (it trims the top of its heap and
  * unmaps large blocks at free).  Under hakmem the work is done by its purge thread, which must
  * exist (named hakmem-purge); then a forked child, which starts without it, does the same with
  * a 256 MiB peak. */
@@ -108,7 +108,7 @@ int main(void)
      * holds (glibc: 0.6 MiB, its heap's top and arenas; hakmem the same, each class's kept slab,
      * the cached empty SuperSlabs' headers and the purge thread's stack; it was 3.4 MiB while
      * the headers of the retired SuperSlabs stayed resident). */
-    CHECK(idle_rss < before + (2 << 20), "after 2.5 s idle the RSS is %zu KiB, from %zu KiB before the peak",
+    CHECK(idle_rss < before + (5 << 19), "after 2.5 s idle the RSS is %zu KiB, from %zu KiB before the peak",
           idle_rss >> 10, before >> 10);
     if (getenv("HAK_TEST_FOREIGN") == NULL || strcmp(getenv("HAK_TEST_FOREIGN"), "1") != 0)
         CHECK(purge_threads() == 1, "%d threads named hakmem-purge, not one", purge_threads());

@@ -359,31 +359,36 @@ impl Pool {
     /// of its own; null when out of memory.
     fn new_superslab(&mut self) -> *mut SuperSlab {
         // SAFETY: we hold the pool lock.
-        let retired = unsafe { arena::take_retired() }.cast::<SuperSlab>();
-        // Which slabs hold pages, and since when they are free.
-        let (mem, dirty, freed_at_ms) = if !retired.is_null() {
-            // A retired SuperSlab's slabs whose purge the kernel refused (locked memory:
-            // mlockall) still hold their old bytes: they stay dirty, so that `claim` does not
-            // call them clean. Its header says which (it was purged, reading as zero: no
-            // dirty slab, only if every slab was; see `give_back_empty`).
-            // SAFETY: a retired chunk is readable and no SuperSlab in use covers it.
-            (retired.cast::<u8>(), unsafe { (*retired).dirty_mask }, 0)
+        let retired = unsafe { arena::take_retired() };
+        let mem = if !retired.is_null() {
+            retired
         } else {
             // SAFETY: we hold the pool lock.
             let chunk = unsafe { arena::carve() };
-            let fresh = if chunk.is_null() { os::map_aligned(SUPERSLAB_SIZE, SUPERSLAB_SIZE) } else { chunk };
-            // A huge page (the advice stays with the SuperSlab when it is retired) brings every
-            // slab in at the first touch: each counts as freed now, so that the decay purges it
-            // once free for the delay, rather than at its next tick (splitting the page).
-            if !fresh.is_null() && crate::memory::huge::advise_superslab(fresh, SUPERSLAB_SIZE) {
-                (fresh, u32::MAX, os::now_ms())
+            if chunk.is_null() {
+                os::map_aligned(SUPERSLAB_SIZE, SUPERSLAB_SIZE)
             } else {
-                (fresh, 0, 0)
+                chunk
             }
         };
         if mem.is_null() {
             return ptr::null_mut();
         }
+        // Which slabs hold pages, and since when they are free. A huge page brings every slab
+        // in at the first touch (a retired SuperSlab's too: its header was purged with the
+        // rest, so nothing of the 2 MiB may be mapped): each counts as freed now, so that the
+        // decay purges it once free for the delay, rather than at its next tick (splitting the
+        // page). Else a retired SuperSlab's slabs whose purge the kernel refused (locked
+        // memory: mlockall) still hold their old bytes and stay dirty, so that `claim` does
+        // not call them clean; its header says which (purged, it reads as zero: none).
+        let (dirty, freed_at_ms) = if crate::memory::huge::advise_superslab(mem, SUPERSLAB_SIZE) {
+            (u32::MAX, os::now_ms())
+        } else if !retired.is_null() {
+            // SAFETY: a retired chunk is readable and no SuperSlab in use covers it.
+            (unsafe { (*retired.cast::<SuperSlab>()).dirty_mask }, 0)
+        } else {
+            (0, 0)
+        };
         let ss = mem.cast::<SuperSlab>();
         // SAFETY: `mem` is a read-write 2 MiB chunk that no SuperSlab in use covers.
         unsafe { SuperSlab::init(ss, dirty, freed_at_ms) };
