@@ -209,7 +209,8 @@ pub(super) fn create_heap() -> *mut Heap {
                 HEAP_KEY.store(key as usize + 1, Ordering::Release);
             }
         }
-        // SAFETY: `h` was a free or fresh record; it becomes a live heap, on no list until it is pushed.
+        // SAFETY: `h` was a free or fresh record (not `LIVE`, a static); it becomes a live heap,
+        // on no list until it is pushed.
         unsafe {
             ptr::copy_nonoverlapping(&LIVE, h, 1);
             (*h).take_modes();
