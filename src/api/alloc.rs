@@ -34,7 +34,7 @@ pub unsafe fn malloc(heap: *mut Heap, size: usize) -> *mut u8 {
     }
     if size <= TINY_MAX {
         // SAFETY: see the module-level contract.
-        unsafe { heap_alloc::alloc(heap, SizeClass::for_tiny(size)) }
+        unsafe { heap_alloc::alloc(heap, Heap::tiny_class(heap, size)) }
     } else {
         // SAFETY: as above.
         unsafe { malloc_beyond_tiny(heap, size) }
@@ -50,7 +50,7 @@ pub unsafe fn malloc(heap: *mut Heap, size: usize) -> *mut u8 {
 pub unsafe fn malloc_fast(heap: *mut Heap, size: usize) -> *mut u8 {
     if size <= TINY_MAX {
         // SAFETY: forwarded from the caller.
-        unsafe { heap_alloc::pop_fast(heap, SizeClass::for_tiny(size)) }
+        unsafe { heap_alloc::pop_fast(heap, Heap::tiny_class(heap, size)) }
     } else {
         ptr::null_mut()
     }

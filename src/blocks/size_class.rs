@@ -85,8 +85,9 @@ const CLASS_SIZES: [u32; NUM_CLASSES] = {
 };
 
 /// Class of every tiny size, indexed by the size itself: 1 KiB of table saves malloc the
-/// rounding to 16-byte granules (two instructions on its fast path).
-const TINY_CLASS_BY_SIZE: [u8; TINY_MAX + 1] = {
+/// rounding to 16-byte granules (two instructions on its fast path). Every heap carries a copy
+/// (`Heap::tiny_class`), which malloc indexes from the heap pointer it already holds.
+pub const TINY_CLASS_BY_SIZE: [u8; TINY_MAX + 1] = {
     let mut t = [0u8; TINY_MAX + 1];
     let mut size = 0;
     while size < t.len() {

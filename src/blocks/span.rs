@@ -244,6 +244,34 @@ impl Span {
         *self = Span::UNUSED;
     }
 
+    /// Whether `owner` owns the span (a Relaxed read: only the owner stores itself here, so
+    /// equality with the caller's own heap is stable).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub fn is_owned_by(&self, owner: *mut SpanOwner) -> bool {
+        // A compare with the field in memory and a jump that the caller's branch becomes: LLVM
+        // does not fold an atomic load into a compare, and free's fast path would pay a `mov`.
+        // SAFETY: reads one aligned word of the descriptor, as `owner.load(Relaxed)` does.
+        unsafe {
+            core::arch::asm!(
+                "cmp qword ptr [{span} + {offset}], {owner}",
+                "jne {other}",
+                span = in(reg) self,
+                owner = in(reg) owner,
+                offset = const core::mem::offset_of!(Span, owner),
+                other = label { return false },
+                options(readonly, nostack)
+            );
+        }
+        true
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline(always)]
+    pub fn is_owned_by(&self, owner: *mut SpanOwner) -> bool {
+        self.owner.load(Ordering::Relaxed) == owner
+    }
+
     /// The block `p` points at, if `p` is the start of a block of this slab that was ever
     /// carved. `p` lies in the span (`SuperSlab::span_of(p)` found this descriptor), or the
     /// descriptor is unused (`carved_end` 0: everything is rejected).

@@ -32,8 +32,11 @@ use crate::platform::config;
 use crate::platform::os;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
-/// `BASE..BASE + CARVED` is the part of the arena handed out so far.
-static BASE: AtomicUsize = AtomicUsize::new(0);
+/// `BASE..BASE + CARVED` is the part of the arena handed out so far. Before the reservation
+/// `BASE` is `NO_BASE`, so that `contains` holds for no user address even where it reads the
+/// old `BASE` beside a new `CARVED` (its loads come in that order; `BASE` is stored once).
+const NO_BASE: usize = 1 << 63;
+static BASE: AtomicUsize = AtomicUsize::new(NO_BASE);
 static CARVED: AtomicUsize = AtomicUsize::new(0);
 /// The arena's size in bytes; 0 before the reservation or without an arena.
 static RESERVED: AtomicUsize = AtomicUsize::new(0);
@@ -50,23 +53,26 @@ static RETIRED_LEN: AtomicUsize = AtomicUsize::new(0);
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub fn contains(addr: usize) -> bool {
-    let (carved, offset): (usize, usize);
-    // `rip`-relative loads (an ordinary reference to a static in this shared object costs a GOT
-    // load each), in this order: x86 keeps loads in order, so this is Acquire on `CARVED`, and
-    // whoever sees a chunk carved also sees the base it was carved from.
+    // `rip`-relative operands (an ordinary reference to a static in this shared object costs a
+    // GOT load each) and a jump the caller's branch becomes: four instructions. The read of
+    // `CARVED` needs no Acquire: a pointer into a chunk reached this thread through whatever
+    // ordered it after the carve, and a stale `BASE` is `NO_BASE`.
     // SAFETY: reads two aligned words of our statics.
     unsafe {
         core::arch::asm!(
-            "mov {carved}, qword ptr [rip + {carved_sym}]",
+            "mov {offset}, {addr}",
             "sub {offset}, qword ptr [rip + {base_sym}]",
-            carved = out(reg) carved,
-            offset = inout(reg) addr => offset,
-            carved_sym = sym CARVED,
+            "cmp {offset}, qword ptr [rip + {carved_sym}]",
+            "jae {outside}",
+            addr = in(reg) addr,
+            offset = out(reg) _,
             base_sym = sym BASE,
-            options(pure, readonly, nostack)
+            carved_sym = sym CARVED,
+            outside = label { return false },
+            options(readonly, nostack)
         );
     }
-    offset < carved
+    true
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -160,7 +166,8 @@ pub unsafe fn carve() -> *mut u8 {
     if !os::commit(chunk, CHUNK_SIZE) {
         return core::ptr::null_mut();
     }
-    // Release: pairs with `contains`'s Acquire.
+    // Release: a thread that sees the chunk carved sees it committed (x86 keeps loads in order;
+    // elsewhere `contains` loads with Acquire).
     CARVED.store(carved + CHUNK_SIZE, Ordering::Release);
     chunk
 }

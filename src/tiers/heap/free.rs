@@ -91,8 +91,7 @@ pub unsafe fn allocated_block(p: *mut u8) -> Option<(*mut Span, *mut Block, usiz
 pub(super) unsafe fn free_block(b: *mut Block, heap: *mut Heap, slab: *mut Span, key: usize) {
     // SAFETY: forwarded from the caller.
     unsafe {
-        // Relaxed: only the owner itself ever stores its own heap here, so equality is stable.
-        if (*slab).owner.load(Ordering::Relaxed) == heap.cast() {
+        if (*slab).is_owned_by(heap.cast()) {
             if (*slab).push_local(b, key) {
                 return free_local_slow(b, heap, slab);
             }
@@ -172,7 +171,7 @@ pub(super) unsafe fn free_remote_guarded(b: *mut Block, mut heap: *mut Heap, sla
         if (*heap).kind == Kind::Empty {
             heap = thread_heap(heap);
             // The heap this thread just took over (see `thread_exit`) may own the slab.
-            if (*slab).owner.load(Ordering::Relaxed) == heap.cast() {
+            if (*slab).is_owned_by(heap.cast()) {
                 free_block(b, heap, slab, key);
                 return heap;
             }

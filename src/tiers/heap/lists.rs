@@ -2,7 +2,7 @@
 //! and the one malloc's fast path pops from (`fast`); the static sentinel heaps; the list
 //! operations every path shares.
 
-use crate::blocks::size_class::NUM_CLASSES;
+use crate::blocks::size_class::{SizeClass, FIRST_MID_CLASS, NUM_CLASSES, TINY_CLASS_BY_SIZE, TINY_MAX};
 use crate::blocks::span::{Span, SpanLists};
 use crate::platform::list::{Links, List, Node};
 use crate::pool::decay;
@@ -47,6 +47,9 @@ pub struct Heap {
     /// path the slab it allocated from. The empty sentinel when there is none, or in check or
     /// statistics mode (so that every malloc takes the slow path, which checks and counts).
     pub(super) fast: [*mut Span; NUM_CLASSES],
+    /// `TINY_CLASS_BY_SIZE`, here so that malloc's fast path addresses it from the heap pointer
+    /// (one `movzbl` with the size as index) instead of loading the table's address first.
+    tiny_classes: [u8; TINY_MAX + 1],
     /// Per class: the spans that may have free blocks.
     pub(super) avail: [List<Span, SpanLists>; NUM_CLASSES],
     /// Per class: spans found without free blocks (scanned round robin).
@@ -87,6 +90,21 @@ unsafe impl Node<Records> for Heap {
 unsafe impl Sync for Heap {}
 
 impl Heap {
+    /// The class of a tiny request (`size <= TINY_MAX`).
+    ///
+    /// # Safety
+    /// `heap` is a heap record or a sentinel.
+    #[inline(always)]
+    pub unsafe fn tiny_class(heap: *const Heap, size: usize) -> SizeClass {
+        debug_assert!(size <= TINY_MAX);
+        // SAFETY: per the caller, and `size` indexes the table.
+        let class = unsafe { *(*heap).tiny_classes.get_unchecked(size) };
+        // SAFETY: every entry is a tiny class (asserted at compile time in `size_class`);
+        // telling the compiler so spares the bounds check where the class indexes `fast`.
+        unsafe { core::hint::assert_unchecked((class as usize) < FIRST_MID_CLASS) };
+        SizeClass(class)
+    }
+
     /// Whether every call takes the slow path (check or statistics mode).
     pub(super) fn slow(&self) -> bool {
         self.check || self.counting
@@ -111,6 +129,7 @@ pub static EMPTY_SPAN: Span = Span::UNUSED;
 pub(super) const fn sentinel(kind: Kind) -> Heap {
     Heap {
         fast: [ptr::addr_of!(EMPTY_SPAN) as *mut Span; NUM_CLASSES],
+        tiny_classes: TINY_CLASS_BY_SIZE,
         avail: [List::EMPTY; NUM_CLASSES],
         full: [List::EMPTY; NUM_CLASSES],
         kind,
