@@ -51,6 +51,7 @@
 //! blocks in chains, one CAS each). Every piece of metadata lives in memory mapped directly from
 //! the kernel.
 
+#![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod api;
