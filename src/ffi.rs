@@ -91,7 +91,7 @@ fn malloc_not_tiny(size: usize, heap: *mut Heap) -> *mut c_void {
     guarded(Entered::enter(), true, |heap| unsafe { api::malloc(heap, size) }, reentrant).cast()
 }
 
-/// free. Its fast path, the owner's free of a small block, is 36 instructions from entry to
+/// free. Its fast path, the owner's free of a small block, is 35 instructions from entry to
 /// `ret` (`api::free::free`, `tiers::heap::free::free_in_superslab`, `free_block`;
 /// BENCHMARKS.md walks them): the arena check, the span descriptor, the block-start check,
 /// the freed key, the owner, the push, the span's count, the class's current span.
