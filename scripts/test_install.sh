@@ -2,7 +2,8 @@
 # make install / uninstall, tested: installs into a temporary prefix, checks the files (versioned
 # SONAME and links, no debug info, header, hakmem.pc), builds c_tests/install/hello.c with
 # `pkg-config --cflags --libs hakmem` (shared) and against libhakmem.a (static), runs both;
-# then a DESTDIR install and `make uninstall`, which must leave nothing behind.
+# then a DESTDIR install and `make uninstall`, which must leave nothing behind; last, that a
+# debug build of the library (no LTO) loads and links too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -53,3 +54,15 @@ grep -qx 'prefix=/opt/hakmem' "$stage/opt/hakmem/lib/pkgconfig/hakmem.pc" || die
 left=$(find "$stage" -type f -o -type l)
 [ -z "$left" ] || die "uninstall left: $left"
 pass "install [DESTDIR, uninstall]"
+
+# The library has no std on x86-64 Linux; a debug build (no LTO to drop core's references to the
+# unwinder's personality routine) must still load and link.
+"${CARGO:-cargo}" build -q -p hakmem-preload
+debug=$ROOT/target/debug
+out=$(LD_PRELOAD="$debug/libhakmem.so" "$TMP/hello_static" 2>&1) || die "a program under the debug libhakmem.so failed: $out"
+# shellcheck disable=SC2046
+"$CC" -O0 -o "$TMP/hello_debug" c_tests/install/hello.c -Iinclude "$debug/libhakmem.a" \
+    $(pkg-config --static --libs-only-l hakmem | sed 's/-lhakmem//') || die "cannot link the debug libhakmem.a"
+out=$("$TMP/hello_debug") || die "hello (debug, static) failed: $out"
+[ "$out" = "hakmem $version: ok" ] || die "hello (debug, static) printed '$out'"
+pass "install [debug build: preloaded, static]"

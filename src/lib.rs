@@ -51,7 +51,9 @@
 //! blocks in chains, one CAS each). Every piece of metadata lives in memory mapped directly from
 //! the kernel.
 
-#![cfg_attr(not(test), no_std)]
+// `no_std` where the thread slot is our own TLS word (`tiers::tls`); elsewhere it is std's
+// `thread_local!`.
+#![cfg_attr(all(not(test), target_arch = "x86_64", target_os = "linux"), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod api;
