@@ -8,8 +8,8 @@
  *               hakmem, which ends its arena inside setrlimit);
  *   raw prlimit (the syscall, as another process's prlimit would be, unseen
  *               by the allocator until it next needs address space);
- * then in both, small blocks can be allocated, and malloc returns NULL with
- * ENOMEM before 256 MiB more. */
+ * then in both, a refused large block is not counted (mallinfo2), small blocks
+ * can be allocated, and malloc returns NULL with ENOMEM before 256 MiB more. */
 #include "common.h"
 
 #include <sys/mman.h>
@@ -39,6 +39,15 @@ static void run(int raw)
         memset(large, 1, 4 * MiB);
         free(large);
     }
+
+    /* A large block the limit refuses is not counted as one (mallinfo2's hblks: live mmapped
+     * blocks). */
+    size_t hblks = mallinfo2().hblks;
+    errno = 0;
+    CHECK(malloc(2 * LIMIT) == NULL && errno == ENOMEM, "malloc(%zu MiB) under RLIMIT_AS = %zu MiB",
+          2 * LIMIT / MiB, LIMIT / MiB);
+    CHECK(mallinfo2().hblks == hblks, "a refused large malloc changed hblks from %zu to %zu", hblks,
+          mallinfo2().hblks);
 
     /* The blocks are kept on a list threaded through them: no memory of our own. */
     void **head = NULL;

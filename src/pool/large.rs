@@ -175,7 +175,6 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     let Some(need) = map_bytes_for(size, user_offset) else {
         return ptr::null_mut();
     };
-    LARGE_MALLOCS.fetch_add(1, Ordering::Relaxed);
     if user_offset <= CHUNK_SIZE {
         let cached = cache_take(need, true).and_then(|(h, got)| {
             if got >= need {
@@ -197,6 +196,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
                 }
             }
             live_add(got);
+            LARGE_MALLOCS.fetch_add(1, Ordering::Relaxed);
             return user_ptr(h);
         }
     }
@@ -216,6 +216,8 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         });
     }
     live_add(need);
+    // Counted once the block exists: `mallinfo`'s `hblks` is live blocks (mallocs less frees).
+    LARGE_MALLOCS.fetch_add(1, Ordering::Relaxed);
     user_ptr(h)
 }
 
