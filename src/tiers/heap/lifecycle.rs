@@ -9,7 +9,7 @@ use crate::platform::os;
 use crate::platform::sync::Mutex;
 use crate::pool::superslab;
 use crate::tiers::heap::lists::{
-    collect, forget_fast, push_avail, release_span, sentinel, unlink, Heap, HeapStats, Kind, Records, DEAD, LIVE,
+    collect, forget_fast, push_avail, release_span, sentinel, unlink, Heap, HeapStats, Kind, Records, DEAD, EMPTY,
 };
 use core::ptr;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -209,10 +209,15 @@ pub(super) fn create_heap() -> *mut Heap {
                 HEAP_KEY.store(key as usize + 1, Ordering::Release);
             }
         }
-        // SAFETY: `h` was a free or fresh record (not `LIVE`, a static); it becomes a live heap,
+        // A new heap is the empty sentinel but for its kind, copied straight into the record:
+        // `write(sentinel(Kind::Live))` built the 7 KiB record on the stack first (a page more of
+        // every thread's stack), and a static `LIVE` template took 7 KiB more of the library's
+        // resident pages.
+        // SAFETY: `h` was a free or fresh record (not `EMPTY`, a static); it becomes a live heap,
         // on no list until it is pushed.
         unsafe {
-            ptr::copy_nonoverlapping(&LIVE, h, 1);
+            ptr::copy_nonoverlapping(&EMPTY, h, 1);
+            (*h).kind = Kind::Live;
             (*h).take_modes();
             r.live.push_front(h);
         }

@@ -150,11 +150,6 @@ pub static DEAD: Heap = sentinel(Kind::Dead);
 
 pub static BUSY: Heap = sentinel(Kind::Busy);
 
-/// What a new heap's record is set to: copied from this static straight into the record.
-/// (`write(sentinel(Kind::Live))` built the 5 KiB record on the stack first: a page more of
-/// every thread's stack, 4 MiB for 1,000 threads on 64 KiB stacks.)
-pub(super) static LIVE: Heap = sentinel(Kind::Live);
-
 #[inline(always)]
 pub(super) fn empty_span() -> *mut Span {
     ptr::addr_of!(EMPTY_SPAN) as *mut Span
