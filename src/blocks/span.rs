@@ -305,6 +305,7 @@ impl Span {
     #[cfg(not(target_arch = "x86_64"))]
     #[inline(always)]
     pub fn block_at(&self, p: *mut u8) -> Option<*mut Block> {
+        debug_assert!(self.magic == 0 || (self.start <= p && p < self.start.wrapping_add(self.span_bytes)));
         let carved_end = self.carved_end.load(Ordering::Relaxed);
         if p as usize >= carved_end {
             return None;

@@ -2,7 +2,7 @@
 //! first SuperSlab is needed, from which the pool carves its SuperSlabs in address order.
 //!
 //! It makes `free`'s test "is this a SuperSlab block?" a range check against the part of the
-//! arena carved so far: 5 instructions, against 11 for the pagemap bitmap. Every chunk of that
+//! arena carved so far: 4 instructions, against 11 for the pagemap bitmap. Every chunk of that
 //! part stays mapped and readable for the life of the process: the pool does not unmap an empty
 //! SuperSlab of the arena but retires it (`retire`: its pages purged, its header's included
 //! where the kernel allows, and its address kept here for reuse), and the descriptors of a
