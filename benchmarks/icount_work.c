@@ -1,6 +1,6 @@
 /* icount_work.c — fixed micro-workloads for instruction counting (scripts/icount).
  *
- *   icount_work <fixed64|fixed64w|ws64|random|xthread> <n> <real|dry>
+ *   icount_work <fixed64|fixed64w|ws64|random|sized|xthread> <n> <real|dry>
  *
  *   fixed64  n times malloc(64) and free it at once (the size-class fast path)
  *   fixed64w the same after a warm-up that mallocs 1024 blocks of 64 B and frees all but
@@ -13,14 +13,19 @@
  *            allocator's pure fast paths, where fixed64 may empty a list on every call)
  *   random   n times free the block in a ring slot (256 slots) and malloc a new one of
  *            random size 16..1040 B (a mix of classes and of live blocks)
+ *   sized    random, asking malloc_usable_size of each block after its malloc and before
+ *            its free, as a program that accounts for its memory does (redis's zmalloc)
  *   xthread  a producer thread mallocs n blocks of 64 B and hands them, 1024 per batch,
  *            to a consumer thread that frees them (every free is a remote free)
  *
  * `dry` runs the identical program with every malloc and free skipped (a static buffer
  * stands in), so that (Ir(real) - Ir(dry)) / n is the cost of one malloc plus one free,
- * with the loop, the PRNG, thread start-up and process start-up subtracted.
+ * with the loop, the PRNG, thread start-up and process start-up subtracted (for sized, of
+ * one malloc, one free and two malloc_usable_size calls).
  */
 #include "bench_common.h"
+
+#include <malloc.h>
 
 #define RING 256
 #define WS 1024
@@ -72,14 +77,25 @@ static void run_ws64(uint64_t n) {
     for (int i = 0; i < WS; i++) op_free(set[i]);
 }
 
-static void run_random(uint64_t n) {
+static inline size_t op_usable(void *p) {
+    return g_dry ? sizeof g_fake : malloc_usable_size(p);
+}
+
+static volatile size_t g_accounted; /* what sized's program believes it holds */
+
+/* Inlined into both, so that random's loop is the same code with or without sized's calls. */
+static inline __attribute__((always_inline)) void run_random_sized(uint64_t n, int sized) {
     void *ring[RING] = {0};
     rng_t rng = rng_for(42, 1);
     for (uint64_t i = 0; i < n; i++) {
         void **slot = &ring[i % RING];
-        if (*slot != NULL) op_free(*slot);
+        if (*slot != NULL) {
+            if (sized) g_accounted -= op_usable(*slot);
+            op_free(*slot);
+        }
         size_t sz = rng_range(&rng, 16, 1040);
         unsigned char *p = (unsigned char *)op_malloc(sz);
+        if (sized) g_accounted += op_usable(p);
         p[0] = (unsigned char)i;
         *slot = p;
         g_sink = p;
@@ -87,6 +103,9 @@ static void run_random(uint64_t n) {
     for (int i = 0; i < RING; i++)
         if (ring[i] != NULL) op_free(ring[i]);
 }
+
+static void run_random(uint64_t n) { run_random_sized(n, 0); }
+static void run_sized(uint64_t n) { run_random_sized(n, 1); }
 
 /* xthread: a two-buffer hand-over under one mutex. */
 static struct {
@@ -145,7 +164,7 @@ static void run_xthread(uint64_t n) {
 
 int main(int argc, char **argv) {
     if (argc != 4) {
-        fprintf(stderr, "usage: icount_work <fixed64|fixed64w|ws64|random|xthread> <n> <real|dry>\n");
+        fprintf(stderr, "usage: icount_work <fixed64|fixed64w|ws64|random|sized|xthread> <n> <real|dry>\n");
         return EXIT_USAGE;
     }
     uint64_t n = (uint64_t)parse_ll("n", argv[2], 0, 1LL << 40);
@@ -161,6 +180,8 @@ int main(int argc, char **argv) {
         run_ws64(n);
     else if (strcmp(argv[1], "random") == 0)
         run_random(n);
+    else if (strcmp(argv[1], "sized") == 0)
+        run_sized(n);
     else if (strcmp(argv[1], "xthread") == 0)
         run_xthread(n);
     else
