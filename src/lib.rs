@@ -73,7 +73,7 @@ pub use process::stats::{stats, ClassStats, Stats};
 #[doc(hidden)]
 pub mod internal {
     pub use crate::blocks::block::Block;
-    pub use crate::blocks::remote_free::{push, push_chain, take_all, ListHead};
+    pub use crate::blocks::remote_free::{last, push, push_chain, take_all, ListHead};
     pub use crate::memory::arena::allowed as arena_allowed;
     pub use crate::memory::purge_state::delay_ms;
     pub use crate::pool::superslab::pool_counts;

@@ -10,7 +10,7 @@
 //! `LOOM_MAX_PREEMPTIONS` overrides the preemption bound set below.
 
 use hakmem::internal::Block;
-use hakmem::internal::{push, push_chain, take_all, ListHead};
+use hakmem::internal::{last, push, push_chain, take_all, ListHead};
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicPtr, Ordering};
 use loom::sync::Arc;
@@ -85,7 +85,7 @@ fn produce(head: &LoomHead, p: usize, n: usize, chain: usize) {
         len += 1;
         if len == chain || i + 1 == n {
             // SAFETY: `first ..= last` is a chain of valid blocks no list holds.
-            unsafe { push_chain(head, first, last) };
+            unsafe { push_chain(head, first, last, len as u32) };
             (first, last, len) = (ptr::null_mut(), ptr::null_mut(), 0);
         }
     }
@@ -115,15 +115,16 @@ impl Received {
     /// One `take_all`, checked: a well-formed list whose count and tail match, every block
     /// new, its key and payload as its producer wrote them, LIFO order per producer.
     fn take(&mut self, head: &LoomHead) {
-        let (first, tail, count) = take_all(head, |_| {});
+        let (first, count) = take_all(head);
         if first.is_null() {
-            assert!(tail.is_null(), "empty take with a tail");
             assert_eq!(count, 0, "empty take with a count");
             return;
         }
+        // SAFETY: the list `take_all` returned is ours alone.
+        let tail = unsafe { last(first, |_| {}) };
         let mut walked = 0u32;
         let mut cur = first;
-        let mut last = ptr::null_mut();
+        let mut walked_last = ptr::null_mut();
         // Per producer, the index of the previous block of this take (must decrease).
         let mut prev: Vec<Option<usize>> = vec![None; self.producers.len()];
         let mut this_take_max: Vec<Option<usize>> = vec![None; self.producers.len()];
@@ -147,12 +148,12 @@ impl Received {
             this_take_max[p] = this_take_max[p].max(Some(i));
             self.nodes.push(node);
             walked += 1;
-            last = cur;
+            walked_last = cur;
             // SAFETY: as above.
             cur = unsafe { Block::next(cur) };
         }
         assert_eq!(walked, count, "count does not match the list");
-        assert_eq!(last, tail, "tail is not the list's last block");
+        assert_eq!(walked_last, tail, "tail is not the list's last block");
         for (m, t) in self.last_take_max.iter_mut().zip(this_take_max) {
             if t.is_some() {
                 *m = t;
@@ -212,7 +213,7 @@ fn model(producers: &'static [usize], chain: usize, concurrent_takes: usize, bou
         }
         got.take(&head);
         // Nothing is left once every producer has finished and the queue was drained.
-        let (first, _, count) = take_all(&*head, |_| {});
+        let (first, count) = take_all(&*head);
         assert!(first.is_null() && count == 0, "queue not empty after the drain");
         got.finish();
     });

@@ -177,6 +177,7 @@ impl Span {
         self.reserved = 0;
         self.page_blocks = (crate::platform::os::PAGE_SIZE / block_size).max(1) as u16;
         self.capacity = (span_bytes / block_size) as u32;
+        debug_assert!(self.capacity < remote_free::MAX_QUEUED);
         self.class = class;
         self.flags = 0;
         self.span_slabs = span_slabs as u8;
@@ -444,30 +445,36 @@ impl Span {
         }
     }
 
-    /// Another thread's frees of several blocks at once: the chain `first ..= last` (linked
-    /// through `next`, each block already marked with its freed key) joins `thread_free` in one
-    /// CAS.
+    /// Another thread's frees of several blocks at once: the chain `first ..= last` of `n`
+    /// blocks (linked through `next`, each block already marked with its freed key) joins
+    /// `thread_free` in one CAS.
     ///
     /// # Safety
     /// The chain's blocks are handed-out blocks of this slab, freed by the caller.
     #[inline]
-    pub unsafe fn push_remote_chain(&self, first: *mut Block, last: *mut Block) {
-        // SAFETY: forwarded from the caller.
-        unsafe { remote_free::push_chain(&self.thread_free, first, last) };
+    pub unsafe fn push_remote_chain(&self, first: *mut Block, last: *mut Block, n: u32) {
+        // SAFETY: forwarded from the caller; a slab's capacity is below `MAX_QUEUED` (`init`).
+        unsafe { remote_free::push_chain(&self.thread_free, first, last, n) };
     }
 
     /// Moves the blocks other threads freed onto `free` (owner only); returns how many.
     /// (Remote frees are counted here, by the receiver, so that the freeing thread touches no
-    /// shared counter.)
+    /// shared counter.) The queue's head word carries the count, so that the common case, an
+    /// empty `free`, takes the list as it is: its links are checked as they are popped.
     pub fn collect(&mut self) -> u32 {
-        let (head, tail, count) = remote_free::take_all(&self.thread_free, |b| {
-            if !self.holds(b) {
-                corrupted_list(b);
-            }
-        });
+        let (head, count) = remote_free::take_all(&self.thread_free);
         if !head.is_null() {
-            // SAFETY: `take_all` gave us the whole remote list; its tail is a block of ours.
-            unsafe { Block::set_next(tail, self.free) };
+            if !self.free.is_null() {
+                // SAFETY: `take_all` gave us the whole remote list; its last block is ours.
+                unsafe {
+                    let tail = remote_free::last(head, |b| {
+                        if !self.holds(b) {
+                            corrupted_list(b);
+                        }
+                    });
+                    Block::set_next(tail, self.free);
+                }
+            }
             self.free = head;
             self.spare -= count as i32;
         }
@@ -539,6 +546,8 @@ mod tests {
             let span_bytes = class.span_slabs() * SLAB_SIZE;
             let head = span_bytes % s.block_size();
             let cap = s.capacity as usize;
+            // Every block of the slab may wait in `thread_free` at once: its count must fit.
+            assert!(s.capacity < remote_free::MAX_QUEUED, "class {c}");
             // Nothing carved, one block, half, all: exactly the carved block starts pass.
             for carved in [0, 1, cap / 2, cap] {
                 s.carved_end.store(base as usize + head + carved * s.block_size(), Ordering::Relaxed);

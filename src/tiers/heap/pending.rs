@@ -46,8 +46,12 @@ impl PendingFrees {
     pub(super) fn flush(&mut self) {
         if !self.slab.is_null() {
             // SAFETY: the chain holds blocks of `slab` freed by this thread and still counted
-            // as used there, so the slab is live.
-            unsafe { (*self.slab).push_remote_chain(self.first, self.last) };
+            // as used there, so the slab is live; it took `PENDING_BYTES / block size` blocks
+            // less the room left.
+            unsafe {
+                let n = PENDING_BYTES / (*self.slab).block_size() - self.room;
+                (*self.slab).push_remote_chain(self.first, self.last, n as u32);
+            }
             *self = PendingFrees::NONE;
         }
     }
