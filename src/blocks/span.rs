@@ -61,21 +61,18 @@ unsafe impl Node<SpanLists> for Span {
 /// layer knows nothing of heaps; the heap casts its own pointer.
 pub enum SpanOwner {}
 
-/// Two cache lines. Line 0 holds everything the owner's malloc and free touch (its free list
-/// and counts) beside the span's shape, which every thread's free reads; line 1 holds the
-/// remote-free list, which other threads write, so their CAS does not take the owner's line
-/// away (the list links there are touched only on slow paths). 128 bytes, so that finding a
-/// descriptor from its index is a shift.
+/// Two cache lines. Line 0 holds what every thread's free reads (the span's shape, its owner,
+/// the carved range), written only on slow paths, so that it stays in every freeing thread's
+/// cache; line 1 holds what the owner's malloc and free write (its free list and count) and the
+/// remote-free list. A thread freeing another's blocks thus reads a line the owner does not
+/// write, and writes the owner's line once per chain of frees (see `PendingFrees`), where
+/// reading the owner's free-list line had cost a transfer for every free. 128 bytes, so that
+/// finding a descriptor from its index is a shift.
 #[repr(C, align(128))]
 pub struct Span {
     // --- line 0 ---
-    // Fixed while the span is in use; read by every thread's free:
-    /// The span's first byte.
-    pub start: *mut u8,
     /// The heap that owns the slab; null while the slab is abandoned or free.
     pub owner: AtomicPtr<SpanOwner>,
-    // Owner thread only (or the pool lock while unowned):
-    pub free: *mut Block,
     pub magic: u64,
     /// The end of the blocks carved so far (see `extend`): the first never-carved block. Blocks
     /// are packed against the span's end (the bytes left over, span size modulo block size, are
@@ -85,14 +82,19 @@ pub struct Span {
     /// blocks never handed out. Written by the owner only, growing; read by every thread's free
     /// (a block another thread frees was carved before it was handed out).
     carved_end: AtomicUsize,
-    /// The span's length: `free` (the list head) is in the slab exactly when
-    /// `free - start < span_bytes`, which rejects null in the same compare (see `holds`).
-    span_bytes: usize,
+    /// Links in the owner heap's available or full list, or in the pool's abandoned list.
+    links: Links<Span>,
     block_size: u32,
-    /// `used() - free_watermark`: a malloc adds one, the owner's free takes one and goes to the
-    /// heap's slow path when the result is negative. One decrement and a sign test cover every
-    /// reason to leave the fast path (see `free_watermark`).
-    pub spare: i32,
+    /// Blocks carved from the span so far (see `extend`): a new slab does not touch all its
+    /// memory at once. (Owner only, slow paths.)
+    pub reserved: u32,
+    pub capacity: u32,
+    /// The owner's free takes the heap's slow path once `used()` drops below this: 1 on the
+    /// available list (the slab became empty), `unfull_threshold() + 1` on the full list (enough
+    /// blocks came back to make the slab worth allocating from again), `ALWAYS_SLOW` in check and
+    /// statistics modes (every free is checked and counted), 0 (never) for the class's only slab,
+    /// which is kept when empty. (Slow paths only.)
+    free_watermark: u32,
     pub class: SizeClass,
     pub span_slabs: u8,
     /// `FULL`: the slab is on the owner heap's full list (else its available list);
@@ -104,30 +106,29 @@ pub struct Span {
     /// descriptor, for a free slab). `SuperSlab::span_of` reads it from the descriptor its
     /// pointer falls in (`free`'s fast path reads that descriptor itself: see `descriptor_at`).
     pub head_offset: u16,
-    _pad1: [u8; 2],
-    // --- line 1 ---
-    /// Other threads' frees.
-    pub thread_free: AtomicPtr<Block>,
-    /// Links in the owner heap's available or full list, or in the pool's abandoned list.
-    links: Links<Span>,
-    /// Blocks carved from the span so far (see `extend`): a new slab does not touch all its
-    /// memory at once. (Owner only, slow paths: it can share the line other threads' frees
-    /// write.)
-    pub reserved: u32,
-    pub capacity: u32,
-    /// The owner's free takes the heap's slow path once `used()` drops below this: 1 on the
-    /// available list (the slab became empty), `unfull_threshold() + 1` on the full list (enough
-    /// blocks came back to make the slab worth allocating from again), `ALWAYS_SLOW` in check and
-    /// statistics modes (every free is checked and counted), 0 (never) for the class's only slab,
-    /// which is kept when empty. (Slow paths only, so it can live on line 1.)
-    free_watermark: u32,
     /// Blocks per page, at least 1 (set by `init`): the unit `extend` carves in.
     page_blocks: u16,
-    _pad2: [u8; 26],
+    // --- line 1 ---
+    /// The span's first byte.
+    pub start: *mut u8,
+    // Owner thread only (or the pool lock while unowned):
+    pub free: *mut Block,
+    /// The span's length: `free` (the list head) is in the slab exactly when
+    /// `free - start < span_bytes`, which rejects null in the same compare (see `holds`).
+    span_bytes: usize,
+    /// `used() - free_watermark`: a malloc adds one, the owner's free takes one and goes to the
+    /// heap's slow path when the result is negative. One decrement and a sign test cover every
+    /// reason to leave the fast path (see `free_watermark`).
+    pub spare: i32,
+    _pad1: u32,
+    /// Other threads' frees.
+    pub thread_free: AtomicPtr<Block>,
+    _pad2: [u8; 24],
 }
 
 const _: () = assert!(core::mem::size_of::<Span>() == 128);
-const _: () = assert!(core::mem::offset_of!(Span, thread_free) == 64);
+const _: () = assert!(core::mem::offset_of!(Span, page_blocks) < 64);
+const _: () = assert!(core::mem::offset_of!(Span, start) == 64);
 
 // SAFETY: the owner-only fields are touched only by the owning thread or under the pool lock;
 // the shared ones are atomics.
@@ -151,14 +152,14 @@ impl Span {
         flags: 0,
         _pad0: 0,
         head_offset: 0,
-        _pad1: [0; 2],
+        _pad1: 0,
         thread_free: AtomicPtr::new(ptr::null_mut()),
         links: Links::NONE,
         reserved: 0,
         capacity: 0,
         free_watermark: 0,
         page_blocks: 0,
-        _pad2: [0; 26],
+        _pad2: [0; 24],
     };
 
     /// Prepares an unused descriptor for a span of `span_slabs` slabs at `start`.
