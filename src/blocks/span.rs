@@ -15,6 +15,7 @@ use crate::blocks::block::{freed_key, Block};
 use crate::blocks::remote_free;
 use crate::blocks::size_class::SizeClass;
 use crate::platform::list::{Links, Node};
+use crate::platform::os;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
@@ -26,6 +27,9 @@ pub const FULL: u8 = 1;
 pub const SLOW: u8 = 2;
 /// The span holds one Large block, its whole length (see `large_span`); no heap owns it.
 pub const LARGE: u8 = 4;
+/// The pages past the span's first carved page wait for a purge (`shrink_carved`): carving
+/// must first take them back from the pool (`superslab::unkeep_tail`).
+pub const KEPT_TAIL: u8 = 8;
 
 /// A watermark above any slab's capacity, so that `spare` stays negative: every owner's free
 /// takes the slow path.
@@ -42,7 +46,7 @@ fn magic_for(block_size: usize) -> u64 {
 
 /// The most `Span::extend` carves at once, in pages (in blocks, for blocks over a page).
 const MAX_CARVE_PAGES: u32 = 4;
-const _: () = assert!(crate::platform::os::PAGE_SIZE / 16 <= u16::MAX as usize); // `page_blocks` fits
+const _: () = assert!(os::PAGE_SIZE / 16 <= u16::MAX as usize); // `page_blocks` fits
 
 /// The span lists: a span is on its owner heap's available or full list of its class, on the
 /// pool's abandoned list of its class, or on none.
@@ -176,7 +180,7 @@ impl Span {
         self.free_watermark = 1;
         self.spare = -1;
         self.reserved = 0;
-        self.page_blocks = (crate::platform::os::PAGE_SIZE / block_size).max(1) as u16;
+        self.page_blocks = (os::PAGE_SIZE / block_size).max(1) as u16;
         self.capacity = (span_bytes / block_size) as u32;
         debug_assert!(self.capacity < remote_free::MAX_QUEUED);
         self.class = class;
@@ -431,6 +435,32 @@ impl Span {
         }
     }
 
+    /// An empty slab that stays (`keep_while_only`) forgets the blocks it carved past its first
+    /// page and carves that page again, so that the rest, `tail()`, holds no list and can go
+    /// back to the kernel while the owner goes on using the first page. True when it did so
+    /// (more than a page was carved; not in check or statistics mode, whose poison and counts
+    /// follow every carved block); the span is then marked `KEPT_TAIL`. (Blocks past the new
+    /// carved end are rejected by `block_at` again, as never handed out.)
+    pub fn shrink_carved(&mut self) -> bool {
+        debug_assert_eq!(self.used(), 0);
+        if self.flags & SLOW != 0 || self.reserved <= self.page_blocks as u32 {
+            return false;
+        }
+        self.free = ptr::null_mut();
+        self.reserved = 0;
+        self.carved_end.store(self.start as usize + self.span_bytes % self.block_size(), Ordering::Relaxed);
+        self.extend();
+        self.flags |= KEPT_TAIL;
+        true
+    }
+
+    /// The pages after the last carved block: `(start, bytes)`, maybe empty.
+    pub fn tail(&self) -> (*mut u8, usize) {
+        let end = self.start as usize + self.span_bytes;
+        let from = os::align_up(self.carved_end.load(Ordering::Relaxed), os::PAGE_SIZE);
+        (from as *mut u8, end.saturating_sub(from))
+    }
+
     /// Any other thread's free: a lock-free push to `thread_free`, the block marked with its
     /// freed `key`.
     ///
@@ -574,6 +604,47 @@ mod tests {
         for p in [0usize, 16, 0x7f00_0000_0000] {
             assert!(s.block_at(p as *mut u8).is_none());
         }
+    }
+
+    #[test]
+    fn an_empty_kept_slab_carves_its_first_page_again() {
+        let class = SizeClass::for_size(48);
+        // Page-aligned, and past the buffer's first byte (see below).
+        let span = vec![0u8; SLAB_SIZE + 2 * os::PAGE_SIZE];
+        let start = os::align_up(span.as_ptr() as usize + 1, os::PAGE_SIZE) as *mut u8;
+        let mut s = Span::UNUSED;
+        // SAFETY: `start` is a 64 KiB slice of the test's own buffer, used by this descriptor only.
+        unsafe { s.init(class, start, 1, ptr::null_mut()) };
+        let mut got = std::vec::Vec::new();
+        while got.len() < 3 * s.page_blocks as usize {
+            if s.free.is_null() {
+                s.extend();
+            }
+            got.push(s.pop());
+        }
+        for &b in &got {
+            // SAFETY: every block in `got` was handed out by `s` and is freed once.
+            unsafe { s.push_local(b, freed_key(b)) };
+        }
+        assert_eq!(s.used(), 0);
+        s.keep_while_only();
+        assert!(s.shrink_carved());
+        assert!(s.flags & KEPT_TAIL != 0);
+        let (tail, len) = s.tail();
+        assert_eq!(tail as usize + len, start as usize + SLAB_SIZE);
+        let mut listed = 0;
+        let mut cur = s.free;
+        while !cur.is_null() {
+            assert!((cur as usize) < tail as usize, "a listed block in the tail");
+            listed += 1;
+            // SAFETY: the list links blocks inside `span`.
+            cur = unsafe { Block::next(cur) };
+        }
+        assert_eq!(listed, s.page_blocks as usize);
+        // The blocks past the first page count as never handed out again.
+        assert!(s.block_at(*got.last().unwrap() as *mut u8).is_none());
+        // One page carved: nothing more to give back.
+        assert!(!s.shrink_carved());
     }
 
     #[test]

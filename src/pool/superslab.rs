@@ -44,6 +44,10 @@ pub struct SuperSlab {
     used_mask: u32,
     /// Bit i set: slab i was used since it was last purged.
     dirty_mask: u32,
+    /// Bit i set: the span at slab i is its class's only slab, empty and kept by its owner,
+    /// which carves only its first page (`Span::shrink_carved`); the rest goes back once it
+    /// has stayed so for the delay since `freed_at_ms[i]` (see `keep_tail`).
+    kept_mask: u32,
     /// When each slab was last released (`os::now_ms`, 0: never): a free slab keeps its pages
     /// until `purge_state::delay_ms()` after that.
     freed_at_ms: [u64; SLABS_PER_SUPERSLAB],
@@ -136,6 +140,7 @@ impl SuperSlab {
             }
             ptr::addr_of_mut!((*ss).used_mask).write(HEADER_SLABS_MASK);
             ptr::addr_of_mut!((*ss).dirty_mask).write(dirty & !HEADER_SLABS_MASK);
+            ptr::addr_of_mut!((*ss).kept_mask).write(0);
             ptr::addr_of_mut!((*ss).freed_at_ms).write([freed_at_ms; SLABS_PER_SUPERSLAB]);
             ptr::addr_of_mut!((*ss).owner).write(ptr::null_mut());
             ptr::addr_of_mut!((*ss).on).write(ptr::null_mut());
@@ -166,6 +171,28 @@ impl SuperSlab {
                     bytes += run * SLAB_SIZE;
                 }
                 purgeable &= !span_mask(first, run);
+            }
+            bytes
+        }
+    }
+
+    /// Gives back the tails of the kept spans of `ss` in `mask` (`Pool::keep_tail`); returns
+    /// the bytes purged. Each is done with, whatever the kernel said: a refused purge leaves
+    /// the tail to the owner, which carves into it as into any page.
+    unsafe fn purge_kept(ss: *mut SuperSlab, mask: u32) -> usize {
+        // SAFETY: `ss` is live; a kept span's tail holds no list and no block, and its owner
+        // carves into it only after `unkeep_tail`, which waits for the pool lock (held).
+        unsafe {
+            let mut kept = (*ss).kept_mask & mask;
+            (*ss).kept_mask &= !kept;
+            let mut bytes = 0;
+            while kept != 0 {
+                let i = kept.trailing_zeros() as usize;
+                kept &= kept - 1;
+                let (tail, len) = (*ss).slabs[i].tail();
+                if len > 0 && os::purge(tail, len) {
+                    bytes += len;
+                }
             }
             bytes
         }
@@ -497,6 +524,34 @@ impl Pool {
         }
     }
 
+    /// Registers the tail of `slab`, a span its owner keeps empty (`Span::shrink_carved`), for
+    /// the decay: it goes back once unused for the delay, although the owner makes no further
+    /// call.
+    unsafe fn keep_tail(&mut self, slab: *mut Span) {
+        // SAFETY: `slab` is a span head in use (caller); we hold the pool lock.
+        unsafe {
+            let (ss, first) = Self::slot_of(slab);
+            (*ss).kept_mask |= 1 << first;
+            (*ss).freed_at_ms[first] = os::now_ms();
+        }
+    }
+
+    /// Takes the tail of `slab` back before its owner carves into it (a decay in progress holds
+    /// the pool lock: this waits until it is done).
+    unsafe fn unkeep_tail(&mut self, slab: *mut Span) {
+        // SAFETY: `slab` is a span head in use (caller); we hold the pool lock.
+        unsafe {
+            let (ss, first) = Self::slot_of(slab);
+            (*ss).kept_mask &= !(1 << first);
+        }
+    }
+
+    /// The SuperSlab of the span head `slab` and the index of its first slab.
+    fn slot_of(slab: *mut Span) -> (*mut SuperSlab, usize) {
+        let ss = ((slab as usize) & !(SUPERSLAB_SIZE - 1)) as *mut SuperSlab;
+        (ss, (slab as usize - ss as usize) / size_of::<Span>())
+    }
+
     unsafe fn release(&mut self, slab: *mut Span) {
         // SAFETY: `slab` is a span head in use, now empty and unowned (caller).
         unsafe {
@@ -507,6 +562,7 @@ impl Pool {
             SuperSlab::set_head(ss, first, n, 0);
             self.spans_released += 1;
             (*ss).used_mask &= !span_mask(first, n);
+            (*ss).kept_mask &= !(1 << first);
             let now = os::now_ms();
             (&mut (*ss).freed_at_ms)[first..first + n].fill(now);
             self.place(ss);
@@ -546,8 +602,8 @@ impl Pool {
                 let given = if empty && self.empty.list.len() > cache && free & (*ss).dirty_mask & !old == 0 {
                     self.give_back_empty(ss)
                 } else {
-                    let given = SuperSlab::purge_slabs(ss, old);
-                    pending |= !(*ss).used_mask & (*ss).dirty_mask != 0;
+                    let given = SuperSlab::purge_slabs(ss, old) + SuperSlab::purge_kept(ss, old);
+                    pending |= !(*ss).used_mask & (*ss).dirty_mask != 0 || (*ss).kept_mask != 0;
                     given
                 };
                 budget = budget.saturating_sub(given);
@@ -610,7 +666,7 @@ impl Pool {
         while !ss.is_null() {
             // SAFETY: SuperSlabs on the list are live; we hold the pool lock.
             unsafe {
-                bytes += SuperSlab::purge_free_slabs(ss);
+                bytes += SuperSlab::purge_free_slabs(ss) + SuperSlab::purge_kept(ss, u32::MAX);
                 ss = List::<_, Every>::next(ss);
             }
         }
@@ -719,6 +775,28 @@ pub unsafe fn release_span(slab: *mut Span) {
     // SAFETY: forwarded from the caller.
     with_pool(|p| unsafe { p.release(slab) });
     crate::memory::purge_state::wake_purger();
+}
+
+/// See `Pool::keep_tail`: `slab` is a span head its owner keeps, empty, whose tail
+/// `Span::shrink_carved` just freed.
+///
+/// # Safety
+/// `slab` is a live span head owned by the caller's heap.
+pub unsafe fn keep_tail(slab: *mut Span) {
+    // SAFETY: forwarded from the caller.
+    with_pool(|p| unsafe { p.keep_tail(slab) });
+    crate::memory::purge_state::wake_purger();
+}
+
+/// See `Pool::unkeep_tail`; clears the span's `KEPT_TAIL`.
+///
+/// # Safety
+/// `slab` is a live span head owned by the caller's heap, marked `KEPT_TAIL`.
+pub unsafe fn unkeep_tail(slab: *mut Span) {
+    // SAFETY: forwarded from the caller.
+    with_pool(|p| unsafe { p.unkeep_tail(slab) });
+    // SAFETY: the caller owns the span: its flags are its own.
+    unsafe { (*slab).flags &= !crate::blocks::span::KEPT_TAIL };
 }
 
 /// Leaves a slab of a heap being abandoned for another thread to adopt.

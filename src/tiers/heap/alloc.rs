@@ -4,7 +4,7 @@
 use crate::blocks::block::Block;
 use crate::blocks::check;
 use crate::blocks::size_class::SizeClass;
-use crate::blocks::span::{Span, SpanLists};
+use crate::blocks::span::{Span, SpanLists, KEPT_TAIL};
 use crate::platform::list::List;
 use crate::pool::decay;
 use crate::pool::superslab::{self, SuperSlab};
@@ -204,6 +204,9 @@ pub(super) unsafe fn take_block(heap: *mut Heap, s: *mut Span) -> Option<*mut u8
             collect(heap, s);
         }
         if (*s).free.is_null() {
+            if (*s).flags & KEPT_TAIL != 0 {
+                superslab::unkeep_tail(s);
+            }
             let (first, n) = (*s).extend();
             if (*heap).check {
                 check::poison_carved(&*s, first, n);

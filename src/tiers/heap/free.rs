@@ -7,7 +7,7 @@ use crate::blocks::check;
 use crate::blocks::size_class::FIRST_MID_CLASS;
 use crate::blocks::span::Span;
 use crate::platform::diag;
-use crate::pool::superslab::SuperSlab;
+use crate::pool::superslab::{self, SuperSlab};
 use crate::tiers::heap::lifecycle::thread_heap;
 use crate::tiers::heap::lists::{forget_fast, push_avail, release_span, unlink, Heap, Kind};
 use crate::tiers::heap::pending::{PendingFrees, PENDING_BYTES};
@@ -223,6 +223,11 @@ pub(super) unsafe fn free_local_slow(b: *mut Block, heap: *mut Heap, s: *mut Spa
         let only_slab = (*heap).avail[c].len() == 1 && (*heap).avail[c].head() == s && (*heap).full[c].is_empty();
         if (*s).used() == 0 && only_slab {
             (*s).keep_while_only();
+            // What it carved past its first page goes back after the delay, even if this
+            // thread makes no further call (the purge thread's decay).
+            if (*s).shrink_carved() {
+                superslab::keep_tail(s);
+            }
         } else if (*s).used() == 0 {
             unlink(heap, s);
             forget_fast(heap, s);

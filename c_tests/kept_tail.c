@@ -1,0 +1,80 @@
+/* kept_tail: a size class's last slab, kept empty for reuse, gives the pages it carved past its
+ * first back after the purge delay, and its owner carves into them again while the purge
+ * thread races it. The program runs itself again with HAKMEM_PURGE_DELAY_MS=1 (the purge
+ * thread, which a 48 MiB heap starts, then works all the time); in 2,000 rounds it allocates
+ * 40 blocks of the 4 KiB class (two slabs: the first then empties last and is kept), fills
+ * each with its own byte, checks them all and frees them, sleeping 2 ms in every fourth round
+ * so that the purge of the kept slab's pages lands between rounds too. At the end, after
+ * 100 ms idle, at most a page of the blocks' pages is resident. */
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common.h"
+
+enum { WARM = 12288, BLOCKS = 40, SIZE = 4000, ROUNDS = 2000 };
+static void *warm[WARM];
+static unsigned char *blocks[BLOCKS];
+
+static int resident_pages(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    int n = 0;
+    for (int i = 0; i < BLOCKS; i++) {
+        unsigned char vec;
+        uintptr_t p = (uintptr_t)blocks[i] & ~(uintptr_t)(page - 1);
+        if (mincore((void *)p, (size_t)page, &vec) == 0 && (vec & 1))
+            n++;
+    }
+    return n;
+}
+
+static void child(void)
+{
+    for (int i = 0; i < WARM; i++) {
+        warm[i] = malloc(4096);
+        CHECK(warm[i] != NULL, "malloc");
+        memset(warm[i], 1, 4096);
+    }
+    for (int i = 0; i < WARM; i++)
+        free(warm[i]);
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < BLOCKS; i++) {
+            blocks[i] = malloc(SIZE);
+            CHECK(blocks[i] != NULL, "malloc");
+            memset(blocks[i], (r * BLOCKS + i) & 0xff, SIZE);
+        }
+        for (int i = 0; i < BLOCKS; i++) {
+            unsigned char want = (unsigned char)((r * BLOCKS + i) & 0xff);
+            for (int j = 0; j < SIZE; j++)
+                CHECK(blocks[i][j] == want, "round %d: block %d byte %d is %#x, not %#x", r, i, j, blocks[i][j], want);
+        }
+        for (int i = 0; i < BLOCKS; i++)
+            free(blocks[i]);
+        if (r % 4 == 0)
+            usleep(2000);
+    }
+    usleep(100000);
+    int resident = resident_pages();
+    printf("kept_tail: %d rounds; pages of the freed blocks resident after 100 ms idle: %d\n", ROUNDS, resident);
+    CHECK(foreign_allocator() || resident <= 1, "%d pages of the freed blocks are still resident", resident);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "child") == 0) {
+        child();
+        return 0;
+    }
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        setenv("HAKMEM_PURGE_DELAY_MS", "1", 1);
+        execv("/proc/self/exe", (char *const[]){argv[0], (char *)"child", NULL});
+        _exit(127);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child exited with status %d", status);
+    return 0;
+}
