@@ -5,22 +5,25 @@
  * 40 blocks of the 4 KiB class (two slabs: the first then empties last and is kept), fills
  * each with its own byte, checks them all and frees them, sleeping 2 ms in every fourth round
  * so that the purge of the kept slab's pages lands between rounds too. At the end, after
- * 100 ms idle, at most a page of the blocks' pages is resident. */
+ * 100 ms idle, at most a page of the blocks' pages is resident; then 20 blocks, which that
+ * slab holds alone, are allocated and freed three times, and each time their pages but one
+ * go back. */
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common.h"
 
-enum { WARM = 12288, BLOCKS = 40, SIZE = 4000, ROUNDS = 2000 };
+enum { WARM = 12288, BLOCKS = 40, ONE_SLAB = 20, SIZE = 4000, ROUNDS = 2000 };
 static void *warm[WARM];
 static unsigned char *blocks[BLOCKS];
 
-static int resident_pages(void)
+/* How many of the pages of blocks[0..n) are resident. */
+static int resident_pages(int n_blocks)
 {
     long page = sysconf(_SC_PAGESIZE);
     int n = 0;
-    for (int i = 0; i < BLOCKS; i++) {
+    for (int i = 0; i < n_blocks; i++) {
         unsigned char vec;
         uintptr_t p = (uintptr_t)blocks[i] & ~(uintptr_t)(page - 1);
         if (mincore((void *)p, (size_t)page, &vec) == 0 && (vec & 1))
@@ -55,9 +58,27 @@ static void child(void)
             usleep(2000);
     }
     usleep(100000);
-    int resident = resident_pages();
-    printf("kept_tail: %d rounds; pages of the freed blocks resident after 100 ms idle: %d\n", ROUNDS, resident);
+    int resident = resident_pages(BLOCKS);
+    /* Then the same slab alone, emptied again and again: each time its tail goes back. */
+    int again[3];
+    for (int r = 0; r < 3; r++) {
+        for (int i = 0; i < ONE_SLAB; i++) {
+            blocks[i] = malloc(SIZE);
+            CHECK(blocks[i] != NULL, "malloc");
+            memset(blocks[i], 3, SIZE);
+        }
+        for (int i = 0; i < ONE_SLAB; i++)
+            free(blocks[i]);
+        usleep(50000);
+        again[r] = resident_pages(ONE_SLAB);
+    }
+    printf("kept_tail: %d rounds; pages of the freed blocks resident after 100 ms idle: %d; of %d blocks of one slab, "
+           "emptied three times: %d, %d, %d\n",
+           ROUNDS, resident, ONE_SLAB, again[0], again[1], again[2]);
     CHECK(foreign_allocator() || resident <= 1, "%d pages of the freed blocks are still resident", resident);
+    for (int r = 0; r < 3; r++)
+        CHECK(foreign_allocator() || again[r] <= 1, "emptied %d times, the slab keeps %d pages resident", r + 1,
+              again[r]);
 }
 
 int main(int argc, char **argv)

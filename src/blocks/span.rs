@@ -83,8 +83,9 @@ pub struct Span {
     /// at the span's head) and carved from the lowest up, so the blocks ever handed out are
     /// exactly the addresses below `carved_end` at a multiple of the block size from it: one
     /// compare and one divisibility test (see `block_at`) reject both interior pointers and
-    /// blocks never handed out. Written by the owner only, growing; read by every thread's free
-    /// (a block another thread frees was carved before it was handed out).
+    /// blocks never handed out. Written by the owner only, growing (but for `shrink_carved`,
+    /// when no block is handed out); read by every thread's free (a block another thread frees
+    /// was carved before it was handed out).
     carved_end: AtomicUsize,
     /// Links in the owner heap's available or full list, or in the pool's abandoned list.
     links: Links<Span>,

@@ -44,9 +44,10 @@ pub struct SuperSlab {
     used_mask: u32,
     /// Bit i set: slab i was used since it was last purged.
     dirty_mask: u32,
-    /// Bit i set: the span at slab i is its class's only slab, empty and kept by its owner,
-    /// which carves only its first page (`Span::shrink_carved`); the rest goes back once it
-    /// has stayed so for the delay since `freed_at_ms[i]` (see `keep_tail`).
+    /// Bit i set: the span at slab i has nothing carved past its first page since its owner
+    /// kept it empty (`Span::shrink_carved`), and the rest goes back once it has stayed so for
+    /// the delay since `freed_at_ms[i]`; the owner clears it before carving further
+    /// (`unkeep_tail`), and a release does.
     kept_mask: u32,
     /// When each slab was last released (`os::now_ms`, 0: never): a free slab keeps its pages
     /// until `purge_state::delay_ms()` after that.
@@ -524,9 +525,9 @@ impl Pool {
         }
     }
 
-    /// Registers the tail of `slab`, a span its owner keeps empty (`Span::shrink_carved`), for
-    /// the decay: it goes back once unused for the delay, although the owner makes no further
-    /// call.
+    /// Registers the tail of `slab`, a span its owner kept empty and shrank
+    /// (`Span::shrink_carved`), for the decay: it goes back after the delay unless the owner
+    /// carves into it first, although the owner makes no further call.
     unsafe fn keep_tail(&mut self, slab: *mut Span) {
         // SAFETY: `slab` is a span head in use (caller); we hold the pool lock.
         unsafe {

@@ -206,6 +206,8 @@ pub(super) unsafe fn take_block(heap: *mut Heap, s: *mut Span) -> Option<*mut u8
         if (*s).free.is_null() {
             if (*s).flags & KEPT_TAIL != 0 {
                 superslab::unkeep_tail(s);
+                // Re-armed, so that the slab's next emptying gives the tail back again.
+                (*s).refresh_watermark();
             }
             let (first, n) = (*s).extend();
             if (*heap).check {
