@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -329,6 +330,21 @@ static inline uint64_t test_seed(uint64_t dflt)
     uint64_t s = e && *e ? strtoull(e, NULL, 0) : dflt;
     printf("seed %llu (set HAK_TEST_SEED to change)\n", (unsigned long long)s);
     return s;
+}
+
+/* How many of the pages that hold blocks[0..n) are resident (mincore); a page no longer
+ * mapped counts as not resident. */
+static inline int resident_block_pages(void *const *blocks, int n)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    int resident = 0;
+    for (int i = 0; i < n; i++) {
+        unsigned char vec;
+        uintptr_t p = (uintptr_t)blocks[i] & ~(uintptr_t)(page - 1);
+        if (mincore((void *)p, (size_t)page, &vec) == 0 && (vec & 1))
+            resident++;
+    }
+    return resident;
 }
 
 #endif

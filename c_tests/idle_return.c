@@ -8,7 +8,6 @@
  * a 256 MiB peak. */
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,21 +56,6 @@ static void idle(void)
     struct timespec t = {2, 500000000};
     while (nanosleep(&t, &t) != 0)
         ;
-}
-
-/* How many of the pages that held the freed 4 KiB blocks are still resident (a page the
- * allocator unmapped counts as not resident). */
-static int resident_block_pages(void)
-{
-    long page = sysconf(_SC_PAGESIZE);
-    int n = 0;
-    for (int i = 0; i < SMALL; i++) {
-        unsigned char vec;
-        uintptr_t p = (uintptr_t)small[i] & ~(uintptr_t)(page - 1);
-        if (mincore((void *)p, (size_t)page, &vec) == 0 && (vec & 1))
-            n++;
-    }
-    return n;
 }
 
 /* The child's peak: 256 MiB of 4 KiB blocks, freed; 0 when it went back while idle. */
@@ -130,7 +114,7 @@ int main(void)
      * of the class's last slab, which stays as the class's only one (its other 31 pages go
      * back after the delay too; they stayed before 2026-12-07); glibc keeps the top 128 KiB
      * of its heap (its trim threshold). */
-    int resident = resident_block_pages();
+    int resident = resident_block_pages(small, SMALL);
     int allowed = foreign_allocator() ? 40 : 4;
     printf("idle_return: pages of the freed 4 KiB blocks still resident: %d\n", resident);
     CHECK(resident <= allowed, "%d pages of the freed 4 KiB blocks are still resident after 2.5 s idle", resident);

@@ -8,7 +8,6 @@
  * 100 ms idle, at most a page of the blocks' pages is resident; then 20 blocks, which that
  * slab holds alone, are allocated and freed three times, and each time their pages but one
  * go back. */
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,20 +16,6 @@
 enum { WARM = 12288, BLOCKS = 40, ONE_SLAB = 20, SIZE = 4000, ROUNDS = 2000 };
 static void *warm[WARM];
 static unsigned char *blocks[BLOCKS];
-
-/* How many of the pages of blocks[0..n) are resident. */
-static int resident_pages(int n_blocks)
-{
-    long page = sysconf(_SC_PAGESIZE);
-    int n = 0;
-    for (int i = 0; i < n_blocks; i++) {
-        unsigned char vec;
-        uintptr_t p = (uintptr_t)blocks[i] & ~(uintptr_t)(page - 1);
-        if (mincore((void *)p, (size_t)page, &vec) == 0 && (vec & 1))
-            n++;
-    }
-    return n;
-}
 
 static void child(void)
 {
@@ -58,7 +43,7 @@ static void child(void)
             usleep(2000);
     }
     usleep(100000);
-    int resident = resident_pages(BLOCKS);
+    int resident = resident_block_pages((void *const *)blocks, BLOCKS);
     /* Then the same slab alone, emptied again and again: each time its tail goes back. */
     int again[3];
     for (int r = 0; r < 3; r++) {
@@ -70,7 +55,7 @@ static void child(void)
         for (int i = 0; i < ONE_SLAB; i++)
             free(blocks[i]);
         usleep(50000);
-        again[r] = resident_pages(ONE_SLAB);
+        again[r] = resident_block_pages((void *const *)blocks, ONE_SLAB);
     }
     printf("kept_tail: %d rounds; pages of the freed blocks resident after 100 ms idle: %d; of %d blocks of one slab, "
            "emptied three times: %d, %d, %d\n",
