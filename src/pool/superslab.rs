@@ -178,8 +178,8 @@ impl SuperSlab {
     }
 
     /// Gives back the tails of the kept spans of `ss` in `mask` (`Pool::keep_tail`); returns
-    /// the bytes purged. Each is done with, whatever the kernel said: a refused purge leaves
-    /// the tail to the owner, which carves into it as into any page.
+    /// the bytes purged. Their bits are cleared whatever the kernel says: after a refused
+    /// purge the owner carves into the tail as into any page, and no decay retries it.
     unsafe fn purge_kept(ss: *mut SuperSlab, mask: u32) -> usize {
         // SAFETY: `ss` is live; a kept span's tail holds no list and no block, and its owner
         // carves into it only after `unkeep_tail`, which waits for the pool lock (held).
@@ -509,8 +509,7 @@ impl Pool {
     unsafe fn grow_large(&mut self, slab: *mut Span, n: usize) -> bool {
         // SAFETY: `slab` is a live Large span head (caller); we hold the pool lock.
         unsafe {
-            let ss = ((slab as usize) & !(SUPERSLAB_SIZE - 1)) as *mut SuperSlab;
-            let first = ((*slab).start as usize - ss as usize) >> SLAB_SHIFT;
+            let (ss, first) = Self::slot_of(slab);
             let old = (*slab).span_slabs as usize;
             if first + n > SLABS_PER_SUPERSLAB || (*ss).used_mask & span_mask(first + old, n - old) != 0 {
                 return false;
@@ -547,7 +546,8 @@ impl Pool {
         }
     }
 
-    /// The SuperSlab of the span head `slab` and the index of its first slab.
+    /// The SuperSlab of the span head `slab` and the index of its first slab (that of its
+    /// descriptor).
     fn slot_of(slab: *mut Span) -> (*mut SuperSlab, usize) {
         let ss = ((slab as usize) & !(SUPERSLAB_SIZE - 1)) as *mut SuperSlab;
         (ss, (slab as usize - ss as usize) / size_of::<Span>())
@@ -556,8 +556,7 @@ impl Pool {
     unsafe fn release(&mut self, slab: *mut Span) {
         // SAFETY: `slab` is a span head in use, now empty and unowned (caller).
         unsafe {
-            let ss = ((slab as usize) & !(SUPERSLAB_SIZE - 1)) as *mut SuperSlab;
-            let first = ((*slab).start as usize - ss as usize) >> SLAB_SHIFT;
+            let (ss, first) = Self::slot_of(slab);
             let n = (*slab).span_slabs as usize;
             (*slab).clear();
             SuperSlab::set_head(ss, first, n, 0);
