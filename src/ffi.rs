@@ -61,9 +61,9 @@ fn reentrant_alloc(size: usize, align: usize) -> *mut u8 {
 }
 
 /// malloc. Its fast path, a tiny block from the thread heap's current span for the class, is
-/// 19 instructions from entry to `ret` (`api::malloc_fast`, `tiers::heap::alloc::pop_fast`;
-/// BENCHMARKS.md walks them): the thread's heap, the size's class, the span's list head, the
-/// head's range check, the link's decoding, the new head, the key cleared, the count.
+/// 18 instructions from entry to `ret` (`api::malloc_fast`, `tiers::heap::alloc::pop_fast`;
+/// BENCHMARKS.md walks them): the thread's heap, the size's class, the span's list head and
+/// its decoding, the head's range check, the new head, the key cleared, the count.
 #[inline(always)]
 pub(crate) fn do_malloc(size: usize) -> *mut c_void {
     let heap = crate::tiers::tls::heap();
@@ -91,7 +91,7 @@ fn malloc_not_tiny(size: usize, heap: *mut Heap) -> *mut c_void {
     guarded(Entered::enter(), true, |heap| unsafe { api::malloc(heap, size) }, reentrant).cast()
 }
 
-/// free. Its fast path, the owner's free of a small block, is 35 instructions from entry to
+/// free. Its fast path, the owner's free of a small block, is 36 instructions from entry to
 /// `ret` (`api::free::free`, `tiers::heap::free::free_in_superslab`, `free_block`;
 /// BENCHMARKS.md walks them): the arena check, the span descriptor, the block-start check,
 /// the freed key, the owner, the push, the span's count, the class's current span.

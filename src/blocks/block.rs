@@ -33,12 +33,32 @@ impl Block {
     /// `b` is a block (at least 16 writable bytes) that no list holds or that the caller owns.
     #[inline(always)]
     pub unsafe fn set_free(b: *mut Block, next: *mut Block, key: usize) {
+        // SAFETY: per the caller.
+        unsafe { Self::set_free_before(b, ListHead::of(next), key) }
+    }
+
+    /// `set_free` for a list held as its encoded head.
+    ///
+    /// # Safety
+    /// As for `set_free`.
+    #[inline(always)]
+    pub unsafe fn set_free_before(b: *mut Block, rest: ListHead, key: usize) {
         debug_assert_eq!(key, freed_key(b));
         // SAFETY: per the caller.
         unsafe {
-            (*b).link = scramble(next as usize) ^ b as usize;
+            Self::set_rest(b, rest);
             (*b).key = key;
         }
+    }
+
+    /// Re-points the link of `b`, a free block the caller owns, at the list `rest`.
+    ///
+    /// # Safety
+    /// As for `set_free`.
+    #[inline(always)]
+    pub unsafe fn set_rest(b: *mut Block, rest: ListHead) {
+        // SAFETY: per the caller.
+        unsafe { (*b).link = rest.0 ^ b as usize };
     }
 
     /// Re-points the link of `b`, a free block the caller owns.
@@ -48,7 +68,17 @@ impl Block {
     #[inline(always)]
     pub unsafe fn set_next(b: *mut Block, next: *mut Block) {
         // SAFETY: per the caller.
-        unsafe { (*b).link = scramble(next as usize) ^ b as usize };
+        unsafe { Self::set_rest(b, ListHead::of(next)) };
+    }
+
+    /// The list after `b`, as its encoded head (not decoded: see `ListHead`).
+    ///
+    /// # Safety
+    /// `b` is a readable block.
+    #[inline(always)]
+    pub unsafe fn rest(b: *mut Block) -> ListHead {
+        // SAFETY: per the caller.
+        ListHead(unsafe { (*b).link } ^ b as usize)
     }
 
     /// The decoded link of `b` (not yet checked: see `Span::holds`).
@@ -58,7 +88,38 @@ impl Block {
     #[inline(always)]
     pub unsafe fn next(b: *mut Block) -> *mut Block {
         // SAFETY: per the caller.
-        unscramble(unsafe { (*b).link } ^ b as usize) as *mut Block
+        unsafe { Self::rest(b) }.block()
+    }
+}
+
+/// A free list's head as a span holds it: `head * LINK_MUL`, which is what a block's link holds
+/// before the xor with the block's own address. Pushing a block then costs one xor (its link
+/// is `rest ^ b`, the new head `b * LINK_MUL`, which depends on nothing earlier), and so does
+/// popping one (the new head is `link ^ b`): the multiplications stay off the chain of stores
+/// and loads through which a malloc waits for the free before it, and the free for that malloc
+/// (a free and a malloc of the same class in a loop pass the list's rest from one to the
+/// other: through the decoded head, two multiplications a round). Null is 0.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct ListHead(usize);
+
+impl ListHead {
+    pub const EMPTY: ListHead = ListHead(0);
+
+    #[inline(always)]
+    pub fn of(b: *mut Block) -> ListHead {
+        ListHead(scramble(b as usize))
+    }
+
+    /// The head block (not yet checked: see `Span::holds`); null for `EMPTY`.
+    #[inline(always)]
+    pub fn block(self) -> *mut Block {
+        unscramble(self.0) as *mut Block
+    }
+
+    #[inline(always)]
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
     }
 }
 

@@ -168,7 +168,7 @@ pub unsafe fn maybe_validate(s: &Span, ticks: &mut u32) {
     }
     *ticks = 0;
     let mut n = 0u32;
-    let mut cur = s.free;
+    let mut cur = s.free.block();
     while !cur.is_null() {
         validate_link(s, cur);
         n += 1;

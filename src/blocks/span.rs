@@ -11,7 +11,7 @@
 //! i.e. `used` counts the blocks the owner handed out and has not yet taken back, including those
 //! waiting in `thread_free`.
 
-use crate::blocks::block::{freed_key, Block};
+use crate::blocks::block::{freed_key, Block, ListHead};
 use crate::blocks::remote_free;
 use crate::blocks::size_class::SizeClass;
 use crate::platform::list::{Links, Node};
@@ -117,9 +117,10 @@ pub struct Span {
     /// The span's first byte.
     pub start: *mut u8,
     // Owner thread only (or the pool lock while unowned):
-    pub free: *mut Block,
-    /// The span's length: `free` (the list head) is in the slab exactly when
-    /// `free - start < span_bytes`, which rejects null in the same compare (see `holds`).
+    /// The owner's free list, its head encoded (see `ListHead`).
+    pub free: ListHead,
+    /// The span's length: the list's head block is in the slab exactly when
+    /// `head - start < span_bytes`, which rejects null in the same compare (see `holds`).
     span_bytes: usize,
     /// `used() - free_watermark`: a malloc adds one, the owner's free takes one and goes to the
     /// heap's slow path when the result is negative. One decrement and a sign test cover every
@@ -146,7 +147,7 @@ impl Span {
     pub const UNUSED: Span = Span {
         start: ptr::null_mut(),
         owner: AtomicPtr::new(ptr::null_mut()),
-        free: ptr::null_mut(),
+        free: ListHead::EMPTY,
         magic: 0,
         carved_end: AtomicUsize::new(0),
         span_bytes: 0,
@@ -176,7 +177,7 @@ impl Span {
     pub unsafe fn init(&mut self, class: SizeClass, start: *mut u8, span_slabs: usize, owner: *mut SpanOwner) {
         let block_size = class.block_size();
         let span_bytes = span_slabs * SLAB_SIZE;
-        self.free = ptr::null_mut();
+        self.free = ListHead::EMPTY;
         // No block used; on the available list, so the watermark is 1.
         self.free_watermark = 1;
         self.spare = -1;
@@ -354,7 +355,7 @@ impl Span {
     /// version of this is `tiers::heap::alloc::pop_fast`; this one reports a corrupted head.
     #[inline(always)]
     pub fn pop(&mut self) -> *mut Block {
-        let b = self.free;
+        let b = self.free.block();
         if !self.holds(b) {
             if !b.is_null() {
                 corrupted_list(b);
@@ -363,7 +364,7 @@ impl Span {
         }
         // SAFETY: `b` lies in the span, which is mapped; it heads the free list.
         unsafe {
-            self.free = Block::next(b);
+            self.free = Block::rest(b);
             (*b).key = 0;
         }
         self.spare += 1;
@@ -378,8 +379,8 @@ impl Span {
     #[inline(always)]
     pub unsafe fn push_local(&mut self, b: *mut Block, key: usize) -> bool {
         // SAFETY: `b` is a handed-out block of this slab, now returned by its owner.
-        unsafe { Block::set_free(b, self.free, key) };
-        self.free = b;
+        unsafe { Block::set_free_before(b, self.free, key) };
+        self.free = ListHead::of(b);
         self.spare -= 1;
         self.spare < 0
     }
@@ -447,7 +448,7 @@ impl Span {
         if self.flags & SLOW != 0 || self.reserved <= self.page_blocks as u32 {
             return false;
         }
-        self.free = ptr::null_mut();
+        self.free = ListHead::EMPTY;
         self.reserved = 0;
         self.carved_end.store(self.start as usize + self.span_bytes % self.block_size(), Ordering::Relaxed);
         self.extend();
@@ -496,7 +497,7 @@ impl Span {
     pub fn collect(&mut self) -> u32 {
         let (head, count) = remote_free::take_all(&self.thread_free);
         if !head.is_null() {
-            if !self.free.is_null() {
+            if !self.free.is_empty() {
                 // SAFETY: `take_all` gave us the whole remote list; its last block is ours.
                 unsafe {
                     let tail = remote_free::last(head, |b| {
@@ -504,10 +505,10 @@ impl Span {
                             corrupted_list(b);
                         }
                     });
-                    Block::set_next(tail, self.free);
+                    Block::set_rest(tail, self.free);
                 }
             }
-            self.free = head;
+            self.free = ListHead::of(head);
             self.spare -= count as i32;
         }
         count
@@ -538,10 +539,10 @@ impl Span {
                 Block::set_free(b, next, freed_key(b));
                 b = next;
             }
-            Block::set_free(b, self.free, freed_key(b));
+            Block::set_free_before(b, self.free, freed_key(b));
             self.carved_end.store(b.byte_add(self.block_size()) as usize, Ordering::Relaxed);
         }
-        self.free = first;
+        self.free = ListHead::of(first);
         self.reserved += n;
         (first, n)
     }
@@ -618,7 +619,7 @@ mod tests {
         unsafe { s.init(class, start, 1, ptr::null_mut()) };
         let mut got = std::vec::Vec::new();
         while got.len() < 3 * s.page_blocks as usize {
-            if s.free.is_null() {
+            if s.free.is_empty() {
                 s.extend();
             }
             got.push(s.pop());
@@ -634,7 +635,7 @@ mod tests {
         let (tail, len) = s.tail();
         assert_eq!(tail as usize + len, start as usize + SLAB_SIZE);
         let mut listed = 0;
-        let mut cur = s.free;
+        let mut cur = s.free.block();
         while !cur.is_null() {
             assert!((cur as usize) < tail as usize, "a listed block in the tail");
             listed += 1;
@@ -660,7 +661,7 @@ mod tests {
         unsafe { s.init(class, start, 1, ptr::null_mut()) };
         let mut got = std::vec::Vec::new();
         loop {
-            if s.free.is_null() {
+            if s.free.is_empty() {
                 s.extend();
             }
             let b = s.pop();
@@ -687,7 +688,7 @@ mod tests {
         s.collect();
         assert_eq!(s.used(), 0);
         let mut seen = std::collections::HashSet::new();
-        let mut cur = s.free;
+        let mut cur = s.free.block();
         while !cur.is_null() {
             assert!(seen.insert(cur as usize), "block on the list twice");
             // SAFETY: the list links blocks inside `span`.

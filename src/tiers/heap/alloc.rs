@@ -26,19 +26,12 @@ pub unsafe fn pop_fast(heap: *mut Heap, class: SizeClass) -> *mut u8 {
     // only by its thread.
     unsafe {
         let slab = (*heap).fast[class.index()];
-        let b = (*slab).free;
+        let b = (*slab).free.block();
         // Null, or a corrupted link (which `alloc_slow` reports).
         if !(*slab).holds(b) {
             return ptr::null_mut();
         }
-        let next = Block::next(b);
-        (*slab).free = next;
-        // The next malloc of this class reads `next`'s link: start fetching its line now, so
-        // that this class's next call (usually several calls away) finds it in cache. (Larson:
-        // the load of the popped block's link was malloc's largest stall.) Never faults, even
-        // for null or a corrupted link.
-        #[cfg(target_arch = "x86_64")]
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(next.cast());
+        (*slab).free = Block::rest(b);
         (*b).key = 0;
         (*slab).spare += 1;
         b.cast()
@@ -79,9 +72,9 @@ pub(super) unsafe fn alloc_slow_inner(heap: *mut Heap, class: SizeClass) -> *mut
         match (*heap).kind {
             Kind::Live => {
                 let fast = (*heap).fast[class.index()];
-                if !(*fast).free.is_null() {
+                if !(*fast).free.is_empty() {
                     // `pop_fast` refused a head outside its slab.
-                    crate::blocks::span::corrupted_list((*fast).free);
+                    crate::blocks::span::corrupted_list((*fast).free.block());
                 }
                 let b = alloc_from(heap, class);
                 if !b.is_null() {
@@ -200,10 +193,10 @@ pub(super) unsafe fn alloc_from(heap: *mut Heap, class: SizeClass) -> *mut u8 {
 pub(super) unsafe fn take_block(heap: *mut Heap, s: *mut Span) -> Option<*mut u8> {
     // SAFETY: `s` is owned by `heap`, which the caller may use.
     unsafe {
-        if (*s).free.is_null() {
+        if (*s).free.is_empty() {
             collect(heap, s);
         }
-        if (*s).free.is_null() {
+        if (*s).free.is_empty() {
             if (*s).flags & KEPT_TAIL != 0 {
                 superslab::unkeep_tail(s);
                 // Re-armed, so that the slab's next emptying gives the tail back again.
@@ -214,8 +207,8 @@ pub(super) unsafe fn take_block(heap: *mut Heap, s: *mut Span) -> Option<*mut u8
                 check::poison_carved(&*s, first, n);
             }
         }
-        if (*heap).check && !(*s).free.is_null() {
-            check::before_pop(&*s, (*s).free);
+        if (*heap).check && !(*s).free.is_empty() {
+            check::before_pop(&*s, (*s).free.block());
         }
         let b = (*s).pop();
         if b.is_null() {
