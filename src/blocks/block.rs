@@ -1,5 +1,5 @@
-//! A free block's two words: its encoded free-list link and its "freed" key, and the
-//! per-process secrets both are made with.
+//! A free block's two words: its encoded free-list link and its "freed" key; a span's encoded
+//! list head; and the per-process secrets they are made with.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -92,13 +92,12 @@ impl Block {
     }
 }
 
-/// A free list's head as a span holds it: `head * LINK_MUL`, which is what a block's link holds
-/// before the xor with the block's own address. Pushing a block then costs one xor (its link
-/// is `rest ^ b`, the new head `b * LINK_MUL`, which depends on nothing earlier), and so does
-/// popping one (the new head is `link ^ b`): the multiplications stay off the chain of stores
-/// and loads through which a malloc waits for the free before it, and the free for that malloc
-/// (a free and a malloc of the same class in a loop pass the list's rest from one to the
-/// other: through the decoded head, two multiplications a round). Null is 0.
+/// A free list's head as a span holds it: `head * LINK_MUL`, a block's link before the xor with
+/// the block's own address. A push is then one xor (the block's link is `rest ^ b`; the new
+/// head, `b * LINK_MUL`, depends on nothing earlier) and so is a pop (the new head is
+/// `link ^ b`). A free and a malloc of one class in a loop hand the list's rest to each other
+/// through memory; with a plain head each round also waited on both multiplications, which
+/// now run beside that chain. Null is 0.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(transparent)]
 pub struct ListHead(usize);
